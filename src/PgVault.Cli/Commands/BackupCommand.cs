@@ -1,0 +1,79 @@
+using System.CommandLine;
+using PgVault.Cli.Infrastructure;
+using PgVault.Cli.Output;
+using PgVault.Core;
+using PgVault.Core.Config;
+using PgVault.Core.Logical;
+using PgVault.Core.Pipeline;
+using PgVault.Core.PostgreSql;
+using PgVault.Core.Repository;
+
+namespace PgVault.Cli.Commands;
+
+/// <summary>`pgvault backup`: take a backup (logical: pg_dump / pg_dumpall) into the repository.</summary>
+internal static class BackupCommand
+{
+    private static readonly Option<string> Type = new("--type") { Description = "Backup type", DefaultValueFactory = _ => "logical" };
+    private static readonly Option<string[]> Db = new("--db", "-d") { Description = "Database to dump (repeatable)", AllowMultipleArgumentsPerToken = false };
+    private static readonly Option<bool> All = new("--all") { Description = "Every database that allows connections (not templates) plus cluster globals" };
+    private static readonly Option<string> Format = new("--format", "-F") { Description = "pg_dump format: custom, directory, tar or plain", DefaultValueFactory = _ => DumpFormat.Custom };
+    private static readonly Option<int> Jobs = new("--jobs", "-j") { Description = "Parallel pg_dump jobs (directory format)", DefaultValueFactory = _ => 1 };
+    private static readonly Option<string[]> Table = new("--table", "-t") { Description = "Dump only tables matching this pattern (repeatable)" };
+    private static readonly Option<string[]> ExcludeTable = new("--exclude-table", "-T") { Description = "Do not dump tables matching this pattern (repeatable)" };
+    private static readonly Option<string[]> Schema = new("--schema", "-n") { Description = "Dump only schemas matching this pattern (repeatable)" };
+    private static readonly Option<string[]> ExcludeSchema = new("--exclude-schema", "-N") { Description = "Do not dump schemas matching this pattern (repeatable)" };
+    private static readonly Option<bool> DataOnly = new("--data-only") { Description = "Dump only the data" };
+    private static readonly Option<bool> SchemaOnly = new("--schema-only") { Description = "Dump only the object definitions" };
+    private static readonly Option<string?> GlobalsScope = new("--globals") { Description = "Also dump cluster globals with pg_dumpall: all, roles or tablespaces" };
+    private static readonly Option<string?> Compression = new("--compression") { Description = "zstd[:level], lz4, gzip[:level] or none (default: the cluster's, else zstd:3)" };
+
+    public static Command Build()
+    {
+        Type.AcceptOnlyFromAmong("logical");
+        Format.AcceptOnlyFromAmong(DumpFormat.All);
+        GlobalsScope.AcceptOnlyFromAmong("all", "roles", "tablespaces");
+        var command = new Command("backup", "Take a backup into the repository; the backup is listed only once complete")
+        {
+            Type, Db, All, Format, Jobs, Table, ExcludeTable, Schema, ExcludeSchema, DataOnly, SchemaOnly, GlobalsScope, Compression,
+        };
+        CommandRunner.SetAction(command, RunAsync);
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ParseResult result, Renderer renderer, CancellationToken ct)
+    {
+        var context = VaultContext.Resolve(Globals.Read(result));
+        var options = new LogicalBackupOptions
+        {
+            Databases = result.GetValue(Db) ?? [],
+            AllDatabases = result.GetValue(All),
+            Format = result.GetValue(Format)!,
+            Jobs = result.GetValue(Jobs),
+            Tables = result.GetValue(Table) ?? [],
+            ExcludeTables = result.GetValue(ExcludeTable) ?? [],
+            Schemas = result.GetValue(Schema) ?? [],
+            ExcludeSchemas = result.GetValue(ExcludeSchema) ?? [],
+            DataOnly = result.GetValue(DataOnly),
+            SchemaOnly = result.GetValue(SchemaOnly),
+            Globals = result.GetValue(GlobalsScope),
+            Compression = result.GetValue(Compression) is { } c ? CompressionSpec.Parse(c) : context.Cluster.Compression,
+        };
+        options.Validate();
+        var repository = await context.OpenRepositoryAsync(ct).ConfigureAwait(false);
+        var catalog = new Catalog(repository, context.Cluster.Name);
+        var manifest = await renderer.WithProgressAsync(progress =>
+            new LogicalBackup(catalog, context.Connection, new ToolLocator(context.Cluster.BinDir), progress).RunAsync(options, ct)).ConfigureAwait(false);
+
+        if (renderer.Json)
+        {
+            renderer.WriteJson(BackupSummary.From(manifest, repository.Name), CliJson.Default.BackupSummary);
+        }
+        else
+        {
+            string what = manifest.Databases.Count == 1 ? $"database {manifest.Databases[0].Name}" : $"{manifest.Databases.Count} databases";
+            if (manifest.Globals != null) what += " + globals";
+            renderer.Line($"backup {manifest.Id} complete: {what}, {Units.Bytes(manifest.SizeBytes)} dumped, {Units.Bytes(manifest.StoredBytes)} stored ({manifest.Compression}{(manifest.Encrypted ? ", encrypted" : "")}) in {Units.Duration(manifest.DurationSeconds)}");
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,59 @@
+using System.CommandLine;
+using System.Globalization;
+using PgVault.Cli.Infrastructure;
+using PgVault.Core;
+using PgVault.Core.Config;
+using PgVault.Core.Repository;
+
+namespace PgVault.Cli.Commands;
+
+/// <summary>`pgvault info ID`: everything the catalog knows about one backup.</summary>
+internal static class InfoCommand
+{
+    private static readonly Argument<string> Id = new("id") { Description = "Backup id, or 'latest'" };
+
+    public static Command Build()
+    {
+        var command = new Command("info", "Show one backup: databases, options, versions, sizes, checksums") { Id };
+        CommandRunner.SetAction(command, RunAsync);
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ParseResult result, Renderer renderer, CancellationToken ct)
+    {
+        var context = VaultContext.Resolve(Globals.Read(result));
+        var repository = await context.OpenRepositoryAsync(ct).ConfigureAwait(false);
+        var m = await new Catalog(repository, context.Cluster.Name).GetAsync(result.GetValue(Id)!, ct).ConfigureAwait(false);
+        if (renderer.Json)
+        {
+            renderer.WriteJson(m, RepositoryJson.Default.BackupManifest);
+            return 0;
+        }
+        string Time(DateTimeOffset t) => t.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture);
+        renderer.Line($"backup       {m.Id}");
+        renderer.Line($"type         {m.Type}");
+        renderer.Line($"status       {m.Status}");
+        renderer.Line($"cluster      {m.Cluster} (system {m.Server.SystemIdentifier}, PostgreSQL {m.Server.Version})");
+        renderer.Line($"repository   {repository.Name} ({repository.Store.Location})");
+        renderer.Line($"started      {Time(m.StartedAt)}");
+        renderer.Line($"finished     {Time(m.FinishedAt)}");
+        renderer.Line($"duration     {Units.Duration(m.DurationSeconds)}");
+        renderer.Line($"size         {Units.Bytes(m.SizeBytes)} ({m.SizeBytes} bytes)");
+        renderer.Line($"stored       {Units.Bytes(m.StoredBytes)} ({m.StoredBytes} bytes)");
+        renderer.Line($"compression  {m.Compression}");
+        renderer.Line($"encrypted    {(m.Encrypted ? "yes (AES-256-GCM)" : "no")}");
+        foreach (var db in m.Databases)
+        {
+            renderer.Line("");
+            renderer.Line($"database {db.Name}: {db.Format} format, pg_dump {db.PgDumpVersion}, {Units.Bytes(db.SizeBytes)} -> {Units.Bytes(db.StoredBytes)}, {db.Encoding}");
+            renderer.Line($"  options  {string.Join(' ', db.Options)}");
+            foreach (var f in db.Files) renderer.Line($"  {f.Name,-24} {f.SizeBytes,14} bytes  sha256 {f.Sha256}");
+        }
+        if (m.Globals is { } g)
+        {
+            renderer.Line("");
+            renderer.Line($"globals ({g.Scope}): pg_dumpall {g.PgDumpallVersion}, {g.File.SizeBytes} bytes  sha256 {g.File.Sha256}");
+        }
+        return 0;
+    }
+}

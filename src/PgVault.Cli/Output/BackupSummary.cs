@@ -1,0 +1,43 @@
+using System.Text.Json.Serialization;
+using PgVault.Core.Repository;
+
+namespace PgVault.Cli.Output;
+
+/// <summary>One row of `pgvault list --output json` (and the result of `pgvault backup --output json`).</summary>
+internal sealed record BackupSummary(
+    string Id,
+    string Type,
+    string Cluster,
+    IReadOnlyList<string> Databases,
+    bool Globals,
+    DateTimeOffset StartedAt,
+    DateTimeOffset FinishedAt,
+    double DurationSeconds,
+    long SizeBytes,
+    long StoredBytes,
+    string Compression,
+    bool Encrypted,
+    string Status,
+    IReadOnlyList<string> Repositories)
+{
+    public static BackupSummary From(BackupManifest m, params string[] repositories) => new(
+        m.Id, m.Type, m.Cluster, m.Databases.Select(d => d.Name).ToList(), m.Globals != null, m.StartedAt, m.FinishedAt,
+        m.DurationSeconds, m.SizeBytes, m.StoredBytes, m.Compression, m.Encrypted, m.Status, repositories);
+}
+
+internal sealed record RestoreSummary(
+    string BackupId,
+    string? SourceDatabase,
+    string? TargetDatabase,
+    bool CreatedDatabase,
+    bool GlobalsRestored,
+    double DurationSeconds);
+
+internal sealed record RepoSummary(string Repository, string Location, int Format, bool Encrypted, string Action);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true, NewLine = "\n")]
+[JsonSerializable(typeof(BackupSummary))]
+[JsonSerializable(typeof(List<BackupSummary>))]
+[JsonSerializable(typeof(RestoreSummary))]
+[JsonSerializable(typeof(RepoSummary))]
+internal sealed partial class CliJson : JsonSerializerContext;

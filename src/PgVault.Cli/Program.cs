@@ -1,0 +1,39 @@
+using System.CommandLine;
+using PgVault.Cli.Commands;
+using PgVault.Cli.Infrastructure;
+
+namespace PgVault.Cli;
+
+internal static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        var root = new RootCommand("PgVault: backup and recovery for PostgreSQL (logical backups, a catalog, encrypted repositories)");
+        Globals.AddTo(root);
+        root.Subcommands.Add(RepoCommand.Build());
+        root.Subcommands.Add(BackupCommand.Build());
+        root.Subcommands.Add(RestoreCommand.Build());
+        root.Subcommands.Add(ListCommand.Build());
+        root.Subcommands.Add(InfoCommand.Build());
+        root.Subcommands.Add(DemoCommand.Build());
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
+        {
+            Console.Error.WriteLine($"pgvault: error: {parsed.Errors[0].Message}");
+            Console.Error.WriteLine($"HINT: see 'pgvault {string.Join(' ', CommandPath(parsed))} --help'".Replace("  ", " ", StringComparison.Ordinal));
+            return 2;
+        }
+        // Our actions handle SIGINT/SIGTERM themselves (to clean up), so the parser must not.
+        return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }).ConfigureAwait(false);
+    }
+
+    private static IEnumerable<string> CommandPath(ParseResult parsed)
+    {
+        var names = new List<string>();
+        for (var c = parsed.CommandResult; c != null; c = c.Parent as System.CommandLine.Parsing.CommandResult)
+        {
+            if (c.Command is not RootCommand) names.Insert(0, c.Command.Name);
+        }
+        return names;
+    }
+}

@@ -1,0 +1,104 @@
+using PgVault.Core.Errors;
+using PgVault.Core.PostgreSql;
+using PgVault.Core.Storage;
+
+namespace PgVault.Core.Config;
+
+/// <summary>Options every command takes. Flags win over the environment, which wins over the file.</summary>
+public sealed record GlobalOptions(
+    string? ConfigFile = null,
+    string? Cluster = null,
+    string? Repo = null,
+    string? RepoPath = null,
+    string? Connection = null);
+
+/// <summary>
+/// The one place where flags, environment, config file and defaults are resolved into what a
+/// command works on: one cluster and the repositories selected.
+/// </summary>
+public sealed class VaultContext
+{
+    public const string DefaultClusterName = "main";
+    public const string FlagRepositoryName = "default";
+
+    private VaultContext(PgVaultConfig config, ClusterConfig cluster, IReadOnlyList<RepositoryConfig> repositories)
+    {
+        Config = config;
+        Cluster = cluster;
+        Repositories = repositories;
+    }
+
+    public PgVaultConfig Config { get; }
+
+    public ClusterConfig Cluster { get; }
+
+    public IReadOnlyList<RepositoryConfig> Repositories { get; }
+
+    public ConnInfo Connection => ConnInfo.Parse(Cluster.Connection);
+
+    public static VaultContext Resolve(GlobalOptions options)
+    {
+        string? file = ConfigLoader.Locate(options.ConfigFile);
+        var config = file is null ? PgVaultConfig.Empty : ConfigLoader.Load(file);
+
+        var repositories = options.RepoPath is { Length: > 0 } repoPath
+            ? [new RepositoryConfig(options.Repo ?? FlagRepositoryName, "filesystem", repoPath)]
+            : config.Repositories.ToList();
+        if (options.Repo is { } only && options.RepoPath is null)
+        {
+            repositories = repositories.Where(r => r.Name == only).ToList();
+            if (repositories.Count == 0)
+                throw PgVaultException.Usage($"no repository named '{only}' in the configuration (configured: {Names(config.Repositories.Select(r => r.Name))})");
+        }
+
+        ClusterConfig cluster;
+        if (options.Cluster is { } name)
+        {
+            if (config.Clusters.TryGetValue(name, out var found)) cluster = found;
+            else if (config.Clusters.Count == 0) cluster = ClusterConfig.Default(name);
+            else throw PgVaultException.Usage($"no cluster named '{name}' in the configuration (configured: {Names(config.Clusters.Keys)})");
+        }
+        else
+        {
+            cluster = config.Clusters.Count switch
+            {
+                0 => ClusterConfig.Default(DefaultClusterName),
+                1 => config.Clusters.Values.First(),
+                _ => throw PgVaultException.Usage($"the configuration has several clusters ({Names(config.Clusters.Keys)}): pass --cluster NAME"),
+            };
+        }
+        if (options.Connection is { Length: > 0 } conn) cluster = cluster with { Connection = conn };
+        return new VaultContext(config, cluster, repositories);
+    }
+
+    /// <summary>The single repository a command works on (until several at once are supported).</summary>
+    public RepositoryConfig SingleRepository()
+    {
+        return Repositories.Count switch
+        {
+            0 => throw PgVaultException.Usage("no repository configured",
+                "add 'repositories:' to the configuration file or pass --repo-path DIR"),
+            1 => Repositories[0],
+            _ => throw PgVaultException.Usage($"several repositories are configured ({Names(Repositories.Select(r => r.Name))}); this command works on one",
+                "pass --repo NAME"),
+        };
+    }
+
+    public static IObjectStore OpenStore(RepositoryConfig repository) => repository.Type switch
+    {
+        "filesystem" => new FileSystemObjectStore(repository.Name, repository.Path!),
+        _ => throw PgVaultException.Usage($"repository type '{repository.Type}' is not supported"),
+    };
+
+    public async Task<Repository.Repository> OpenRepositoryAsync(CancellationToken ct)
+    {
+        var store = OpenStore(SingleRepository());
+        return await Repository.Repository.OpenAsync(store, Passphrase.Resolve(Config.Encryption), ct).ConfigureAwait(false);
+    }
+
+    private static string Names(IEnumerable<string> names)
+    {
+        string joined = string.Join(", ", names);
+        return joined.Length == 0 ? "none" : joined;
+    }
+}

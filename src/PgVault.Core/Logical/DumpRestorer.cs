@@ -1,0 +1,136 @@
+using PgVault.Core.Errors;
+using PgVault.Core.PostgreSql;
+using PgVault.Core.Progress;
+using PgVault.Core.Repository;
+
+namespace PgVault.Core.Logical;
+
+/// <summary>
+/// Feeds stored dumps to pg_restore or psql. Custom and tar dumps stream straight into
+/// pg_restore's standard input; a parallel restore of a custom dump, and any directory dump, is
+/// first materialised in a temporary directory (pg_restore -j needs a seekable file), which is
+/// removed afterwards.
+/// </summary>
+internal sealed class DumpRestorer(Catalog catalog, ConnInfo target, IProgressSink progress)
+{
+    public async Task ArchiveAsync(BackupManifest manifest, LogicalDatabase db, PgTool pgRestore, LogicalRestoreOptions options, CancellationToken ct)
+    {
+        var args = new List<string> { "--dbname=" + target.ToLibpqConnInfo(), "--no-password", "--exit-on-error", "--format=" + DumpFormat.Letter(db.Format) };
+        args.AddRange(options.Tables.Select(t => "--table=" + t));
+        args.AddRange(options.Schemas.Select(s => "--schema=" + s));
+        if (options.SchemaOnly) args.Add("--schema-only");
+        if (options.DataOnly) args.AddRange(["--data-only", "--disable-triggers"]);
+        if (options.Clean) args.AddRange(["--clean", "--if-exists"]);
+        string describe = $"pg_restore into database \"{target.Database}\"";
+        bool parallel = options.Jobs > 1;
+        if (parallel && db.Format == DumpFormat.Tar)
+        {
+            progress.Warn("pg_restore cannot restore a tar dump in parallel; restoring with one job");
+            parallel = false;
+        }
+
+        if (db.Format == DumpFormat.Directory || parallel)
+        {
+            string temp = Directory.CreateTempSubdirectory("pgvault-restore-").FullName;
+            try
+            {
+                string path = db.Format == DumpFormat.Directory ? Path.Combine(temp, "dump") : Path.Combine(temp, "dump.custom");
+                if (db.Format == DumpFormat.Directory) Directory.CreateDirectory(path);
+                using (var task = progress.Start($"fetch {db.Name}", db.SizeBytes))
+                {
+                    long done = 0;
+                    foreach (var file in db.Files)
+                    {
+                        string destination = db.Format == DumpFormat.Directory ? Path.Combine(path, file.Name) : path;
+                        await using var input = await OpenAsync(manifest, file, ct).ConfigureAwait(false);
+                        await using var output = new FileStream(destination, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
+                        done = await LogicalBackup.CopyAsync(input, output, task, done, ct).ConfigureAwait(false);
+                    }
+                }
+                if (options.Jobs > 1) args.Add("--jobs=" + options.Jobs);
+                args.Add(path);
+                await using var child = ChildProcess.Start(pgRestore, args, target.ChildEnvironment(), describe, redirectInput: false, redirectOutput: false, ct);
+                await child.WaitSuccessAsync(ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                Directory.Delete(temp, recursive: true);
+            }
+            return;
+        }
+        await StreamIntoAsync(manifest, db.Files.Single(), pgRestore, args, describe, db.SizeBytes, ct).ConfigureAwait(false);
+    }
+
+    public Task PlainAsync(BackupManifest manifest, LogicalDatabase db, PgTool psql, CancellationToken ct)
+    {
+        var args = new List<string> { "--dbname=" + target.ToLibpqConnInfo(), "--no-password", "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--file=-" };
+        return StreamIntoAsync(manifest, db.Files.Single(), psql, args, $"psql into database \"{target.Database}\"", db.SizeBytes, ct);
+    }
+
+    /// <summary>
+    /// Runs the globals script. Roles (and tablespaces) that already exist are not an error;
+    /// any other error fails the restore.
+    /// </summary>
+    public async Task GlobalsAsync(BackupManifest manifest, LogicalGlobals globals, PgTool psql, CancellationToken ct)
+    {
+        var args = new List<string> { "--dbname=" + target.ToLibpqConnInfo(), "--no-password", "--no-psqlrc", "--quiet", "--file=-" };
+        await using var child = ChildProcess.Start(psql, args, target.ChildEnvironment(), "psql (cluster globals)", redirectInput: true, redirectOutput: true, ct);
+        var drain = child.StandardOutput.CopyToAsync(Stream.Null, ct);
+        await FeedAsync(manifest, globals.File, child, globals.File.SizeBytes, ct).ConfigureAwait(false);
+        await child.WaitSuccessAsync(ct).ConfigureAwait(false);
+        await drain.ConfigureAwait(false);
+        var errors = child.ErrorLines.Where(l => l.Contains("ERROR:", StringComparison.Ordinal)).ToList();
+        var real = errors.Where(l => !l.Contains("already exists", StringComparison.Ordinal)).ToList();
+        if (errors.Count > real.Count) progress.Info($"{errors.Count - real.Count} role(s) or tablespace(s) already existed and were kept");
+        if (real.Count > 0)
+            throw new PgVaultException($"restoring cluster globals failed: {real[0].Trim()}" + (real.Count > 1 ? $" (and {real.Count - 1} more errors)" : ""));
+    }
+
+    private async Task StreamIntoAsync(BackupManifest manifest, StoredFile file, PgTool tool, List<string> args, string describe, long total, CancellationToken ct)
+    {
+        await using var child = ChildProcess.Start(tool, args, target.ChildEnvironment(), describe, redirectInput: true, redirectOutput: true, ct);
+        var drain = child.StandardOutput.CopyToAsync(Stream.Null, ct);
+        await FeedAsync(manifest, file, child, total, ct).ConfigureAwait(false);
+        await child.WaitSuccessAsync(ct).ConfigureAwait(false);
+        await drain.ConfigureAwait(false);
+    }
+
+    /// <summary>Copies a stored object into the child's standard input and closes it.</summary>
+    private async Task FeedAsync(BackupManifest manifest, StoredFile file, ChildProcess child, long total, CancellationToken ct)
+    {
+        using var task = progress.Start("restore", total);
+        try
+        {
+            await using var input = await OpenAsync(manifest, file, ct).ConfigureAwait(false);
+            await LogicalBackup.CopyAsync(input, child.StandardInput, task, 0, ct).ConfigureAwait(false);
+            child.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+            // The program stopped reading, most likely because it failed: its own message says why.
+            if (!await ExitedWithErrorAsync(child).ConfigureAwait(false)) throw;
+            await child.WaitSuccessAsync(ct).ConfigureAwait(false);
+        }
+        catch (PgVaultException)
+        {
+            child.Kill();
+            throw;
+        }
+    }
+
+    private static async Task<bool> ExitedWithErrorAsync(ChildProcess child)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            return await child.WaitAsync(timeout.Token).ConfigureAwait(false) != 0;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private Task<Stream> OpenAsync(BackupManifest manifest, StoredFile file, CancellationToken ct) =>
+        catalog.Repository.OpenObjectAsync(RepositoryLayout.BackupObject(catalog.Cluster, manifest.Id, file.Object), file, ct);
+}

@@ -1,0 +1,214 @@
+using System.Buffers;
+using System.Diagnostics;
+using PgVault.Core.Errors;
+using PgVault.Core.PostgreSql;
+using PgVault.Core.Progress;
+using PgVault.Core.Repository;
+
+namespace PgVault.Core.Logical;
+
+/// <summary>
+/// `pgvault backup --type logical`: pg_dump (and pg_dumpall for globals) streamed through the
+/// pipeline into the repository. The manifest is written last; any failure or interruption
+/// removes what was written, so nothing half-done is ever listed.
+/// </summary>
+public sealed class LogicalBackup(Catalog catalog, ConnInfo connection, ToolLocator tools, IProgressSink progress)
+{
+    private const int CopyBufferSize = 1 << 20;
+
+    public async Task<BackupManifest> RunAsync(LogicalBackupOptions options, CancellationToken ct)
+    {
+        options.Validate();
+        var started = DateTimeOffset.UtcNow;
+        var clock = Stopwatch.StartNew();
+
+        // Everything that can be checked before writing is checked before writing.
+        ServerFacts server;
+        List<DatabaseFacts> selected;
+        await using (var conn = await PgServer.ConnectAsync(connection, ct).ConfigureAwait(false))
+        {
+            server = await PgServer.FactsAsync(conn, ct).ConfigureAwait(false);
+            var databases = await PgServer.DatabasesAsync(conn, ct).ConfigureAwait(false);
+            selected = SelectDatabases(databases, options);
+        }
+        int major = server.VersionNum / 10000;
+        var pgDump = selected.Count > 0 ? tools.Find("pg_dump", major) : null;
+        var pgDumpAll = options.EffectiveGlobals != null ? tools.Find("pg_dumpall", major) : null;
+
+        await catalog.RemoveDebrisAsync(progress, ct).ConfigureAwait(false);
+        await new ClusterRegistry(catalog).RecordAsync(server, progress, ct).ConfigureAwait(false);
+        string id = await catalog.BeginBackupAsync(started, 'L', ct).ConfigureAwait(false);
+        progress.Info($"backup {id}: {Describe(selected, options)} into repository '{catalog.Repository.Name}'");
+        try
+        {
+            var dumped = new List<LogicalDatabase>();
+            for (int i = 0; i < selected.Count; i++)
+            {
+                dumped.Add(await DumpDatabaseAsync(id, i + 1, selected[i], pgDump!, options, ct).ConfigureAwait(false));
+            }
+            LogicalGlobals? globals = null;
+            if (pgDumpAll != null) globals = await DumpGlobalsAsync(id, pgDumpAll, options, ct).ConfigureAwait(false);
+
+            var manifest = new BackupManifest
+            {
+                Id = id,
+                Type = "logical",
+                Cluster = catalog.Cluster,
+                StartedAt = started,
+                FinishedAt = DateTimeOffset.UtcNow,
+                DurationSeconds = Math.Round(clock.Elapsed.TotalSeconds, 3),
+                SizeBytes = dumped.Sum(d => d.SizeBytes) + (globals?.File.SizeBytes ?? 0),
+                StoredBytes = dumped.Sum(d => d.StoredBytes) + (globals?.File.StoredBytes ?? 0),
+                Compression = options.Compression.ToString(),
+                Encrypted = catalog.Repository.Encrypted,
+                PgVaultVersion = VersionInfo.Version,
+                Server = server,
+                Databases = dumped,
+                Globals = globals,
+            };
+            await catalog.WriteManifestAsync(manifest, ct).ConfigureAwait(false); // the commit point
+            await catalog.EndBackupAsync(id, CancellationToken.None).ConfigureAwait(false);
+            return manifest;
+        }
+        catch (Exception e)
+        {
+            progress.Warn($"backup {id} failed; removing what it wrote");
+            try
+            {
+                await catalog.DiscardAsync(id, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception cleanup) when (cleanup is IOException or PgVaultException or UnauthorizedAccessException)
+            {
+                progress.Warn($"could not remove the incomplete backup {id} ({cleanup.Message}); the next backup or expire removes it");
+            }
+            if (e is IOException io) throw new PgVaultException($"unable to write backup {id} to repository '{catalog.Repository.Name}': {io.Message}", inner: io);
+            throw;
+        }
+    }
+
+    private static List<DatabaseFacts> SelectDatabases(List<DatabaseFacts> databases, LogicalBackupOptions options)
+    {
+        if (options.AllDatabases) return databases.Where(d => d.AllowConnections && !d.IsTemplate).ToList();
+        var selected = new List<DatabaseFacts>();
+        foreach (var name in options.Databases.Distinct(StringComparer.Ordinal))
+        {
+            var found = databases.FirstOrDefault(d => d.Name == name)
+                ?? throw new PgVaultException($"database \"{name}\" does not exist on the server",
+                    $"existing databases: {string.Join(", ", databases.Where(d => !d.IsTemplate).Select(d => d.Name))}");
+            if (!found.AllowConnections) throw new PgVaultException($"database \"{name}\" does not allow connections (datallowconn is false)");
+            selected.Add(found);
+        }
+        return selected;
+    }
+
+    private async Task<LogicalDatabase> DumpDatabaseAsync(string id, int index, DatabaseFacts db, PgTool pgDump, LogicalBackupOptions options, CancellationToken ct)
+    {
+        string folder = $"db/{index:D3}/";
+        var contentArgs = options.DumpArguments();
+        var args = new List<string> { "--dbname=" + connection.WithDatabase(db.Name).ToLibpqConnInfo(), "--no-password" };
+        args.AddRange(contentArgs);
+        string describe = $"pg_dump of database \"{db.Name}\"";
+        var files = new List<StoredFile>();
+        using var task = progress.Start($"dump {db.Name}");
+        if (options.Format == DumpFormat.Directory)
+        {
+            string temp = Directory.CreateTempSubdirectory("pgvault-dump-").FullName;
+            try
+            {
+                string target = Path.Combine(temp, "dump");
+                args.Add("--file=" + target);
+                await using (var child = ChildProcess.Start(pgDump, args, connection.ChildEnvironment(), describe, redirectInput: false, redirectOutput: false, ct))
+                {
+                    await child.WaitSuccessAsync(ct).ConfigureAwait(false);
+                }
+                long done = 0;
+                foreach (var file in new DirectoryInfo(target).EnumerateFiles().OrderBy(f => f.Name, StringComparer.Ordinal))
+                {
+                    string relative = $"{folder}{file.Name}.{options.Compression.FileExtension}";
+                    var stored = await catalog.Repository.WriteObjectAsync(RepositoryLayout.BackupObject(catalog.Cluster, id, relative), options.Compression,
+                        async (input, c) =>
+                        {
+                            await using var source = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan | FileOptions.Asynchronous);
+                            done = await CopyAsync(source, input, task, done, c).ConfigureAwait(false);
+                        }, ct).ConfigureAwait(false);
+                    files.Add(stored with { Name = file.Name, Object = relative });
+                }
+            }
+            finally
+            {
+                Directory.Delete(temp, recursive: true);
+            }
+        }
+        else
+        {
+            string name = options.Format switch { DumpFormat.Custom => "dump.custom", DumpFormat.Tar => "dump.tar", _ => "dump.sql" };
+            string relative = $"{folder}{name}.{options.Compression.FileExtension}";
+            await using var child = ChildProcess.Start(pgDump, args, connection.ChildEnvironment(), describe, redirectInput: false, redirectOutput: true, ct);
+            var stored = await catalog.Repository.WriteObjectAsync(RepositoryLayout.BackupObject(catalog.Cluster, id, relative), options.Compression,
+                async (input, c) =>
+                {
+                    await CopyAsync(child.StandardOutput, input, task, 0, c).ConfigureAwait(false);
+                    // The object is committed only if pg_dump itself succeeded.
+                    await child.WaitSuccessAsync(c).ConfigureAwait(false);
+                }, ct).ConfigureAwait(false);
+            files.Add(stored with { Name = name, Object = relative });
+        }
+        progress.Info($"database \"{db.Name}\": {Units.Bytes(files.Sum(f => f.SizeBytes))} dumped, {Units.Bytes(files.Sum(f => f.StoredBytes))} stored");
+        return new LogicalDatabase
+        {
+            Name = db.Name,
+            Format = options.Format,
+            Options = contentArgs,
+            PgDumpVersion = pgDump.Version,
+            Encoding = db.Encoding,
+            Collate = db.Collate,
+            Ctype = db.Ctype,
+            SizeBytes = files.Sum(f => f.SizeBytes),
+            StoredBytes = files.Sum(f => f.StoredBytes),
+            Files = files,
+        };
+    }
+
+    private async Task<LogicalGlobals> DumpGlobalsAsync(string id, PgTool pgDumpAll, LogicalBackupOptions options, CancellationToken ct)
+    {
+        string scope = options.EffectiveGlobals!;
+        string flag = scope switch { "roles" => "--roles-only", "tablespaces" => "--tablespaces-only", _ => "--globals-only" };
+        var args = new List<string> { "--dbname=" + connection.WithDatabase(connection.Database).ToLibpqConnInfo(), "--no-password", flag };
+        string relative = $"globals.sql.{options.Compression.FileExtension}";
+        using var task = progress.Start("dump globals");
+        await using var child = ChildProcess.Start(pgDumpAll, args, connection.ChildEnvironment(), "pg_dumpall " + flag, redirectInput: false, redirectOutput: true, ct);
+        var stored = await catalog.Repository.WriteObjectAsync(RepositoryLayout.BackupObject(catalog.Cluster, id, relative), options.Compression,
+            async (input, c) =>
+            {
+                await CopyAsync(child.StandardOutput, input, task, 0, c).ConfigureAwait(false);
+                await child.WaitSuccessAsync(c).ConfigureAwait(false);
+            }, ct).ConfigureAwait(false);
+        return new LogicalGlobals { Scope = scope, PgDumpallVersion = pgDumpAll.Version, File = stored with { Name = "globals.sql", Object = relative } };
+    }
+
+    internal static async Task<long> CopyAsync(Stream source, Stream destination, IProgressTask task, long done, CancellationToken ct)
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
+        try
+        {
+            int read;
+            while ((read = await source.ReadAsync(buffer.AsMemory(0, CopyBufferSize), ct).ConfigureAwait(false)) > 0)
+            {
+                await destination.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
+                done += read;
+                task.Report(done);
+            }
+            return done;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static string Describe(List<DatabaseFacts> selected, LogicalBackupOptions options)
+    {
+        string dbs = selected.Count == 0 ? "no databases" : "database" + (selected.Count > 1 ? "s " : " ") + string.Join(", ", selected.Select(d => d.Name));
+        return options.EffectiveGlobals is { } g ? $"{dbs} + globals ({g})" : dbs;
+    }
+}

@@ -1,0 +1,190 @@
+using System.Globalization;
+using Npgsql;
+using PgVault.Core.Errors;
+using PgVault.Core.PostgreSql;
+using PgVault.Core.Progress;
+using PgVault.Core.Repository;
+
+namespace PgVault.Core.Logical;
+
+/// <summary>The outcome of a logical restore.</summary>
+public sealed record LogicalRestoreResult(string BackupId, string? SourceDatabase, string? TargetDatabase, bool CreatedDatabase, bool GlobalsRestored, double DurationSeconds);
+
+/// <summary>
+/// `pgvault restore` of a logical backup: into a new database by default, streamed from the
+/// repository into pg_restore (or psql for plain dumps). A database PgVault created is dropped
+/// again when the restore fails, so a failed restore leaves nothing behind.
+/// </summary>
+public sealed class LogicalRestore(Catalog catalog, ConnInfo connection, ToolLocator tools, IProgressSink progress)
+{
+    public async Task<LogicalRestoreResult> RunAsync(LogicalRestoreOptions options, CancellationToken ct)
+    {
+        options.Validate();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var manifest = await catalog.GetAsync(options.BackupId, ct).ConfigureAwait(false);
+        if (manifest.Type != "logical")
+            throw PgVaultException.Usage($"backup {manifest.Id} is a {manifest.Type} backup, not a logical one", "restore it with --pgdata DIR");
+        var source = ChooseSource(manifest, options);
+        if (source is null && !options.Globals)
+            throw PgVaultException.Usage($"backup {manifest.Id} holds only cluster globals", "pass --globals to restore them");
+        if (options.Globals && manifest.Globals is null)
+            throw PgVaultException.Usage($"backup {manifest.Id} holds no cluster globals", "take a backup with --globals or --all");
+        if (source != null) CheckFormatOptions(source, options);
+
+        string? target = source is null ? null
+            : options.TargetDatabase ?? $"{source.Name}_restored_{DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture)}";
+
+        int major;
+        bool exists = false;
+        await using (var conn = await PgServer.ConnectAsync(Maintenance(), ct).ConfigureAwait(false))
+        {
+            major = (await PgServer.FactsAsync(conn, ct).ConfigureAwait(false)).VersionNum / 10000;
+            if (target != null)
+            {
+                exists = (await PgServer.DatabasesAsync(conn, ct).ConfigureAwait(false)).Any(d => d.Name == target);
+                if (exists && !options.Clean && !await IsEmptyAsync(target, ct).ConfigureAwait(false))
+                    throw new PgVaultException($"database \"{target}\" exists and is not empty",
+                        "pass --clean to drop and recreate its objects from the backup, or choose another --db");
+            }
+        }
+        // Locate every program before touching the server.
+        var psql = tools.Find("psql", major);
+        var pgRestore = source is { Format: not DumpFormat.Plain } ? tools.Find("pg_restore", major) : null;
+
+        if (options.Globals) await RestoreGlobalsAsync(manifest, psql, ct).ConfigureAwait(false);
+        if (source is null) return new LogicalRestoreResult(manifest.Id, null, null, false, options.Globals, clock.Elapsed.TotalSeconds);
+
+        bool created = false;
+        if (!exists)
+        {
+            await CreateDatabaseAsync(target!, source, ct).ConfigureAwait(false);
+            created = true;
+        }
+        try
+        {
+            progress.Info($"restoring database \"{source.Name}\" of backup {manifest.Id} into \"{target}\"");
+            var restorer = new DumpRestorer(catalog, connection.WithDatabase(target!), progress);
+            if (source.Format == DumpFormat.Plain) await restorer.PlainAsync(manifest, source, psql, ct).ConfigureAwait(false);
+            else await restorer.ArchiveAsync(manifest, source, pgRestore!, options, ct).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            if (created)
+            {
+                progress.Warn($"restore failed; dropping the database \"{target}\" it created");
+                await DropDatabaseAsync(target!).ConfigureAwait(false);
+            }
+            throw;
+        }
+        return new LogicalRestoreResult(manifest.Id, source.Name, target, created, options.Globals, clock.Elapsed.TotalSeconds);
+    }
+
+    private static LogicalDatabase? ChooseSource(BackupManifest manifest, LogicalRestoreOptions options)
+    {
+        if (options.SourceDatabase is { } name)
+        {
+            return manifest.Databases.FirstOrDefault(d => d.Name == name)
+                ?? throw PgVaultException.Usage($"backup {manifest.Id} has no database \"{name}\" (it holds: {string.Join(", ", manifest.Databases.Select(d => d.Name))})");
+        }
+        return manifest.Databases.Count switch
+        {
+            0 => null,
+            1 => manifest.Databases[0],
+            _ when options.Globals && options.TargetDatabase is null => null,
+            _ => throw PgVaultException.Usage($"backup {manifest.Id} holds several databases ({string.Join(", ", manifest.Databases.Select(d => d.Name))})",
+                "pass --source-db NAME"),
+        };
+    }
+
+    private static void CheckFormatOptions(LogicalDatabase source, LogicalRestoreOptions options)
+    {
+        if (source.Format != DumpFormat.Plain) return;
+        if (options.Tables.Count > 0 || options.Schemas.Count > 0 || options.SchemaOnly || options.DataOnly || options.Jobs > 1 || options.Clean)
+            throw PgVaultException.Usage($"database \"{source.Name}\" was dumped in plain format, which restores only whole (no -t, -n, --schema-only, --data-only, --jobs or --clean)",
+                "take the backup in custom or directory format for selective restores");
+    }
+
+    private ConnInfo Maintenance() => connection.WithDatabase("postgres");
+
+    private async Task<bool> IsEmptyAsync(string database, CancellationToken ct)
+    {
+        await using var conn = await PgServer.ConnectAsync(connection.WithDatabase(database), ct).ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand(EmptyDatabaseQuery, conn);
+        return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+
+    /// <summary>
+    /// True when a database holds no user objects: nothing with an OID of a user object (16384 and
+    /// up) in any catalog that holds objects pg_dump carries, temporary schemas aside.
+    /// </summary>
+    internal const string EmptyDatabaseQuery = """
+        WITH objs(oid, nsp) AS (
+                    SELECT oid, oid FROM pg_namespace
+          UNION ALL SELECT oid, relnamespace FROM pg_class WHERE relpersistence <> 't'
+          UNION ALL SELECT oid, pronamespace FROM pg_proc
+          UNION ALL SELECT oid, typnamespace FROM pg_type
+          UNION ALL SELECT oid, collnamespace FROM pg_collation
+          UNION ALL SELECT oid, connamespace FROM pg_conversion
+          UNION ALL SELECT oid, oprnamespace FROM pg_operator
+          UNION ALL SELECT oid, opcnamespace FROM pg_opclass
+          UNION ALL SELECT oid, opfnamespace FROM pg_opfamily
+          UNION ALL SELECT oid, cfgnamespace FROM pg_ts_config
+          UNION ALL SELECT oid, dictnamespace FROM pg_ts_dict
+          UNION ALL SELECT oid, prsnamespace FROM pg_ts_parser
+          UNION ALL SELECT oid, tmplnamespace FROM pg_ts_template
+          UNION ALL SELECT oid, stxnamespace FROM pg_statistic_ext
+          UNION ALL SELECT oid, extnamespace FROM pg_extension
+          UNION ALL SELECT oid, NULL FROM pg_language
+          UNION ALL SELECT oid, NULL FROM pg_am
+          UNION ALL SELECT oid, NULL FROM pg_cast
+          UNION ALL SELECT oid, NULL FROM pg_transform
+          UNION ALL SELECT oid, NULL FROM pg_event_trigger
+          UNION ALL SELECT oid, NULL FROM pg_foreign_data_wrapper
+          UNION ALL SELECT oid, NULL FROM pg_foreign_server
+          UNION ALL SELECT oid, NULL FROM pg_publication
+          UNION ALL SELECT oid, NULL FROM pg_default_acl
+          UNION ALL SELECT oid, NULL FROM pg_largeobject_metadata)
+        SELECT NOT EXISTS (SELECT 1 FROM objs o LEFT JOIN pg_namespace n ON n.oid = o.nsp
+          WHERE o.oid >= 16384 AND coalesce(n.nspname, '') !~ '^pg_(toast_)?temp_')
+        """;
+
+    private async Task CreateDatabaseAsync(string name, LogicalDatabase source, CancellationToken ct)
+    {
+        await using var conn = await PgServer.ConnectAsync(Maintenance(), ct).ConfigureAwait(false);
+        string sql = $"CREATE DATABASE {PgServer.QuoteIdent(name)} TEMPLATE template0";
+        if (source.Encoding.Length > 0) sql += $" ENCODING {PgServer.QuoteLiteral(source.Encoding)}";
+        if (source.Collate.Length > 0) sql += $" LC_COLLATE {PgServer.QuoteLiteral(source.Collate)} LC_CTYPE {PgServer.QuoteLiteral(source.Ctype)}";
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        try
+        {
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+        catch (PostgresException e)
+        {
+            throw new PgVaultException($"unable to create database \"{name}\": {e.MessageText}");
+        }
+        progress.Info($"created database \"{name}\"");
+    }
+
+    private async Task DropDatabaseAsync(string name)
+    {
+        try
+        {
+            await using var conn = await PgServer.ConnectAsync(Maintenance(), CancellationToken.None).ConfigureAwait(false);
+            await using var cmd = new NpgsqlCommand($"DROP DATABASE IF EXISTS {PgServer.QuoteIdent(name)} WITH (FORCE)", conn);
+            await cmd.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is PgVaultException or NpgsqlException)
+        {
+            progress.Warn($"could not drop database \"{name}\": {e.Message}");
+        }
+    }
+
+    private async Task RestoreGlobalsAsync(BackupManifest manifest, PgTool psql, CancellationToken ct)
+    {
+        var globals = manifest.Globals!;
+        progress.Info($"restoring cluster globals ({globals.Scope}) of backup {manifest.Id}");
+        var restorer = new DumpRestorer(catalog, Maintenance(), progress);
+        await restorer.GlobalsAsync(manifest, globals, psql, ct).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,51 @@
+using PgVault.Core.Errors;
+
+namespace PgVault.Core.Pipeline;
+
+/// <summary>
+/// Composes the filter chains every stored object goes through:
+/// write: plaintext → SHA-256 + count → compression → [AES-256-GCM frames] → count → storage;
+/// read: storage → [decryption] → decompression → SHA-256 + size check.
+/// </summary>
+public static class ObjectPipeline
+{
+    /// <summary>
+    /// Opens the write chain into <paramref name="destination"/> (left open). Encrypts when
+    /// <paramref name="dataKey"/> (32 bytes) is given.
+    /// </summary>
+    public static WritePipeline OpenWrite(Stream destination, CompressionSpec compression, byte[]? dataKey)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        ArgumentNullException.ThrowIfNull(compression);
+        compression.Validate();
+        if (dataKey is not null)
+        {
+            EncryptionFormat.CheckDataKey(dataKey);
+        }
+
+        return new WritePipeline(destination, compression, dataKey);
+    }
+
+    /// <summary>
+    /// Opens the read chain over <paramref name="stored"/>, which the returned stream owns. Reading
+    /// to the end verifies the object: size and SHA-256 against the expected values when given,
+    /// framing and authentication when encrypted. Damage throws
+    /// <see cref="PgVaultException.Corrupt"/> naming <paramref name="objectKey"/>; storage errors
+    /// pass through unchanged. Bytes are returned before the final check, so consumers must not
+    /// treat the data as good until the stream has reported its end.
+    /// </summary>
+    public static Stream OpenRead(Stream stored, CompressionType compression, byte[]? dataKey, string objectKey, string? expectedSha256, long? expectedBytes)
+    {
+        ArgumentNullException.ThrowIfNull(stored);
+        ArgumentNullException.ThrowIfNull(objectKey);
+        if (dataKey is not null)
+        {
+            EncryptionFormat.CheckDataKey(dataKey);
+        }
+
+        var source = new SourceGuardStream(stored, leaveOpen: false);
+        Stream compressed = dataKey is null ? source : new DecryptingStream(source, dataKey, objectKey, leaveOpen: false);
+        Stream decompressed = Compression.DecompressFrom(compressed, compression, leaveOpen: false);
+        return new VerifyingReadStream(decompressed, compressed, source, objectKey, expectedSha256, expectedBytes);
+    }
+}

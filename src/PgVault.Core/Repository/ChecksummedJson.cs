@@ -1,0 +1,55 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using PgVault.Core.Errors;
+
+namespace PgVault.Core.Repository;
+
+/// <summary>
+/// Metadata files carry their own checksum: the file is indented JSON whose last property is
+/// <c>"checksum"</c>, the SHA-256 of the document as it would read without that property.
+/// A reader re-derives those bytes, so a flipped or truncated file is caught without any sidecar.
+/// </summary>
+public static class ChecksummedJson
+{
+    private static readonly byte[] Marker = Encoding.UTF8.GetBytes(",\n  \"checksum\": \"");
+
+    public static byte[] Serialize<T>(T value, JsonTypeInfo<T> typeInfo)
+    {
+        byte[] body = JsonSerializer.SerializeToUtf8Bytes(value, typeInfo);
+        // body ends with "\n}" (indented); splice the checksum in as the last property.
+        if (body.Length < 2 || body[^1] != (byte)'}' || body[^2] != (byte)'\n')
+            throw new InvalidOperationException("checksummed JSON needs an indented object");
+        string hash = Convert.ToHexStringLower(SHA256.HashData(body));
+        var output = new MemoryStream(body.Length + 100);
+        output.Write(body, 0, body.Length - 2);
+        output.Write(Marker);
+        output.Write(Encoding.UTF8.GetBytes(hash + "\"\n}\n"));
+        return output.ToArray();
+    }
+
+    public static T Deserialize<T>(ReadOnlySpan<byte> data, JsonTypeInfo<T> typeInfo, string key)
+    {
+        int end = data.Length;
+        while (end > 0 && data[end - 1] is (byte)'\n' or (byte)' ') end--;
+        int at = data[..end].LastIndexOf(Marker);
+        if (at < 0 || end < at + Marker.Length + 64 + 3)
+            throw PgVaultException.Corrupt(key, "metadata checksum missing (truncated or edited file)");
+        string stored = Encoding.UTF8.GetString(data.Slice(at + Marker.Length, 64));
+        byte[] body = new byte[at + 2];
+        data[..at].CopyTo(body);
+        body[^2] = (byte)'\n';
+        body[^1] = (byte)'}';
+        if (!string.Equals(Convert.ToHexStringLower(SHA256.HashData(body)), stored, StringComparison.Ordinal))
+            throw PgVaultException.Corrupt(key, "metadata checksum mismatch");
+        try
+        {
+            return JsonSerializer.Deserialize(body, typeInfo) ?? throw PgVaultException.Corrupt(key, "empty metadata");
+        }
+        catch (JsonException e)
+        {
+            throw PgVaultException.Corrupt(key, "unreadable metadata: " + e.Message);
+        }
+    }
+}

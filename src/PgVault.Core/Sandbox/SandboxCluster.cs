@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using PgVault.Core.Errors;
+using PgVault.Core.PostgreSql;
+
+namespace PgVault.Core.Sandbox;
+
+/// <summary>Settings of a throw-away cluster.</summary>
+public sealed record SandboxOptions
+{
+    /// <summary>Directory of initdb/pg_ctl; default: the newest installed PostgreSQL.</summary>
+    public string? BinDir { get; init; }
+
+    /// <summary>Extra postgresql.conf settings (name = value).</summary>
+    public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>pg_hba.conf lines placed before the default trust lines.</summary>
+    public IReadOnlyList<string> HbaLines { get; init; } = [];
+
+    public bool DataChecksums { get; init; } = true;
+}
+
+/// <summary>
+/// A PostgreSQL cluster of its own in a temporary directory on a free port: initdb + pg_ctl, run
+/// as the `postgres` OS user when the caller is root (the server refuses root). Used by
+/// `pgvault demo` and by the integration tests. Disposing stops it and removes every file.
+/// </summary>
+public sealed class SandboxCluster : IAsyncDisposable
+{
+    private readonly string _binDir;
+    private bool _running;
+
+    private SandboxCluster(string root, string binDir, int port)
+    {
+        Root = root;
+        _binDir = binDir;
+        Port = port;
+    }
+
+    /// <summary>Temporary directory holding data/, the socket and the server log.</summary>
+    public string Root { get; }
+
+    public string DataDir => Path.Combine(Root, "data");
+
+    public string SocketDir => Root;
+
+    public string LogFile => Path.Combine(Root, "server.log");
+
+    public int Port { get; }
+
+    public string BinDir => _binDir;
+
+    /// <summary>libpq conninfo: Unix socket, superuser postgres.</summary>
+    public string ConnectionString => $"host={SocketDir} port={Port} user=postgres dbname=postgres";
+
+    public ConnInfo Connection => ConnInfo.Parse(ConnectionString);
+
+    public static async Task<SandboxCluster> StartAsync(SandboxOptions? options, CancellationToken ct)
+    {
+        options ??= new SandboxOptions();
+        string binDir = options.BinDir ?? Path.GetDirectoryName(new ToolLocator(null).Find("initdb", 0).Path)!;
+        string root = Directory.CreateTempSubdirectory("pgvault-sandbox-").FullName;
+        try
+        {
+            File.SetUnixFileMode(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+                | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+            if (RunningAsRoot) await RunAsync("chown", ["postgres:postgres", root], asOwner: false, ct).ConfigureAwait(false);
+            var args = new List<string> { "-D", Path.Combine(root, "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync" };
+            if (options.DataChecksums) args.Add("--data-checksums");
+            await RunAsync(Path.Combine(binDir, "initdb"), args, asOwner: true, ct).ConfigureAwait(false);
+            await ConfigureAsync(root, options, ct).ConfigureAwait(false);
+            for (int attempt = 1; ; attempt++)
+            {
+                var cluster = new SandboxCluster(root, binDir, FreePort());
+                try
+                {
+                    await cluster.StartServerAsync(ct).ConfigureAwait(false);
+                    return cluster;
+                }
+                catch (PgVaultException) when (attempt < 3)
+                {
+                    // The port was taken between probing and binding: try another.
+                }
+            }
+        }
+        catch
+        {
+            TryDelete(root);
+            throw;
+        }
+    }
+
+    /// <summary>Starts the server again after <see cref="StopAsync"/>.</summary>
+    public async Task StartServerAsync(CancellationToken ct)
+    {
+        await RunAsync(Path.Combine(_binDir, "pg_ctl"),
+            ["-D", DataDir, "-l", LogFile, "-w", "-t", "60", "-o", $"-p {Port} -k {SocketDir} -c listen_addresses=127.0.0.1", "start"], asOwner: true, ct).ConfigureAwait(false);
+        _running = true;
+    }
+
+    public async Task StopAsync(string mode = "fast")
+    {
+        if (!_running) return;
+        await RunAsync(Path.Combine(_binDir, "pg_ctl"), ["-D", DataDir, "-m", mode, "-w", "-t", "60", "stop"], asOwner: true, CancellationToken.None).ConfigureAwait(false);
+        _running = false;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await StopAsync("immediate").ConfigureAwait(false);
+        }
+        catch (PgVaultException)
+        {
+            // already stopped
+        }
+        TryDelete(Root);
+    }
+
+    /// <summary>Runs a program of the cluster's bindir (psql, pgbench, ...) as the cluster's owner.</summary>
+    public Task<string> RunToolAsync(string tool, IEnumerable<string> arguments, CancellationToken ct) =>
+        RunAsync(Path.Combine(_binDir, tool), arguments.ToList(), asOwner: true, ct);
+
+    public static bool RunningAsRoot => Environment.UserName == "root";
+
+    private static async Task ConfigureAsync(string root, SandboxOptions options, CancellationToken ct)
+    {
+        string data = Path.Combine(root, "data");
+        var settings = new Dictionary<string, string>
+        {
+            ["fsync"] = "off", // a sandbox: speed over durability
+            ["max_connections"] = "50",
+            ["shared_buffers"] = "32MB",
+            ["log_min_messages"] = "warning",
+        };
+        foreach (var (k, v) in options.Settings) settings[k] = v;
+        await File.AppendAllLinesAsync(Path.Combine(data, "postgresql.conf"), settings.Select(kv => $"{kv.Key} = {kv.Value}"), ct).ConfigureAwait(false);
+        var hba = options.HbaLines.Concat(["local all all trust", "host all all 127.0.0.1/32 trust", "local replication all trust", "host replication all 127.0.0.1/32 trust"]);
+        await File.WriteAllLinesAsync(Path.Combine(data, "pg_hba.conf"), hba, ct).ConfigureAwait(false);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task<string> RunAsync(string program, List<string> arguments, bool asOwner, CancellationToken ct)
+    {
+        var psi = new ProcessStartInfo
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = "/",
+        };
+        if (asOwner && RunningAsRoot)
+        {
+            psi.FileName = "runuser";
+            foreach (var a in new[] { "-u", "postgres", "--", program }) psi.ArgumentList.Add(a);
+        }
+        else
+        {
+            psi.FileName = program;
+        }
+        foreach (var a in arguments) psi.ArgumentList.Add(a);
+        using var process = Process.Start(psi) ?? throw new PgVaultException($"unable to start {program}");
+        var stdout = process.StandardOutput.ReadToEndAsync(ct);
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct).ConfigureAwait(false);
+        string output = await stdout.ConfigureAwait(false);
+        string error = await stderr.ConfigureAwait(false);
+        if (process.ExitCode != 0)
+            throw new PgVaultException($"{Path.GetFileName(program)} {string.Join(' ', arguments)} failed (exit {process.ExitCode}): {error.Trim().Split('\n').LastOrDefault()}");
+        return output;
+    }
+
+    private static void TryDelete(string root)
+    {
+        try
+        {
+            Directory.Delete(root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}

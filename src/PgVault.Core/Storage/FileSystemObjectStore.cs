@@ -1,0 +1,211 @@
+namespace PgVault.Core.Storage;
+
+/// <summary>
+/// An object store in a local directory. Objects are files below the root; a write goes to a
+/// temporary file in the target directory (<c>.KEY.tmp.RANDOM</c>), is fsynced, renamed over the
+/// key and the directory is fsynced. Files are 0600 and directories 0700; when running as root,
+/// new files and directories take the owner of the root directory so that the PostgreSQL OS user
+/// can keep using a repository that root wrote to.
+/// </summary>
+public sealed class FileSystemObjectStore : IObjectStore
+{
+    internal const string TempMarker = ".tmp.";
+    private const UnixFileMode NewFileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+    private const UnixFileMode NewDirMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    private readonly string _root;
+    private readonly (int Uid, int Gid)? _owner;
+
+    public FileSystemObjectStore(string name, string root)
+    {
+        Name = name;
+        _root = Path.GetFullPath(root);
+        if (Posix.IsRoot && Directory.Exists(_root))
+        {
+            var owner = Posix.GetOwner(_root);
+            if (owner.Uid != 0) _owner = owner;
+        }
+    }
+
+    public string Name { get; }
+
+    public string Location => _root;
+
+    public Task<ObjectWriter> OpenWriteAsync(string key, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        string path = PathOf(key);
+        string directory = Path.GetDirectoryName(path)!;
+        EnsureDirectory(directory);
+        string temp = Path.Combine(directory, "." + Path.GetFileName(path) + TempMarker + Guid.NewGuid().ToString("N")[..12]);
+        var stream = new FileStream(temp, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            Share = FileShare.None,
+            UnixCreateMode = NewFileMode,
+            BufferSize = 0,
+            Options = FileOptions.Asynchronous,
+        });
+        return Task.FromResult<ObjectWriter>(new Writer(this, stream, temp, path));
+    }
+
+    public Task<Stream> OpenReadAsync(string key, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        string path = PathOf(key);
+        try
+        {
+            Stream stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            return Task.FromResult(stream);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new ObjectNotFoundException(Name, key);
+        }
+    }
+
+    public Task<ObjectInfo?> StatAsync(string key, CancellationToken ct)
+    {
+        var info = new FileInfo(PathOf(key));
+        return Task.FromResult(info.Exists ? new ObjectInfo(key, info.Length, info.LastWriteTimeUtc) : null);
+    }
+
+    public async IAsyncEnumerable<ObjectInfo> ListAsync(string prefix, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        // The prefix may end inside a file or directory name: walk from its directory part.
+        int slash = prefix.LastIndexOf('/');
+        string baseDir = slash < 0 ? _root : Path.Combine(_root, prefix[..slash]);
+        if (!Directory.Exists(baseDir)) yield break;
+        var keys = new List<ObjectInfo>();
+        foreach (var file in new DirectoryInfo(baseDir).EnumerateFiles("*", SearchOption.AllDirectories))
+        {
+            ct.ThrowIfCancellationRequested();
+            if (file.Name.StartsWith('.') && file.Name.Contains(TempMarker, StringComparison.Ordinal)) continue;
+            string key = Path.GetRelativePath(_root, file.FullName).Replace(Path.DirectorySeparatorChar, '/');
+            if (key.StartsWith(prefix, StringComparison.Ordinal)) keys.Add(new ObjectInfo(key, file.Length, file.LastWriteTimeUtc));
+        }
+        keys.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
+        foreach (var key in keys)
+        {
+            yield return key;
+        }
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    public Task DeleteAsync(string key, CancellationToken ct)
+    {
+        string path = PathOf(key);
+        File.Delete(path);
+        // Remove directories left empty, up to (not including) the root.
+        string? dir = Path.GetDirectoryName(path);
+        while (dir != null && dir.Length > _root.Length && Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any())
+        {
+            try { Directory.Delete(dir); } catch (IOException) { break; }
+            dir = Path.GetDirectoryName(dir);
+        }
+        return Task.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    /// <summary>Removes temporary files that an interrupted writer left behind under <paramref name="prefix"/>.</summary>
+    public int RemoveStaleTemporaries(string prefix, TimeSpan olderThan)
+    {
+        string dir = Path.Combine(_root, prefix);
+        if (!Directory.Exists(dir)) return 0;
+        int removed = 0;
+        foreach (var file in new DirectoryInfo(dir).EnumerateFiles("*" + TempMarker + "*", SearchOption.AllDirectories))
+        {
+            if (file.Name.StartsWith('.') && DateTime.UtcNow - file.LastWriteTimeUtc > olderThan)
+            {
+                file.Delete();
+                removed++;
+            }
+        }
+        return removed;
+    }
+
+    private string PathOf(string key)
+    {
+        if (key.Length == 0 || key.StartsWith('/') || key.Split('/').Any(part => part is "" or "." or ".."))
+            throw new ArgumentException($"invalid object key '{key}'", nameof(key));
+        return Path.Combine(_root, key.Replace('/', Path.DirectorySeparatorChar));
+    }
+
+    private void EnsureDirectory(string directory)
+    {
+        if (Directory.Exists(directory)) return;
+        string? parent = Path.GetDirectoryName(directory);
+        if (parent != null && parent.Length >= _root.Length) EnsureDirectory(parent);
+        if (!Directory.Exists(_root))
+            throw new DirectoryNotFoundException($"repository directory '{_root}' does not exist");
+        Directory.CreateDirectory(directory, NewDirMode);
+        ApplyOwner(directory);
+        if (parent != null) Posix.FsyncDirectory(parent);
+    }
+
+    private void ApplyOwner(string path)
+    {
+        if (_owner is { } owner) Posix.ChangeOwner(path, owner.Uid, owner.Gid);
+    }
+
+    private sealed class Writer(FileSystemObjectStore store, FileStream file, string temp, string path) : ObjectWriter
+    {
+        private bool _committed;
+        private bool _closed;
+
+        public override void Write(byte[] buffer, int offset, int count) => file.Write(buffer, offset, count);
+
+        public override void Write(ReadOnlySpan<byte> buffer) => file.Write(buffer);
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            file.WriteAsync(buffer, offset, count, cancellationToken);
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
+            file.WriteAsync(buffer, cancellationToken);
+
+        public override void Flush() => file.Flush();
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => file.FlushAsync(cancellationToken);
+
+        public override async Task CommitAsync(CancellationToken ct)
+        {
+            ct.ThrowIfCancellationRequested();
+            await file.FlushAsync(ct).ConfigureAwait(false);
+            file.Flush(flushToDisk: true);
+            await file.DisposeAsync().ConfigureAwait(false);
+            _closed = true;
+            store.ApplyOwner(temp);
+            File.Move(temp, path, overwrite: true);
+            Posix.FsyncDirectory(Path.GetDirectoryName(path)!);
+            _committed = true;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) Abort();
+            base.Dispose(disposing);
+        }
+
+        public override async ValueTask DisposeAsync()
+        {
+            if (!_closed) await file.DisposeAsync().ConfigureAwait(false);
+            Abort();
+            await base.DisposeAsync().ConfigureAwait(false);
+        }
+
+        private void Abort()
+        {
+            if (!_closed)
+            {
+                file.Dispose();
+                _closed = true;
+            }
+            if (!_committed)
+            {
+                try { File.Delete(temp); } catch (IOException) { }
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+namespace PgVault.Core.Storage;
+
+/// <summary>
+/// A flat object store: keys are '/'-separated relative paths such as
+/// <c>clusters/main/backups/20261123T143012Z-L/manifest.json</c>. It knows nothing of PostgreSQL
+/// or of the repository layout. Rules every backend keeps (the conformance tests check them):
+/// <list type="bullet">
+/// <item>Writes are atomic: an object is visible whole after <see cref="ObjectWriter.CommitAsync"/>
+///   returns, or not at all. Disposing a writer without committing leaves nothing visible.</item>
+/// <item>Committing over an existing key replaces it atomically.</item>
+/// <item>Commit returns only once the object is durable (fsync / completed upload).</item>
+/// <item>Reads stream; the caller disposes the returned stream.</item>
+/// <item>Deleting a missing key is not an error.</item>
+/// <item>Listing returns every key under the prefix, in ordinal order, however many there are.</item>
+/// </list>
+/// </summary>
+public interface IObjectStore : IAsyncDisposable
+{
+    /// <summary>Human name used in messages: the repository name.</summary>
+    string Name { get; }
+
+    /// <summary>Where the store lives (path or URL), for messages.</summary>
+    string Location { get; }
+
+    /// <summary>Opens a writer for <paramref name="key"/>; nothing is visible until it is committed.</summary>
+    Task<ObjectWriter> OpenWriteAsync(string key, CancellationToken ct);
+
+    /// <summary>Opens <paramref name="key"/> for reading; throws <see cref="ObjectNotFoundException"/> when missing.</summary>
+    Task<Stream> OpenReadAsync(string key, CancellationToken ct);
+
+    /// <summary>Size and time of <paramref name="key"/>, or null when it does not exist.</summary>
+    Task<ObjectInfo?> StatAsync(string key, CancellationToken ct);
+
+    /// <summary>Every object whose key starts with <paramref name="prefix"/>, in ordinal key order.</summary>
+    IAsyncEnumerable<ObjectInfo> ListAsync(string prefix, CancellationToken ct);
+
+    /// <summary>Removes <paramref name="key"/>; a missing key is fine.</summary>
+    Task DeleteAsync(string key, CancellationToken ct);
+}
+
+public sealed record ObjectInfo(string Key, long Size, DateTimeOffset LastModified);
+
+/// <summary>
+/// A write-only stream for one object. Bytes written are not visible until <see cref="CommitAsync"/>;
+/// disposing without committing aborts and removes whatever was staged.
+/// </summary>
+public abstract class ObjectWriter : Stream
+{
+    public sealed override bool CanRead => false;
+    public sealed override bool CanSeek => false;
+    public sealed override bool CanWrite => true;
+    public sealed override long Length => throw new NotSupportedException();
+    public sealed override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public sealed override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public sealed override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public sealed override void SetLength(long value) => throw new NotSupportedException();
+
+    /// <summary>Makes the object durable and visible under its key.</summary>
+    public abstract Task CommitAsync(CancellationToken ct);
+}
+
+public sealed class ObjectNotFoundException(string store, string key)
+    : Exception($"object '{key}' not found in repository '{store}'")
+{
+    public string Key { get; } = key;
+}
+
+public static class ObjectStoreExtensions
+{
+    /// <summary>Writes a small object in one go.</summary>
+    public static async Task PutAsync(this IObjectStore store, string key, ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        await using var writer = await store.OpenWriteAsync(key, ct).ConfigureAwait(false);
+        await writer.WriteAsync(data, ct).ConfigureAwait(false);
+        await writer.CommitAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads a small object whole (metadata only: never for backup data).</summary>
+    public static async Task<byte[]> GetBytesAsync(this IObjectStore store, string key, CancellationToken ct)
+    {
+        await using var stream = await store.OpenReadAsync(key, ct).ConfigureAwait(false);
+        using var buffer = new MemoryStream();
+        await stream.CopyToAsync(buffer, ct).ConfigureAwait(false);
+        return buffer.ToArray();
+    }
+}

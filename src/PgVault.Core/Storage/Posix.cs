@@ -1,0 +1,62 @@
+using System.Runtime.InteropServices;
+
+namespace PgVault.Core.Storage;
+
+/// <summary>The few POSIX calls .NET has no managed API for: fsync of a directory, chown, stat owner.</summary>
+internal static partial class Posix
+{
+    private const int ORdOnly = 0;
+    private const int ODirectory = 0x10000; // Linux x86_64 and aarch64
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int Fsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static partial int Close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "chown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Chown(string path, int owner, int group);
+
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    private static partial uint GetEuid();
+
+    [LibraryImport("libc", EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int Stat(string path, byte* buffer);
+
+    public static bool IsRoot => OperatingSystem.IsLinux() && GetEuid() == 0;
+
+    /// <summary>fsync() of a directory so a rename in it is durable.</summary>
+    public static void FsyncDirectory(string path)
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        int fd = Open(path, ORdOnly | ODirectory);
+        if (fd < 0) throw new IOException($"unable to open directory '{path}' for fsync: {Marshal.GetLastPInvokeErrorMessage()}");
+        try
+        {
+            if (Fsync(fd) != 0) throw new IOException($"unable to fsync directory '{path}': {Marshal.GetLastPInvokeErrorMessage()}");
+        }
+        finally
+        {
+            Close(fd);
+        }
+    }
+
+    public static void ChangeOwner(string path, int uid, int gid)
+    {
+        if (Chown(path, uid, gid) != 0)
+            throw new IOException($"unable to chown '{path}' to {uid}:{gid}: {Marshal.GetLastPInvokeErrorMessage()}");
+    }
+
+    /// <summary>Owner uid and gid of a path (Linux x86_64 / aarch64 struct stat layouts).</summary>
+    public static unsafe (int Uid, int Gid) GetOwner(string path)
+    {
+        byte* buffer = stackalloc byte[256];
+        if (Stat(path, buffer) != 0)
+            throw new IOException($"unable to stat '{path}': {Marshal.GetLastPInvokeErrorMessage()}");
+        int uidOffset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 28 : 24;
+        return (*(int*)(buffer + uidOffset), *(int*)(buffer + uidOffset + 4));
+    }
+}
