@@ -95,21 +95,25 @@ internal sealed class DumpRestorer(Catalog catalog, ConnInfo target, IProgressSi
         await drain.ConfigureAwait(false);
     }
 
-    /// <summary>Copies a stored object into the child's standard input and closes it.</summary>
+    /// <summary>
+    /// Copies a stored object into the child's standard input and closes it. A program may stop
+    /// reading early: on failure its own message is reported; on success (pg_restore leaves a tar
+    /// dump's end padding unread) the rest of the object is still read so its checksum is verified.
+    /// </summary>
     private async Task FeedAsync(BackupManifest manifest, StoredFile file, ChildProcess child, long total, CancellationToken ct)
     {
         using var task = progress.Start("restore", total);
+        await using var input = await OpenAsync(manifest, file, ct).ConfigureAwait(false);
         try
         {
-            await using var input = await OpenAsync(manifest, file, ct).ConfigureAwait(false);
             await LogicalBackup.CopyAsync(input, child.StandardInput, task, 0, ct).ConfigureAwait(false);
             child.StandardInput.Close();
         }
-        catch (IOException)
+        catch (IOException) when (!ct.IsCancellationRequested)
         {
-            // The program stopped reading, most likely because it failed: its own message says why.
-            if (!await ExitedWithErrorAsync(child).ConfigureAwait(false)) throw;
-            await child.WaitSuccessAsync(ct).ConfigureAwait(false);
+            int code = await WaitBrieflyAsync(child).ConfigureAwait(false);
+            if (code != 0) await child.WaitSuccessAsync(ct).ConfigureAwait(false); // throws with the program's message
+            await input.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
         }
         catch (PgVaultException)
         {
@@ -118,16 +122,18 @@ internal sealed class DumpRestorer(Catalog catalog, ConnInfo target, IProgressSi
         }
     }
 
-    private static async Task<bool> ExitedWithErrorAsync(ChildProcess child)
+    /// <summary>The exit code of a child that stopped reading (or -1 if it does not exit soon).</summary>
+    private static async Task<int> WaitBrieflyAsync(ChildProcess child)
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         try
         {
-            return await child.WaitAsync(timeout.Token).ConfigureAwait(false) != 0;
+            return await child.WaitAsync(timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
-            return false;
+            child.Kill();
+            return -1;
         }
     }
 

@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+
+namespace PgVault.Tests.Infrastructure;
+
+public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
+{
+    public JsonElement Json => JsonDocument.Parse(Stdout).RootElement;
+
+    /// <summary>The stderr lines that are not progress logs (what the user reads as the error).</summary>
+    public IReadOnlyList<string> ErrorLines => Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        .Where(l => l.StartsWith("pgvault:", StringComparison.Ordinal) || l.StartsWith("HINT:", StringComparison.Ordinal)).ToList();
+
+    public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
+}
+
+/// <summary>Runs the real pgvault CLI (the built pgvault.dll next to the tests) as a child process.</summary>
+public static class Cli
+{
+    private static readonly string Dll = Path.Combine(AppContext.BaseDirectory, "pgvault.dll");
+
+    public static Process Start(IEnumerable<string> args, IDictionary<string, string?>? env = null)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(Dll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment.Remove("PGVAULT_CONFIG");
+        foreach (var key in new[] { "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE" }) psi.Environment.Remove(key);
+        if (env != null)
+        {
+            foreach (var (k, v) in env)
+            {
+                if (v is null) psi.Environment.Remove(k);
+                else psi.Environment[k] = v;
+            }
+        }
+        return Process.Start(psi)!;
+    }
+
+    public static async Task<CliResult> RunAsync(IEnumerable<string> args, IDictionary<string, string?>? env = null, string? stdin = null, int timeoutSeconds = 300)
+    {
+        using var process = Start(args, env);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (stdin != null) await process.StandardInput.WriteAsync(stdin);
+        process.StandardInput.Close();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(timeoutSeconds));
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(true);
+            throw new TimeoutException($"pgvault {string.Join(' ', args)} did not finish in {timeoutSeconds}s");
+        }
+        return new CliResult(process.ExitCode, await stdout, await stderr);
+    }
+}
