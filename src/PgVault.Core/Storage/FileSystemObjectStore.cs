@@ -1,3 +1,5 @@
+using PgVault.Core.Errors;
+
 namespace PgVault.Core.Storage;
 
 /// <summary>
@@ -61,6 +63,8 @@ public sealed class FileSystemObjectStore : IObjectStore
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
+            if (!Directory.Exists(_root))
+                throw new PgVaultException($"repository '{Name}': directory {_root} does not exist", "check the repository path, or create it and run 'pgvault repo init'");
             throw new ObjectNotFoundException(Name, key);
         }
     }

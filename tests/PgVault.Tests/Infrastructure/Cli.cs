@@ -16,7 +16,7 @@ public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
 }
 
 /// <summary>Runs the real pgvault CLI (the built pgvault.dll next to the tests) as a child process.</summary>
-public static class Cli
+public static class PgVaultCli
 {
     private static readonly string Dll = Path.Combine(AppContext.BaseDirectory, "pgvault.dll");
 

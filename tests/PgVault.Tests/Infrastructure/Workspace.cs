@@ -40,7 +40,7 @@ public sealed class Workspace : IDisposable
 
     public string PassphraseFile { get; }
 
-    public Task<CliResult> RunAsync(params string[] args) => Cli.RunAsync(["--config", ConfigFile, .. args]);
+    public Task<CliResult> RunAsync(params string[] args) => PgVaultCli.RunAsync(["--config", ConfigFile, .. args]);
 
     /// <summary>Runs and asserts exit 0, returning the result.</summary>
     public async Task<CliResult> OkAsync(params string[] args)

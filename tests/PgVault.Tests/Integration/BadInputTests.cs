@@ -1,0 +1,235 @@
+using System.Net;
+using System.Net.Sockets;
+using PgVault.Core.Sandbox;
+using PgVault.Tests.Infrastructure;
+using Xunit;
+
+namespace PgVault.Tests.Integration;
+
+/// <summary>A cluster where role pgv_pw must authenticate with a password over TCP.</summary>
+public sealed class PasswordClusterFixture : ClusterFixture
+{
+    public const string Password = "s3cret-Pa55";
+
+    protected override SandboxOptions Options => new() { HbaLines = ["host all pgv_pw 127.0.0.1/32 scram-sha-256"] };
+
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        await ExecAsync("postgres", $"CREATE ROLE pgv_pw LOGIN SUPERUSER PASSWORD '{Password}'");
+        await CreateDatabaseAsync("app");
+        await ExecAsync("app", "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'row ' || i FROM generate_series(1, 5000) i");
+    }
+}
+
+/// <summary>Each bad input gives one clear line, a non-zero exit, and leaves no listed backup.</summary>
+public sealed class BadInputTests(PasswordClusterFixture db) : IClassFixture<PasswordClusterFixture>
+{
+    private static void AssertOneLineError(CliResult result, int exitCode, string expected)
+    {
+        Assert.True(result.ExitCode == exitCode, $"expected exit {exitCode}:\n{result}");
+        var errors = result.Stderr.Split('\n').Where(l => l.StartsWith("pgvault: error:", StringComparison.Ordinal)).ToList();
+        Assert.True(errors.Count == 1, $"expected one error line:\n{result}");
+        Assert.Contains(expected, errors[0], StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal); // no stack trace
+        Assert.DoesNotContain("Exception", result.Stderr, StringComparison.Ordinal);
+    }
+
+    private static async Task AssertNothingListed(Workspace ws)
+    {
+        Assert.Empty(await ws.ListIdsAsync());
+        Assert.Empty(ws.BackupFiles());
+    }
+
+    [Fact]
+    public async Task Unreachable_server()
+    {
+        using var ws = new Workspace(db);
+        await ws.InitAsync();
+        int closed;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            closed = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        var result = await ws.RunAsync("backup", "--db", "app", "--connection", $"host=127.0.0.1 port={closed} user=postgres");
+        AssertOneLineError(result, 1, $"unable to connect to PostgreSQL at 127.0.0.1:{closed}");
+        await AssertNothingListed(ws);
+    }
+
+    [Fact]
+    public async Task Failed_authentication()
+    {
+        using var ws = new Workspace(db);
+        await ws.InitAsync();
+        string conn = $"host=127.0.0.1 port={db.Cluster.Port} user=pgv_pw dbname=postgres";
+        var result = await PgVaultCli.RunAsync(["--config", ws.ConfigFile, "backup", "--db", "app", "--connection", conn], new Dictionary<string, string?> { ["PGPASSWORD"] = "wrong" });
+        AssertOneLineError(result, 1, "authentication failed for user \"pgv_pw\"");
+        await AssertNothingListed(ws);
+    }
+
+    [Fact]
+    public async Task Password_from_the_environment_reaches_pg_dump_and_never_the_command_line()
+    {
+        using var ws = new Workspace(db);
+        await ws.InitAsync();
+        string conn = $"host=127.0.0.1 port={db.Cluster.Port} user=pgv_pw dbname=postgres";
+        var env = new Dictionary<string, string?> { ["PGPASSWORD"] = PasswordClusterFixture.Password };
+        var result = await PgVaultCli.RunAsync(["--config", ws.ConfigFile, "backup", "--db", "app", "--connection", conn, "--verbose"], env);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.DoesNotContain(PasswordClusterFixture.Password, result.Stdout + result.Stderr, StringComparison.Ordinal);
+        Assert.Single(await ws.ListIdsAsync());
+    }
+
+    [Fact]
+    public async Task Database_that_does_not_exist()
+    {
+        using var ws = new Workspace(db);
+        await ws.InitAsync();
+        var result = await ws.RunAsync("backup", "--db", "app", "--db", "nosuchdb");
+        AssertOneLineError(result, 1, "database \"nosuchdb\" does not exist");
+        await AssertNothingListed(ws);
+    }
+
+    [Fact]
+    public async Task No_fitting_pg_dump()
+    {
+        string bin = Directory.CreateTempSubdirectory("pgvault-oldbin-").FullName;
+        try
+        {
+            string fake = Path.Combine(bin, "pg_dump");
+            File.WriteAllText(fake, "#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n");
+            File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.UserWrite);
+            using var ws = new Workspace(db, extraClusterYaml: $"    bindir: {bin}\n");
+            await ws.InitAsync();
+            var result = await ws.RunAsync("backup", "--db", "app");
+            AssertOneLineError(result, 1, "no pg_dump of version 15 or newer found");
+            await AssertNothingListed(ws);
+        }
+        finally
+        {
+            Directory.Delete(bin, true);
+        }
+    }
+
+    [Fact]
+    public async Task Repository_missing_or_not_initialised()
+    {
+        using var ws = new Workspace(db);
+        var notInit = await ws.RunAsync("backup", "--db", "app");
+        AssertOneLineError(notInit, 1, "is not initialised");
+        Assert.Contains("HINT: run 'pgvault repo init'", notInit.Stderr, StringComparison.Ordinal);
+
+        var missing = await ws.RunAsync("backup", "--db", "app", "--repo-path", Path.Combine(ws.Root, "nope"));
+        AssertOneLineError(missing, 1, "does not exist");
+        Assert.False(Directory.Exists(Path.Combine(ws.Root, "nope")));
+    }
+
+    [Fact]
+    public async Task Unknown_backup_id()
+    {
+        using var ws = new Workspace(db);
+        await ws.InitAsync();
+        await ws.BackupAsync("--db", "app");
+        var unknown = await ws.RunAsync("restore", "--backup", "20200101T000000Z-L", "--db", "never_created");
+        AssertOneLineError(unknown, 1, "backup '20200101T000000Z-L' not found");
+        Assert.False(await db.DatabaseExistsAsync("never_created"));
+        var garbage = await ws.RunAsync("info", "not-an-id");
+        AssertOneLineError(garbage, 2, "is not a backup id");
+    }
+
+    [Fact]
+    public async Task Wrong_passphrase()
+    {
+        using var ws = new Workspace(db, encrypted: true);
+        await ws.InitAsync();
+        await ws.BackupAsync("--db", "app");
+        File.WriteAllText(ws.PassphraseFile, "not the passphrase at all\n");
+        var result = await ws.RunAsync("list");
+        AssertOneLineError(result, 1, "wrong passphrase for repository 'local'");
+    }
+
+    [Fact]
+    public async Task Change_passphrase_rewraps_the_key_and_old_backups_still_restore()
+    {
+        using var ws = new Workspace(db, encrypted: true);
+        await ws.InitAsync();
+        string id = await ws.BackupAsync("--db", "app");
+        string newFile = Path.Combine(ws.Root, "new-passphrase");
+        File.WriteAllText(newFile, "a brand new passphrase\n");
+        await ws.OkAsync("repo", "change-passphrase", "--new-passphrase-file", newFile);
+        AssertOneLineError(await ws.RunAsync("list"), 1, "wrong passphrase");
+        File.Copy(newFile, ws.PassphraseFile, overwrite: true);
+        await ws.OkAsync("restore", "--backup", id, "--db", "app_after_rewrap");
+        Assert.Equal(5000L, await db.ScalarAsync<long>("app_after_rewrap", "SELECT count(*) FROM t"));
+    }
+
+    [Theory]
+    [InlineData(false, "flip")]
+    [InlineData(true, "flip")]
+    [InlineData(false, "truncate")]
+    [InlineData(true, "truncate")]
+    public async Task Corrupt_or_truncated_object_is_detected_and_the_target_is_not_left_behind(bool encrypted, string damage)
+    {
+        using var ws = new Workspace(db, encrypted);
+        await ws.InitAsync();
+        string id = await ws.BackupAsync("--db", "app", "--compression", "none");
+        string dump = ws.BackupFiles().Single(f => f.Contains("/db/001/", StringComparison.Ordinal));
+        byte[] bytes = File.ReadAllBytes(dump);
+        if (damage == "flip")
+        {
+            bytes[bytes.Length / 2] ^= 0x01;
+            File.WriteAllBytes(dump, bytes);
+        }
+        else
+        {
+            File.WriteAllBytes(dump, bytes[..(bytes.Length - 1000)]);
+        }
+        string target = $"corrupt_{damage}_{encrypted}".ToLowerInvariant();
+        var result = await ws.RunAsync("restore", "--backup", id, "--db", target);
+        AssertOneLineError(result, 1, "corrupt object 'clusters/main/backups/" + id + "/db/001/dump.custom.raw'");
+        Assert.False(await db.DatabaseExistsAsync(target));
+    }
+
+    [Fact]
+    public async Task Non_empty_target_needs_clean()
+    {
+        using var ws = new Workspace(db);
+        await ws.InitAsync();
+        string id = await ws.BackupAsync("--db", "app");
+        var into = await ws.RunAsync("restore", "--backup", id, "--db", "app");
+        AssertOneLineError(into, 1, "database \"app\" exists and is not empty");
+        await db.CreateDatabaseAsync("app_copy");
+        await ws.OkAsync("restore", "--backup", id, "--db", "app_copy");
+        await db.ExecAsync("app_copy", "DELETE FROM t WHERE id > 10");
+        await ws.OkAsync("restore", "--backup", id, "--db", "app_copy", "--clean");
+        Assert.Equal(5000L, await db.ScalarAsync<long>("app_copy", "SELECT count(*) FROM t"));
+    }
+
+    [Fact]
+    public async Task Bad_configuration_and_bad_usage()
+    {
+        using var ws = new Workspace(db, extraClusterYaml: "    compresion: zstd\n");
+        var config = await ws.RunAsync("list");
+        AssertOneLineError(config, 2, $"config {ws.ConfigFile}: unknown key 'clusters.main.compresion'");
+
+        var usage = await PgVaultCli.RunAsync(["backup", "--no-such-flag"]);
+        Assert.Equal(2, usage.ExitCode);
+        var format = await PgVaultCli.RunAsync(["backup", "--format", "zip", "--db", "x"]);
+        Assert.Equal(2, format.ExitCode);
+        var jobs = await PgVaultCli.RunAsync(["--repo-path", ws.RepoPath, "backup", "--db", "x", "--jobs", "2"]);
+        AssertOneLineError(jobs, 2, "--jobs needs --format directory");
+    }
+
+    [Fact]
+    public async Task Repository_files_are_private()
+    {
+        using var ws = new Workspace(db, encrypted: true);
+        await ws.InitAsync();
+        await ws.BackupAsync("--db", "app");
+        foreach (var file in Directory.GetFiles(ws.RepoPath, "*", SearchOption.AllDirectories))
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+        foreach (var dir in Directory.GetDirectories(ws.RepoPath, "*", SearchOption.AllDirectories))
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(dir));
+    }
+}
