@@ -94,6 +94,8 @@ public sealed record LogicalRestoreOptions
     {
         if (DataOnly && SchemaOnly)
             throw PgVaultException.Usage("--data-only and --schema-only exclude each other");
+        if (DataOnly && Clean)
+            throw PgVaultException.Usage("--data-only and --clean exclude each other (a data-only restore loads into the existing tables)");
         if (Jobs < 1 || Jobs > 64)
             throw PgVaultException.Usage($"--jobs {Jobs} is out of range (1 to 64)");
     }

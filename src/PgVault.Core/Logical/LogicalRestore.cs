@@ -29,7 +29,17 @@ public sealed class LogicalRestore(Catalog catalog, ConnInfo connection, ToolLoc
             throw PgVaultException.Usage($"backup {manifest.Id} holds only cluster globals", "pass --globals to restore them");
         if (options.Globals && manifest.Globals is null)
             throw PgVaultException.Usage($"backup {manifest.Id} holds no cluster globals", "take a backup with --globals or --all");
-        if (source != null) CheckFormatOptions(source, options);
+        if (source != null)
+        {
+            CheckFormatOptions(source, options);
+            if (source.Options.Contains("--data-only"))
+            {
+                // A data-only backup loads into existing tables: restore it as data-only.
+                if (options.SchemaOnly || options.Clean)
+                    throw PgVaultException.Usage($"database \"{source.Name}\" of backup {manifest.Id} holds data only: --schema-only and --clean do not apply");
+                options = options with { DataOnly = true };
+            }
+        }
 
         string? target = source is null ? null
             : options.TargetDatabase ?? $"{source.Name}_restored_{DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture)}";
@@ -42,7 +52,7 @@ public sealed class LogicalRestore(Catalog catalog, ConnInfo connection, ToolLoc
             if (target != null)
             {
                 exists = (await PgServer.DatabasesAsync(conn, ct).ConfigureAwait(false)).Any(d => d.Name == target);
-                if (exists && !options.Clean && !await IsEmptyAsync(target, ct).ConfigureAwait(false))
+                if (exists && !options.Clean && !options.DataOnly && !await IsEmptyAsync(target, ct).ConfigureAwait(false))
                     throw new PgVaultException($"database \"{target}\" exists and is not empty",
                         "pass --clean to drop and recreate its objects from the backup, or choose another --db");
             }
@@ -63,6 +73,7 @@ public sealed class LogicalRestore(Catalog catalog, ConnInfo connection, ToolLoc
         try
         {
             progress.Info($"restoring database \"{source.Name}\" of backup {manifest.Id} into \"{target}\"");
+            if (options.Schemas.Count > 0 && !options.DataOnly) await CreateSchemasAsync(target!, options.Schemas, ct).ConfigureAwait(false);
             var restorer = new DumpRestorer(catalog, connection.WithDatabase(target!), progress);
             if (source.Format == DumpFormat.Plain) await restorer.PlainAsync(manifest, source, psql, ct).ConfigureAwait(false);
             else await restorer.ArchiveAsync(manifest, source, pgRestore!, options, ct).ConfigureAwait(false);
@@ -164,6 +175,20 @@ public sealed class LogicalRestore(Catalog catalog, ConnInfo connection, ToolLoc
             throw new PgVaultException($"unable to create database \"{name}\": {e.MessageText}");
         }
         progress.Info($"created database \"{name}\"");
+    }
+
+    /// <summary>
+    /// pg_restore -n restores the objects in a schema but not the schema itself: create the named
+    /// schemas first so a selective restore into a new database works.
+    /// </summary>
+    private async Task CreateSchemasAsync(string database, IReadOnlyList<string> schemas, CancellationToken ct)
+    {
+        await using var conn = await PgServer.ConnectAsync(connection.WithDatabase(database), ct).ConfigureAwait(false);
+        foreach (var schema in schemas)
+        {
+            await using var cmd = new NpgsqlCommand($"CREATE SCHEMA IF NOT EXISTS {PgServer.QuoteIdent(schema)}", conn);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
     }
 
     private async Task DropDatabaseAsync(string name)

@@ -40,7 +40,7 @@ public static class Compression
             case CompressionType.Lz4:
                 return LZ4Stream.Encode(inner, new LZ4EncoderSettings { CompressionLevel = (LZ4Level)spec.Level }, leaveOpen);
             case CompressionType.Gzip:
-                return new GZipStream(inner, new ZLibCompressionOptions { CompressionLevel = spec.Level }, leaveOpen);
+                return new GzipCompressionStream(inner, spec.Level, leaveOpen);
             default:
                 return new PassThroughStream(inner, write: true, leaveOpen);
         }

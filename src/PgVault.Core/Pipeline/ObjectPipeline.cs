@@ -45,7 +45,14 @@ public static class ObjectPipeline
 
         var source = new SourceGuardStream(stored, leaveOpen: false);
         Stream compressed = dataKey is null ? source : new DecryptingStream(source, dataKey, objectKey, leaveOpen: false);
+        TailKeepingStream? gzipTail = null;
+        if (compression == CompressionType.Gzip)
+        {
+            gzipTail = new TailKeepingStream(compressed);
+            compressed = gzipTail;
+        }
+
         Stream decompressed = Compression.DecompressFrom(compressed, compression, leaveOpen: false);
-        return new VerifyingReadStream(decompressed, compressed, source, objectKey, expectedSha256, expectedBytes);
+        return new VerifyingReadStream(decompressed, compressed, source, gzipTail, objectKey, expectedSha256, expectedBytes);
     }
 }

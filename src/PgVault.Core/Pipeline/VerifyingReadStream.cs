@@ -17,6 +17,7 @@ internal sealed class VerifyingReadStream : Stream
     private readonly HashingStream _content;
     private readonly Stream _compressed;
     private readonly SourceGuardStream _source;
+    private readonly TailKeepingStream? _gzipTail;
     private readonly string _objectKey;
     private readonly string? _expectedSha256;
     private readonly long? _expectedBytes;
@@ -27,8 +28,10 @@ internal sealed class VerifyingReadStream : Stream
     /// <param name="decompressed">The decompressor; owned (disposing this stream disposes the chain).</param>
     /// <param name="compressed">The decompressor's input, drained at the end to catch trailing data and let decryption check its final frame.</param>
     /// <param name="source">The guard over the stored stream, to tell storage failures from damaged data.</param>
-    public VerifyingReadStream(Stream decompressed, Stream compressed, SourceGuardStream source, string objectKey, string? expectedSha256, long? expectedBytes)
+    /// <param name="gzipTail">For gzip, the stream under GZipStream, whose last bytes must be the trailer.</param>
+    public VerifyingReadStream(Stream decompressed, Stream compressed, SourceGuardStream source, TailKeepingStream? gzipTail, string objectKey, string? expectedSha256, long? expectedBytes)
     {
+        _gzipTail = gzipTail;
         _content = HashingStream.ForRead(decompressed, leaveOpen: false);
         _compressed = compressed;
         _source = source;
@@ -159,6 +162,11 @@ internal sealed class VerifyingReadStream : Stream
         if (emptyRequest)
         {
             return 0;
+        }
+
+        if (_gzipTail is not null && !_gzipTail.EndsWithGzipTrailerFor(_content.Bytes))
+        {
+            throw Fail(Corrupt("cannot decompress: the gzip stream is truncated (its trailer does not match the content)"));
         }
 
         if (_expectedBytes is long expected && _content.Bytes != expected)
