@@ -196,7 +196,7 @@ public sealed class ConnInfo
             values["user"] = Uri.UnescapeDataString(parts[0]);
             if (parts.Length > 1) values["password"] = Uri.UnescapeDataString(parts[1]);
         }
-        if (uri.Host.Length > 0) values["host"] = uri.Host;
+        if (uri.Host.Length > 0) values["host"] = uri.HostNameType == UriHostNameType.IPv6 ? uri.Host.Trim('[', ']') : uri.Host;
         if (!uri.IsDefaultPort && uri.Port > 0) values["port"] = uri.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         string path = uri.AbsolutePath.Trim('/');
         if (path.Length > 0) values["dbname"] = Uri.UnescapeDataString(path);

@@ -63,7 +63,7 @@ public sealed class Catalog(Repository repository, string cluster)
         var taken = new HashSet<string>(StringComparer.Ordinal);
         await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupsPrefix(cluster), ct).ConfigureAwait(false))
         {
-            if (RepositoryLayout.BackupIdOf(cluster, info.Key) is { } existing) taken.Add(existing[..16]);
+            if (RepositoryLayout.BackupIdOf(cluster, info.Key) is { } existing && IsValidId(existing)) taken.Add(existing[..16]);
         }
         var time = start.ToUniversalTime();
         string stamp = time.ToString(IdTimeFormat, CultureInfo.InvariantCulture);

@@ -36,6 +36,8 @@ public static class ChecksummedJson
         int at = data[..end].LastIndexOf(Marker);
         if (at < 0 || end < at + Marker.Length + 64 + 3)
             throw PgVaultException.Corrupt(key, "metadata checksum missing (truncated or edited file)");
+        if (!data[(at + Marker.Length + 64)..end].SequenceEqual("\"\n}"u8))
+            throw PgVaultException.Corrupt(key, "metadata checksum missing (truncated or edited file)");
         string stored = Encoding.UTF8.GetString(data.Slice(at + Marker.Length, 64));
         byte[] body = new byte[at + 2];
         data[..at].CopyTo(body);

@@ -58,11 +58,6 @@ public sealed class Repository
             throw new PgVaultException($"repository '{store.Name}' at {store.Location} is not initialised",
                 "run 'pgvault repo init' first (or check the repository path)");
         }
-        catch (DirectoryNotFoundException)
-        {
-            throw new PgVaultException($"repository '{store.Name}': directory {store.Location} does not exist",
-                "create it and run 'pgvault repo init'");
-        }
         var descriptor = ChecksummedJson.Deserialize(raw, RepositoryJson.Default.RepositoryDescriptor, RepositoryLayout.Descriptor);
         if (descriptor.Format > RepositoryDescriptor.CurrentFormat)
             throw new PgVaultException($"repository '{store.Name}' has format {descriptor.Format}; this PgVault reads up to {RepositoryDescriptor.CurrentFormat}",

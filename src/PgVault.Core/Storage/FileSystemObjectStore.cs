@@ -78,6 +78,8 @@ public sealed class FileSystemObjectStore : IObjectStore
     public async IAsyncEnumerable<ObjectInfo> ListAsync(string prefix, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         // The prefix may end inside a file or directory name: walk from its directory part.
+        if (prefix.StartsWith('/') || prefix.Split('/').Any(part => part is "." or ".."))
+            throw new ArgumentException($"invalid prefix '{prefix}'", nameof(prefix));
         int slash = prefix.LastIndexOf('/');
         string baseDir = slash < 0 ? _root : Path.Combine(_root, prefix[..slash]);
         if (!Directory.Exists(baseDir)) yield break;
@@ -100,7 +102,14 @@ public sealed class FileSystemObjectStore : IObjectStore
     public Task DeleteAsync(string key, CancellationToken ct)
     {
         string path = PathOf(key);
-        File.Delete(path);
+        try
+        {
+            File.Delete(path);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return Task.CompletedTask; // already gone, with its directory
+        }
         // Remove directories left empty, up to (not including) the root.
         string? dir = Path.GetDirectoryName(path);
         while (dir != null && dir.Length > _root.Length && Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any())
