@@ -33,12 +33,13 @@ internal static class ListCommand
             renderer.Line($"no backups of cluster '{context.Cluster.Name}' in repository '{repository.Name}'");
             return 0;
         }
+        string Time(DateTimeOffset t) => t.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
         renderer.Table(
-            ["id", "type", "databases", "started", "duration", "size", "stored", "repository"],
+            ["id", "type", "cluster", "databases", "started", "finished", "duration", "size", "stored", "compression", "encrypted", "status", "repository"],
             manifests.Select(m => new[]
             {
-                m.Id, m.Type, Databases(m), m.StartedAt.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
-                Units.Duration(m.DurationSeconds), Units.Bytes(m.SizeBytes), Units.Bytes(m.StoredBytes), repository.Name,
+                m.Id, m.Type, m.Cluster, Databases(m), Time(m.StartedAt), Time(m.FinishedAt), Units.Duration(m.DurationSeconds),
+                Units.Bytes(m.SizeBytes), Units.Bytes(m.StoredBytes), m.Compression, m.Encrypted ? "yes" : "no", m.Status, repository.Name,
             }));
         return 0;
     }

@@ -232,4 +232,30 @@ public sealed class BadInputTests(PasswordClusterFixture db) : IClassFixture<Pas
         foreach (var dir in Directory.GetDirectories(ws.RepoPath, "*", SearchOption.AllDirectories))
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(dir));
     }
+
+    [Fact]
+    public async Task Root_writes_into_a_postgres_owned_repository_keep_postgres_as_owner()
+    {
+        if (Environment.UserName != "root") return; // only meaningful when the tests run as root
+        using var ws = new Workspace(db);
+        File.SetUnixFileMode(ws.Root, (UnixFileMode)0b111_101_101);
+        File.SetUnixFileMode(ws.ConfigFile, (UnixFileMode)0b110_100_100);
+        using (var chown = System.Diagnostics.Process.Start("chown", ["postgres:postgres", ws.RepoPath])) await chown.WaitForExitAsync();
+        await ws.InitAsync();
+        string id = await ws.BackupAsync("--db", "app");
+        var (uid, _) = PgVault.Core.Storage.Posix.GetOwner(ws.RepoPath);
+        foreach (var entry in Directory.GetFileSystemEntries(ws.RepoPath, "*", SearchOption.AllDirectories))
+            Assert.Equal(uid, PgVault.Core.Storage.Posix.GetOwner(entry).Uid);
+
+        // The postgres OS user can use what root wrote.
+        var psi = new System.Diagnostics.ProcessStartInfo("runuser") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-u", "postgres", "--", "dotnet", Path.Combine(AppContext.BaseDirectory, "pgvault.dll"), "--config", ws.ConfigFile, "list", "--output", "json" })
+            psi.ArgumentList.Add(a);
+        using var process = System.Diagnostics.Process.Start(psi)!;
+        string output = await process.StandardOutput.ReadToEndAsync();
+        string error = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, error);
+        Assert.Contains(id, output, StringComparison.Ordinal);
+    }
 }
