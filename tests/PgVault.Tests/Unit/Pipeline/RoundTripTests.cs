@@ -103,6 +103,13 @@ public sealed class RoundTripTests
             Assert.Equal(data, output.ToArray());
         }
 
+        (byte[] emptyGzip, _) = await StoreAsync([], CompressionSpec.Parse("gzip:6"), null);
+        using (var gz = new GZipStream(new MemoryStream(emptyGzip), CompressionMode.Decompress))
+        {
+            Assert.Equal(20, emptyGzip.Length); // a complete member, not zero bytes
+            Assert.Equal(0, gz.Read(new byte[1]));
+        }
+
         (byte[] lz4, _) = await StoreAsync(data, CompressionSpec.Parse("lz4"), null);
         Assert.Equal([0x04, 0x22, 0x4d, 0x18], lz4[..4]); // LZ4 frame magic
     }
