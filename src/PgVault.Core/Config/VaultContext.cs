@@ -84,11 +84,7 @@ public sealed class VaultContext
         };
     }
 
-    public static IObjectStore OpenStore(RepositoryConfig repository) => repository.Type switch
-    {
-        "filesystem" => new FileSystemObjectStore(repository.Name, repository.Path!),
-        _ => throw PgVaultException.Usage($"repository type '{repository.Type}' is not supported"),
-    };
+    public static IObjectStore OpenStore(RepositoryConfig repository) => ObjectStoreFactory.Open(repository);
 
     public async Task<Repository.Repository> OpenRepositoryAsync(CancellationToken ct)
     {
