@@ -59,20 +59,22 @@ internal static class BackupCommand
             Compression = result.GetValue(Compression) is { } c ? CompressionSpec.Parse(c) : context.Cluster.Compression,
         };
         options.Validate();
-        var repository = await context.OpenRepositoryAsync(ct).ConfigureAwait(false);
-        var catalog = new Catalog(repository, context.Cluster.Name);
-        var manifest = await renderer.WithProgressAsync(progress =>
-            new LogicalBackup(catalog, context.Connection, new ToolLocator(context.Cluster.BinDir), progress).RunAsync(options, ct)).ConfigureAwait(false);
+        var targets = await context.OpenCatalogsAsync(forWriting: true, renderer.Warn, ct).ConfigureAwait(false);
+        var manifests = await renderer.WithProgressAsync(progress =>
+            new LogicalBackup(targets, context.Connection, new ToolLocator(context.Cluster.BinDir), progress).RunAllAsync(options, ct)).ConfigureAwait(false);
+        var manifest = manifests[0];
+        var names = targets.Catalogs.Select(c => c.Repository.Name).ToArray();
 
         if (renderer.Json)
         {
-            renderer.WriteJson(BackupSummary.From(manifest, repository.Name), CliJson.Default.BackupSummary);
+            renderer.WriteJson(BackupSummary.From(manifest, names), CliJson.Default.BackupSummary);
         }
         else
         {
             string what = manifest.Databases.Count == 1 ? $"database {manifest.Databases[0].Name}" : $"{manifest.Databases.Count} databases";
             if (manifest.Globals != null) what += " + globals";
-            renderer.Line($"backup {manifest.Id} complete: {what}, {Units.Bytes(manifest.SizeBytes)} dumped, {Units.Bytes(manifest.StoredBytes)} stored ({manifest.Compression}{(manifest.Encrypted ? ", encrypted" : "")}) in {Units.Duration(manifest.DurationSeconds)}");
+            renderer.Line($"backup {manifest.Id} complete: {what}, {Units.Bytes(manifest.SizeBytes)} dumped, {Units.Bytes(manifest.StoredBytes)} stored ({manifest.Compression}{(manifest.Encrypted ? ", encrypted" : "")}) in {Units.Duration(manifest.DurationSeconds)}" +
+                (names.Length > 1 ? $", in repositories {string.Join(", ", names)}" : ""));
         }
         return 0;
     }

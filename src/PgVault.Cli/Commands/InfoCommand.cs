@@ -22,8 +22,9 @@ internal static class InfoCommand
     private static async Task<int> RunAsync(ParseResult result, Renderer renderer, CancellationToken ct)
     {
         var context = VaultContext.Resolve(Globals.Read(result));
-        var repository = await context.OpenRepositoryAsync(ct).ConfigureAwait(false);
-        var m = await new Catalog(repository, context.Cluster.Name).GetAsync(result.GetValue(Id)!, ct).ConfigureAwait(false);
+        var catalogs = await context.OpenCatalogsAsync(forWriting: false, renderer.Warn, ct).ConfigureAwait(false);
+        var (m, holders) = await catalogs.FindAsync(result.GetValue(Id)!, new WarnOnly(renderer), ct).ConfigureAwait(false);
+        var repository = holders[0].Repository;
         if (renderer.Json)
         {
             renderer.WriteJson(m, RepositoryJson.Default.BackupManifest);
@@ -34,7 +35,7 @@ internal static class InfoCommand
         renderer.Line($"type         {m.Type}");
         renderer.Line($"status       {m.Status}");
         renderer.Line($"cluster      {m.Cluster} (system {m.Server.SystemIdentifier}, PostgreSQL {m.Server.Version})");
-        renderer.Line($"repository   {repository.Name} ({repository.Store.Location})");
+        renderer.Line($"repository   {string.Join(", ", holders.Select(h => $"{h.Repository.Name} ({h.Repository.Store.Location})"))}");
         renderer.Line($"started      {Time(m.StartedAt)}");
         renderer.Line($"finished     {Time(m.FinishedAt)}");
         renderer.Line($"duration     {Units.Duration(m.DurationSeconds)}");

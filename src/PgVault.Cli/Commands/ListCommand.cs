@@ -4,16 +4,17 @@ using PgVault.Cli.Infrastructure;
 using PgVault.Cli.Output;
 using PgVault.Core;
 using PgVault.Core.Config;
+using PgVault.Core.Errors;
 using PgVault.Core.Repository;
 
 namespace PgVault.Cli.Commands;
 
-/// <summary>`pgvault list`: the catalog of complete backups of the cluster, oldest first.</summary>
+/// <summary>`pgvault list`: the catalog of complete backups of the cluster, oldest first, with the repositories holding each.</summary>
 internal static class ListCommand
 {
     public static Command Build()
     {
-        var command = new Command("list", "List the complete backups of the cluster, oldest first");
+        var command = new Command("list", "List the complete backups of the cluster, oldest first, and which repositories hold each");
         CommandRunner.SetAction(command, RunAsync);
         return command;
     }
@@ -21,25 +22,48 @@ internal static class ListCommand
     private static async Task<int> RunAsync(ParseResult result, Renderer renderer, CancellationToken ct)
     {
         var context = VaultContext.Resolve(Globals.Read(result));
-        var repository = await context.OpenRepositoryAsync(ct).ConfigureAwait(false);
-        var manifests = await new Catalog(repository, context.Cluster.Name).ListAsync(ct).ConfigureAwait(false);
+        var catalogs = await context.OpenCatalogsAsync(forWriting: false, renderer.Warn, ct).ConfigureAwait(false);
+        var byId = new SortedDictionary<string, (BackupManifest Manifest, List<string> Repositories)>(StringComparer.Ordinal);
+        foreach (var catalog in catalogs.Catalogs)
+        {
+            List<BackupManifest> manifests;
+            try
+            {
+                manifests = await catalog.ListAsync(ct).ConfigureAwait(false);
+            }
+            catch (PgVaultException e) when (catalogs.Count > 1)
+            {
+                renderer.Warn($"repository '{catalog.Repository.Name}' could not be listed: {e.Message}");
+                continue;
+            }
+            foreach (var m in manifests)
+            {
+                if (byId.TryGetValue(m.Id, out var entry)) entry.Repositories.Add(catalog.Repository.Name);
+                else byId[m.Id] = (m, [catalog.Repository.Name]);
+            }
+        }
+        var rows = byId.Values.ToList();
         if (renderer.Json)
         {
-            renderer.WriteJson(manifests.Select(m => BackupSummary.From(m, repository.Name)).ToList(), CliJson.Default.ListBackupSummary);
+            renderer.WriteJson(rows.Select(r => BackupSummary.From(r.Manifest, [.. r.Repositories])).ToList(), CliJson.Default.ListBackupSummary);
             return 0;
         }
-        if (manifests.Count == 0)
+        if (rows.Count == 0)
         {
-            renderer.Line($"no backups of cluster '{context.Cluster.Name}' in repository '{repository.Name}'");
+            renderer.Line($"no backups of cluster '{context.Cluster.Name}' in repository {catalogs.Names}");
             return 0;
         }
         string Time(DateTimeOffset t) => t.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
         renderer.Table(
-            ["id", "type", "cluster", "databases", "started", "finished", "duration", "size", "stored", "compression", "encrypted", "status", "repository"],
-            manifests.Select(m => new[]
+            ["id", "type", "cluster", "databases", "started", "finished", "duration", "size", "stored", "compression", "encrypted", "status", "repositories"],
+            rows.Select(r =>
             {
-                m.Id, m.Type, m.Cluster, Databases(m), Time(m.StartedAt), Time(m.FinishedAt), Units.Duration(m.DurationSeconds),
-                Units.Bytes(m.SizeBytes), Units.Bytes(m.StoredBytes), m.Compression, m.Encrypted ? "yes" : "no", m.Status, repository.Name,
+                var m = r.Manifest;
+                return new[]
+                {
+                    m.Id, m.Type, m.Cluster, Databases(m), Time(m.StartedAt), Time(m.FinishedAt), Units.Duration(m.DurationSeconds),
+                    Units.Bytes(m.SizeBytes), Units.Bytes(m.StoredBytes), m.Compression, m.Encrypted ? "yes" : "no", m.Status, string.Join(",", r.Repositories),
+                };
             }));
         return 0;
     }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using PgVault.Cli.Infrastructure;
 using PgVault.Cli.Output;
+using PgVault.Core;
 using PgVault.Core.Config;
 using PgVault.Core.Errors;
 using PgVault.Core.Repository;
@@ -12,6 +13,8 @@ internal static class RepoCommand
 {
     private static readonly Option<string?> NewPassphraseFile = new("--new-passphrase-file") { Description = "File holding the new passphrase" };
     private static readonly Option<string?> NewPassphraseEnv = new("--new-passphrase-env") { Description = "Environment variable holding the new passphrase" };
+    private static readonly Option<string?> From = new("--from") { Description = "Copy only from this repository" };
+    private static readonly Option<string?> To = new("--to") { Description = "Copy only into this repository" };
 
     public static Command Build()
     {
@@ -23,23 +26,67 @@ internal static class RepoCommand
             NewPassphraseFile, NewPassphraseEnv,
         };
         CommandRunner.SetAction(change, ChangePassphraseAsync);
-        return new Command("repo", "Manage repositories") { init, change };
+        var sync = new Command("sync", "Copy into each repository the backups it lacks and another repository holds (--from/--to restrict the direction)")
+        {
+            From, To,
+        };
+        CommandRunner.SetAction(sync, SyncAsync);
+        return new Command("repo", "Manage repositories") { init, change, sync };
     }
 
+    /// <summary>Initialises every selected repository that is not initialised yet.</summary>
     private static async Task<int> InitAsync(ParseResult result, Renderer renderer, CancellationToken ct)
     {
         var context = VaultContext.Resolve(Globals.Read(result));
-        var config = context.SingleRepository();
+        if (context.Repositories.Count == 0) context.SingleRepository(); // the clear "no repository" error
         string? passphrase = Passphrase.Resolve(context.Config.Encryption);
-        if (config.Type == "filesystem" && !Directory.Exists(config.Path))
+        var summaries = new List<RepoSummary>();
+        PgVaultException? already = null;
+        foreach (var config in context.Repositories)
         {
-            Directory.CreateDirectory(config.Path!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            if (config.Type == "filesystem" && !Directory.Exists(config.Path))
+            {
+                Directory.CreateDirectory(config.Path!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+            Repository repository;
+            try
+            {
+                repository = await Repository.InitAsync(VaultContext.OpenStore(config), passphrase, ct).ConfigureAwait(false);
+            }
+            catch (PgVaultException e) when (e.Message.Contains("already initialised", StringComparison.Ordinal))
+            {
+                already ??= e;
+                if (context.Repositories.Count > 1) renderer.Warn(e.Message);
+                continue;
+            }
+            summaries.Add(new RepoSummary(repository.Name, repository.Store.Location, repository.Descriptor.Format, repository.Encrypted, "initialised"));
+            if (!renderer.Json)
+                renderer.Line($"repository '{repository.Name}' initialised at {repository.Store.Location} (format {repository.Descriptor.Format}, {(repository.Encrypted ? "encrypted with AES-256-GCM" : "not encrypted")})");
         }
-        var repository = await Repository.InitAsync(VaultContext.OpenStore(config), passphrase, ct).ConfigureAwait(false);
+        if (summaries.Count == 0 && already != null) throw already;
+        if (renderer.Json) renderer.WriteJson(summaries, CliJson.Default.ListRepoSummary);
+        return 0;
+    }
+
+    private static async Task<int> SyncAsync(ParseResult result, Renderer renderer, CancellationToken ct)
+    {
+        var context = VaultContext.Resolve(Globals.Read(result));
+        var repositories = await context.OpenRepositoriesAsync(forWriting: true, renderer.Warn, ct).ConfigureAwait(false);
+        if (repositories.Count < 2)
+            throw PgVaultException.Usage("repo sync needs at least two repositories", "configure several under 'repositories:' (and do not restrict with --repo)");
+        List<Repository> Pick(string? name, string flag) => name is null ? repositories
+            : repositories.Where(r => r.Name == name).ToList() is { Count: > 0 } found ? found
+            : throw PgVaultException.Usage($"{flag} '{name}' is not a configured repository ({string.Join(", ", repositories.Select(r => r.Name))})");
+        var targets = Pick(result.GetValue(To), "--to");
+        var sources = Pick(result.GetValue(From), "--from");
+        var copied = await renderer.WithProgressAsync(progress => new RepositorySync(repositories, progress).RunAsync(targets, sources, ct)).ConfigureAwait(false);
         if (renderer.Json)
-            renderer.WriteJson(new RepoSummary(repository.Name, repository.Store.Location, repository.Descriptor.Format, repository.Encrypted, "initialised"), CliJson.Default.RepoSummary);
-        else
-            renderer.Line($"repository '{repository.Name}' initialised at {repository.Store.Location} (format {repository.Descriptor.Format}, {(repository.Encrypted ? "encrypted with AES-256-GCM" : "not encrypted")})");
+        {
+            renderer.WriteJson(copied, CliJson.Default.ListSyncedBackup);
+            return 0;
+        }
+        if (copied.Count == 0) renderer.Line("every repository already holds every backup");
+        foreach (var c in copied) renderer.Line($"copied backup {c.Id} of cluster '{c.Cluster}' from '{c.From}' to '{c.To}' ({Units.Bytes(c.StoredBytes)} stored)");
         return 0;
     }
 

@@ -50,10 +50,9 @@ internal static class RestoreCommand
             Clean = result.GetValue(Clean),
         };
         options.Validate();
-        var repository = await context.OpenRepositoryAsync(ct).ConfigureAwait(false);
-        var catalog = new Catalog(repository, context.Cluster.Name);
+        var sources = await context.OpenCatalogsAsync(forWriting: false, renderer.Warn, ct).ConfigureAwait(false);
         var outcome = await renderer.WithProgressAsync(progress =>
-            new LogicalRestore(catalog, context.Connection, new ToolLocator(context.Cluster.BinDir), progress).RunAsync(options, ct)).ConfigureAwait(false);
+            new LogicalRestore(sources, context.Connection, new ToolLocator(context.Cluster.BinDir), progress).RunAsync(options, ct)).ConfigureAwait(false);
         if (renderer.Json)
         {
             renderer.WriteJson(new RestoreSummary(outcome.BackupId, outcome.SourceDatabase, outcome.TargetDatabase, outcome.CreatedDatabase, outcome.GlobalsRestored,

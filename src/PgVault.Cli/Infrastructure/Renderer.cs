@@ -27,6 +27,9 @@ internal sealed class Renderer(bool json, bool verbose)
 
     public void Line(string text) => Console.Out.WriteLine(text);
 
+    /// <summary>A warning on stderr that does not stop the command.</summary>
+    public void Warn(string message) => Console.Error.WriteLine($"pgvault: warning: {message}");
+
     public void WriteJson<T>(T value, JsonTypeInfo<T> typeInfo)
     {
         Console.Out.WriteLine(JsonSerializer.Serialize(value, typeInfo));

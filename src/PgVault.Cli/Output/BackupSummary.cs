@@ -40,4 +40,6 @@ internal sealed record RepoSummary(string Repository, string Location, int Forma
 [JsonSerializable(typeof(List<BackupSummary>))]
 [JsonSerializable(typeof(RestoreSummary))]
 [JsonSerializable(typeof(RepoSummary))]
+[JsonSerializable(typeof(List<RepoSummary>))]
+[JsonSerializable(typeof(List<PgVault.Core.Repository.SyncedBackup>))]
 internal sealed partial class CliJson : JsonSerializerContext;

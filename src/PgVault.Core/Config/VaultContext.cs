@@ -92,6 +92,38 @@ public sealed class VaultContext
         return await Repository.Repository.OpenAsync(store, Passphrase.Resolve(Config.Encryption), ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Opens every selected repository. For writing, each must open (a backup goes to all of them);
+    /// for reading, one that fails is reported through <paramref name="warn"/> and skipped, as long
+    /// as one opens.
+    /// </summary>
+    public async Task<List<Repository.Repository>> OpenRepositoriesAsync(bool forWriting, Action<string> warn, CancellationToken ct)
+    {
+        if (Repositories.Count == 0)
+            throw PgVaultException.Usage("no repository configured", "add 'repositories:' to the configuration file or pass --repo-path DIR");
+        string? passphrase = Passphrase.Resolve(Config.Encryption);
+        var opened = new List<Repository.Repository>();
+        PgVaultException? first = null;
+        foreach (var config in Repositories)
+        {
+            try
+            {
+                opened.Add(await Repository.Repository.OpenAsync(OpenStore(config), passphrase, ct).ConfigureAwait(false));
+            }
+            catch (PgVaultException e) when (!forWriting && Repositories.Count > 1)
+            {
+                first ??= e;
+                warn($"repository '{config.Name}' is not usable: {e.Message}");
+            }
+        }
+        if (opened.Count == 0) throw first!;
+        return opened;
+    }
+
+    /// <summary>The cluster's catalogs in the repositories opened for <paramref name="forWriting"/>.</summary>
+    public async Task<Repository.CatalogSet> OpenCatalogsAsync(bool forWriting, Action<string> warn, CancellationToken ct) =>
+        new((await OpenRepositoriesAsync(forWriting, warn, ct).ConfigureAwait(false)).Select(r => new Repository.Catalog(r, Cluster.Name)).ToList());
+
     private static string Names(IEnumerable<string> names)
     {
         string joined = string.Join(", ", names);

@@ -31,9 +31,15 @@ public sealed class PgVaultException : Exception
 
     public int ExitCode => (int)Kind;
 
+    /// <summary>
+    /// True when the failure lies with one repository (damaged or missing object, unreachable
+    /// store), so the same data may still be read from another repository.
+    /// </summary>
+    public bool RepositoryFault { get; init; }
+
     public static PgVaultException Usage(string message, string? hint = null) => new(message, hint, ErrorKind.Usage);
 
     /// <summary>A stored object failed its integrity check (checksum, authentication tag, framing).</summary>
-    public static PgVaultException Corrupt(string key, string detail) =>
-        new($"corrupt object '{key}': {detail}", "restore from another repository or take a new backup; run 'pgvault verify' to find other damaged objects");
+    public static PgVaultException Corrupt(string key, string detail, Exception? inner = null) =>
+        new($"corrupt object '{key}': {detail}", "restore from another repository or take a new backup", ErrorKind.Failure, inner) { RepositoryFault = true };
 }

@@ -9,14 +9,24 @@ namespace PgVault.Core.Logical;
 
 /// <summary>
 /// `pgvault backup --type logical`: pg_dump (and pg_dumpall for globals) streamed through the
-/// pipeline into the repository. The manifest is written last; any failure or interruption
-/// removes what was written, so nothing half-done is ever listed.
+/// pipeline into every selected repository. The manifests are written last; any failure or
+/// interruption removes what was written everywhere, so nothing half-done is ever listed.
 /// </summary>
-public sealed class LogicalBackup(Catalog catalog, ConnInfo connection, ToolLocator tools, IProgressSink progress)
+public sealed class LogicalBackup(CatalogSet targets, ConnInfo connection, ToolLocator tools, IProgressSink progress)
 {
+    public LogicalBackup(Catalog catalog, ConnInfo connection, ToolLocator tools, IProgressSink progress)
+        : this(new CatalogSet([catalog]), connection, tools, progress)
+    {
+    }
+
+    /// <summary>The manifest as stored in the first repository.</summary>
+    public async Task<BackupManifest> RunAsync(LogicalBackupOptions options, CancellationToken ct) =>
+        (await RunAllAsync(options, ct).ConfigureAwait(false))[0];
+
     private const int CopyBufferSize = 1 << 20;
 
-    public async Task<BackupManifest> RunAsync(LogicalBackupOptions options, CancellationToken ct)
+    /// <summary>Runs the backup; returns the manifest of each repository, in order.</summary>
+    public async Task<BackupManifest[]> RunAllAsync(LogicalBackupOptions options, CancellationToken ct)
     {
         options.Validate();
         var started = DateTimeOffset.UtcNow;
@@ -35,53 +45,48 @@ public sealed class LogicalBackup(Catalog catalog, ConnInfo connection, ToolLoca
         var pgDump = selected.Count > 0 ? tools.Find("pg_dump", major) : null;
         var pgDumpAll = options.EffectiveGlobals != null ? tools.Find("pg_dumpall", major) : null;
 
-        await catalog.RemoveDebrisAsync(progress, ct).ConfigureAwait(false);
-        await new ClusterRegistry(catalog).RecordAsync(server, progress, ct).ConfigureAwait(false);
-        string id = await catalog.BeginBackupAsync(started, 'L', ct).ConfigureAwait(false);
-        progress.Info($"backup {id}: {Describe(selected, options)} into repository '{catalog.Repository.Name}'");
+        await targets.RemoveDebrisAsync(progress, ct).ConfigureAwait(false);
+        await targets.RecordSystemAsync(server, progress, ct).ConfigureAwait(false);
+        string id = await targets.BeginBackupAsync(started, 'L', ct).ConfigureAwait(false);
+        progress.Info($"backup {id}: {Describe(selected, options)} into {(targets.Count == 1 ? "repository" : "repositories")} {targets.Names}");
         try
         {
-            var dumped = new List<LogicalDatabase>();
+            // One list of databases per repository: sizes and checksums agree, stored bytes differ.
+            var dumped = Enumerable.Range(0, targets.Count).Select(_ => new List<LogicalDatabase>()).ToArray();
             for (int i = 0; i < selected.Count; i++)
             {
-                dumped.Add(await DumpDatabaseAsync(id, i + 1, selected[i], pgDump!, options, ct).ConfigureAwait(false));
+                var perRepository = await DumpDatabaseAsync(id, i + 1, selected[i], pgDump!, options, ct).ConfigureAwait(false);
+                for (int r = 0; r < targets.Count; r++) dumped[r].Add(perRepository[r]);
             }
-            LogicalGlobals? globals = null;
+            LogicalGlobals[]? globals = null;
             if (pgDumpAll != null) globals = await DumpGlobalsAsync(id, pgDumpAll, options, ct).ConfigureAwait(false);
 
-            var manifest = new BackupManifest
+            var finished = DateTimeOffset.UtcNow;
+            var manifests = Enumerable.Range(0, targets.Count).Select(r => new BackupManifest
             {
                 Id = id,
                 Type = "logical",
-                Cluster = catalog.Cluster,
+                Cluster = targets.Cluster,
                 StartedAt = started,
-                FinishedAt = DateTimeOffset.UtcNow,
+                FinishedAt = finished,
                 DurationSeconds = Math.Round(clock.Elapsed.TotalSeconds, 3),
-                SizeBytes = dumped.Sum(d => d.SizeBytes) + (globals?.File.SizeBytes ?? 0),
-                StoredBytes = dumped.Sum(d => d.StoredBytes) + (globals?.File.StoredBytes ?? 0),
+                SizeBytes = dumped[r].Sum(d => d.SizeBytes) + (globals?[r].File.SizeBytes ?? 0),
+                StoredBytes = dumped[r].Sum(d => d.StoredBytes) + (globals?[r].File.StoredBytes ?? 0),
                 Compression = options.Compression.ToString(),
-                Encrypted = catalog.Repository.Encrypted,
+                Encrypted = targets.Catalogs[r].Repository.Encrypted,
                 PgVaultVersion = VersionInfo.Version,
                 Server = server,
-                Databases = dumped,
-                Globals = globals,
-            };
-            await catalog.WriteManifestAsync(manifest, ct).ConfigureAwait(false); // the commit point
-            await catalog.EndBackupAsync(id, CancellationToken.None).ConfigureAwait(false);
-            return manifest;
+                Databases = dumped[r],
+                Globals = globals?[r],
+            }).ToArray();
+            await targets.CommitAsync(id, r => manifests[r], ct).ConfigureAwait(false); // the commit point
+            return manifests;
         }
         catch (Exception e)
         {
             progress.Warn($"backup {id} failed; removing what it wrote");
-            try
-            {
-                await catalog.DiscardAsync(id, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception cleanup) when (cleanup is IOException or PgVaultException or UnauthorizedAccessException)
-            {
-                progress.Warn($"could not remove the incomplete backup {id} ({cleanup.Message}); the next backup or expire removes it");
-            }
-            if (e is IOException io) throw new PgVaultException($"unable to write backup {id} to repository '{catalog.Repository.Name}': {io.Message}", inner: io);
+            await targets.DiscardAsync(id, progress).ConfigureAwait(false);
+            if (e is IOException io) throw new PgVaultException($"unable to write backup {id} to repository {targets.Names}: {io.Message}", inner: io);
             throw;
         }
     }
@@ -101,14 +106,14 @@ public sealed class LogicalBackup(Catalog catalog, ConnInfo connection, ToolLoca
         return selected;
     }
 
-    private async Task<LogicalDatabase> DumpDatabaseAsync(string id, int index, DatabaseFacts db, PgTool pgDump, LogicalBackupOptions options, CancellationToken ct)
+    private async Task<LogicalDatabase[]> DumpDatabaseAsync(string id, int index, DatabaseFacts db, PgTool pgDump, LogicalBackupOptions options, CancellationToken ct)
     {
         string folder = $"db/{index:D3}/";
         var contentArgs = options.DumpArguments();
         var args = new List<string> { "--dbname=" + connection.WithDatabase(db.Name).ToLibpqConnInfo(), "--no-password" };
         args.AddRange(contentArgs);
         string describe = $"pg_dump of database \"{db.Name}\"";
-        var files = new List<StoredFile>();
+        var files = Enumerable.Range(0, targets.Count).Select(_ => new List<StoredFile>()).ToArray();
         using var task = progress.Start($"dump {db.Name}");
         if (options.Format == DumpFormat.Directory)
         {
@@ -125,13 +130,13 @@ public sealed class LogicalBackup(Catalog catalog, ConnInfo connection, ToolLoca
                 foreach (var file in new DirectoryInfo(target).EnumerateFiles().OrderBy(f => f.Name, StringComparer.Ordinal))
                 {
                     string relative = $"{folder}{file.Name}.{options.Compression.FileExtension}";
-                    var stored = await catalog.Repository.WriteObjectAsync(RepositoryLayout.BackupObject(catalog.Cluster, id, relative), options.Compression,
+                    var stored = await targets.WriteObjectAsync(id, relative, options.Compression,
                         async (input, c) =>
                         {
                             await using var source = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan | FileOptions.Asynchronous);
                             done = await CopyAsync(source, input, task, done, c).ConfigureAwait(false);
                         }, ct).ConfigureAwait(false);
-                    files.Add(stored with { Name = file.Name, Object = relative });
+                    for (int r = 0; r < stored.Length; r++) files[r].Add(stored[r] with { Name = file.Name, Object = relative });
                 }
             }
             finally
@@ -144,17 +149,17 @@ public sealed class LogicalBackup(Catalog catalog, ConnInfo connection, ToolLoca
             string name = options.Format switch { DumpFormat.Custom => "dump.custom", DumpFormat.Tar => "dump.tar", _ => "dump.sql" };
             string relative = $"{folder}{name}.{options.Compression.FileExtension}";
             await using var child = ChildProcess.Start(pgDump, args, connection.ChildEnvironment(), describe, redirectInput: false, redirectOutput: true, ct);
-            var stored = await catalog.Repository.WriteObjectAsync(RepositoryLayout.BackupObject(catalog.Cluster, id, relative), options.Compression,
+            var stored = await targets.WriteObjectAsync(id, relative, options.Compression,
                 async (input, c) =>
                 {
                     await CopyAsync(child.StandardOutput, input, task, 0, c).ConfigureAwait(false);
                     // The object is committed only if pg_dump itself succeeded.
                     await child.WaitSuccessAsync(c).ConfigureAwait(false);
                 }, ct).ConfigureAwait(false);
-            files.Add(stored with { Name = name, Object = relative });
+            for (int r = 0; r < stored.Length; r++) files[r].Add(stored[r] with { Name = name, Object = relative });
         }
-        progress.Info($"database \"{db.Name}\": {Units.Bytes(files.Sum(f => f.SizeBytes))} dumped, {Units.Bytes(files.Sum(f => f.StoredBytes))} stored");
-        return new LogicalDatabase
+        progress.Info($"database \"{db.Name}\": {Units.Bytes(files[0].Sum(f => f.SizeBytes))} dumped, {Units.Bytes(files[0].Sum(f => f.StoredBytes))} stored");
+        return files.Select(list => new LogicalDatabase
         {
             Name = db.Name,
             Format = options.Format,
@@ -163,13 +168,13 @@ public sealed class LogicalBackup(Catalog catalog, ConnInfo connection, ToolLoca
             Encoding = db.Encoding,
             Collate = db.Collate,
             Ctype = db.Ctype,
-            SizeBytes = files.Sum(f => f.SizeBytes),
-            StoredBytes = files.Sum(f => f.StoredBytes),
-            Files = files,
-        };
+            SizeBytes = list.Sum(f => f.SizeBytes),
+            StoredBytes = list.Sum(f => f.StoredBytes),
+            Files = list,
+        }).ToArray();
     }
 
-    private async Task<LogicalGlobals> DumpGlobalsAsync(string id, PgTool pgDumpAll, LogicalBackupOptions options, CancellationToken ct)
+    private async Task<LogicalGlobals[]> DumpGlobalsAsync(string id, PgTool pgDumpAll, LogicalBackupOptions options, CancellationToken ct)
     {
         string scope = options.EffectiveGlobals!;
         string flag = scope switch { "roles" => "--roles-only", "tablespaces" => "--tablespaces-only", _ => "--globals-only" };
@@ -177,13 +182,13 @@ public sealed class LogicalBackup(Catalog catalog, ConnInfo connection, ToolLoca
         string relative = $"globals.sql.{options.Compression.FileExtension}";
         using var task = progress.Start("dump globals");
         await using var child = ChildProcess.Start(pgDumpAll, args, connection.ChildEnvironment(), "pg_dumpall " + flag, redirectInput: false, redirectOutput: true, ct);
-        var stored = await catalog.Repository.WriteObjectAsync(RepositoryLayout.BackupObject(catalog.Cluster, id, relative), options.Compression,
+        var stored = await targets.WriteObjectAsync(id, relative, options.Compression,
             async (input, c) =>
             {
                 await CopyAsync(child.StandardOutput, input, task, 0, c).ConfigureAwait(false);
                 await child.WaitSuccessAsync(c).ConfigureAwait(false);
             }, ct).ConfigureAwait(false);
-        return new LogicalGlobals { Scope = scope, PgDumpallVersion = pgDumpAll.Version, File = stored with { Name = "globals.sql", Object = relative } };
+        return stored.Select(s => new LogicalGlobals { Scope = scope, PgDumpallVersion = pgDumpAll.Version, File = s with { Name = "globals.sql", Object = relative } }).ToArray();
     }
 
     internal static async Task<long> CopyAsync(Stream source, Stream destination, IProgressTask task, long done, CancellationToken ct)

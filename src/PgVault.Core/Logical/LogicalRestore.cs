@@ -13,15 +13,22 @@ public sealed record LogicalRestoreResult(string BackupId, string? SourceDatabas
 /// <summary>
 /// `pgvault restore` of a logical backup: into a new database by default, streamed from the
 /// repository into pg_restore (or psql for plain dumps). A database PgVault created is dropped
-/// again when the restore fails, so a failed restore leaves nothing behind.
+/// again when the restore fails, so a failed restore leaves nothing behind. With several
+/// repositories, the first that holds the backup is read; when it fails (unreachable, damaged
+/// object) the restore starts over from the next one, saying so.
 /// </summary>
-public sealed class LogicalRestore(Catalog catalog, ConnInfo connection, ToolLocator tools, IProgressSink progress)
+public sealed class LogicalRestore(CatalogSet sources, ConnInfo connection, ToolLocator tools, IProgressSink progress)
 {
+    public LogicalRestore(Catalog catalog, ConnInfo connection, ToolLocator tools, IProgressSink progress)
+        : this(new CatalogSet([catalog]), connection, tools, progress)
+    {
+    }
+
     public async Task<LogicalRestoreResult> RunAsync(LogicalRestoreOptions options, CancellationToken ct)
     {
         options.Validate();
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var manifest = await catalog.GetAsync(options.BackupId, ct).ConfigureAwait(false);
+        var (manifest, holders) = await sources.FindAsync(options.BackupId, progress, ct).ConfigureAwait(false);
         if (manifest.Type != "logical")
             throw PgVaultException.Usage($"backup {manifest.Id} is a {manifest.Type} backup, not a logical one", "restore it with --pgdata DIR");
         var source = ChooseSource(manifest, options);
@@ -61,8 +68,29 @@ public sealed class LogicalRestore(Catalog catalog, ConnInfo connection, ToolLoc
         var psql = tools.Find("psql", major);
         var pgRestore = source is { Format: not DumpFormat.Plain } ? tools.Find("pg_restore", major) : null;
 
-        if (options.Globals) await RestoreGlobalsAsync(manifest, psql, ct).ConfigureAwait(false);
-        if (source is null) return new LogicalRestoreResult(manifest.Id, null, null, false, options.Globals, clock.Elapsed.TotalSeconds);
+        for (int i = 0; ; i++)
+        {
+            var catalog = holders[i];
+            try
+            {
+                var own = i == 0 ? manifest : await catalog.GetAsync(manifest.Id, ct).ConfigureAwait(false);
+                bool created = await RestoreFromAsync(catalog, own, source?.Name, target, exists, psql, pgRestore, options, ct).ConfigureAwait(false);
+                return new LogicalRestoreResult(manifest.Id, source?.Name, target, created, options.Globals, clock.Elapsed.TotalSeconds);
+            }
+            catch (PgVaultException e) when (e.RepositoryFault && i + 1 < holders.Count)
+            {
+                progress.Warn($"repository '{catalog.Repository.Name}' failed: {e.Message}; restoring from repository '{holders[i + 1].Repository.Name}' instead");
+            }
+        }
+    }
+
+    /// <summary>One attempt from one repository; returns whether it created the target database.</summary>
+    private async Task<bool> RestoreFromAsync(Catalog catalog, BackupManifest manifest, string? sourceName, string? target, bool exists,
+        PgTool psql, PgTool? pgRestore, LogicalRestoreOptions options, CancellationToken ct)
+    {
+        if (options.Globals) await RestoreGlobalsAsync(catalog, manifest, psql, ct).ConfigureAwait(false);
+        if (sourceName is null) return false;
+        var source = manifest.Databases.Single(d => d.Name == sourceName);
 
         bool created = false;
         if (!exists)
@@ -72,7 +100,7 @@ public sealed class LogicalRestore(Catalog catalog, ConnInfo connection, ToolLoc
         }
         try
         {
-            progress.Info($"restoring database \"{source.Name}\" of backup {manifest.Id} into \"{target}\"");
+            progress.Info($"restoring database \"{source.Name}\" of backup {manifest.Id} from repository '{catalog.Repository.Name}' into \"{target}\"");
             if (options.Schemas.Count > 0 && !options.DataOnly) await CreateSchemasAsync(target!, options.Schemas, ct).ConfigureAwait(false);
             var restorer = new DumpRestorer(catalog, connection.WithDatabase(target!), progress);
             if (source.Format == DumpFormat.Plain) await restorer.PlainAsync(manifest, source, psql, ct).ConfigureAwait(false);
@@ -87,7 +115,7 @@ public sealed class LogicalRestore(Catalog catalog, ConnInfo connection, ToolLoc
             }
             throw;
         }
-        return new LogicalRestoreResult(manifest.Id, source.Name, target, created, options.Globals, clock.Elapsed.TotalSeconds);
+        return created;
     }
 
     private static LogicalDatabase? ChooseSource(BackupManifest manifest, LogicalRestoreOptions options)
@@ -205,7 +233,7 @@ public sealed class LogicalRestore(Catalog catalog, ConnInfo connection, ToolLoc
         }
     }
 
-    private async Task RestoreGlobalsAsync(BackupManifest manifest, PgTool psql, CancellationToken ct)
+    private async Task RestoreGlobalsAsync(Catalog catalog, BackupManifest manifest, PgTool psql, CancellationToken ct)
     {
         var globals = manifest.Globals!;
         progress.Info($"restoring cluster globals ({globals.Scope}) of backup {manifest.Id}");

@@ -268,11 +268,7 @@ public sealed class DecryptingStream : Stream
             : _inner.ReadAtLeast(target.Span, count, throwOnEndOfStream: false);
     }
 
-    private PgVaultException Corrupt(string detail, Exception? inner = null)
-    {
-        PgVaultException error = PgVaultException.Corrupt(_objectKey, detail);
-        return inner is null ? error : new PgVaultException(error.Message, error.Hint, error.Kind, inner);
-    }
+    private PgVaultException Corrupt(string detail, Exception? inner = null) => PgVaultException.Corrupt(_objectKey, detail, inner);
 
     private void CheckReadable()
     {

@@ -211,11 +211,7 @@ internal sealed class VerifyingReadStream : Stream
         _source.Fault is null
         && ex is not (PgVaultException or OperationCanceledException or ObjectDisposedException or OutOfMemoryException);
 
-    private PgVaultException Corrupt(string detail, Exception? inner = null)
-    {
-        PgVaultException error = PgVaultException.Corrupt(_objectKey, detail);
-        return inner is null ? error : new PgVaultException(error.Message, error.Hint, error.Kind, inner);
-    }
+    private PgVaultException Corrupt(string detail, Exception? inner = null) => PgVaultException.Corrupt(_objectKey, detail, inner);
 
     private PgVaultException Fail(PgVaultException error)
     {

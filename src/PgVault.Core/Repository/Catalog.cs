@@ -58,24 +58,24 @@ public sealed class Catalog(Repository repository, string cluster)
     /// Allocates a new id from <paramref name="start"/> (moving on by a second while an id is taken)
     /// and writes its lock, so the backup is visibly in progress and not mistaken for debris.
     /// </summary>
-    public async Task<string> BeginBackupAsync(DateTimeOffset start, char kind, CancellationToken ct)
+    public Task<string> BeginBackupAsync(DateTimeOffset start, char kind, CancellationToken ct) =>
+        new CatalogSet([this]).BeginBackupAsync(start, kind, ct);
+
+    /// <summary>The time stamps (first 16 characters) of every backup id present, complete or not.</summary>
+    internal async Task<HashSet<string>> TakenStampsAsync(CancellationToken ct)
     {
         var taken = new HashSet<string>(StringComparer.Ordinal);
         await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupsPrefix(cluster), ct).ConfigureAwait(false))
         {
             if (RepositoryLayout.BackupIdOf(cluster, info.Key) is { } existing && IsValidId(existing)) taken.Add(existing[..16]);
         }
-        var time = start.ToUniversalTime();
-        string stamp = time.ToString(IdTimeFormat, CultureInfo.InvariantCulture);
-        while (taken.Contains(stamp))
-        {
-            time = time.AddSeconds(1);
-            stamp = time.ToString(IdTimeFormat, CultureInfo.InvariantCulture);
-        }
-        string id = $"{stamp}-{kind}";
+        return taken;
+    }
+
+    internal Task WriteLockAsync(string id, CancellationToken ct)
+    {
         var backupLock = new BackupLock { Host = Environment.MachineName, Pid = Environment.ProcessId, StartedAt = DateTimeOffset.UtcNow };
-        await repository.WriteMetadataAsync(RepositoryLayout.BackupLock(cluster, id), backupLock, RepositoryJson.Default.BackupLock, ct).ConfigureAwait(false);
-        return id;
+        return repository.WriteMetadataAsync(RepositoryLayout.BackupLock(cluster, id), backupLock, RepositoryJson.Default.BackupLock, ct);
     }
 
     /// <summary>Removes the in-progress lock once the manifest is written.</summary>

@@ -83,26 +83,15 @@ public sealed class Repository
         return new Repository(Store, descriptor, _dataKey);
     }
 
+    /// <summary>The unwrapped data key, or null for an unencrypted repository.</summary>
+    internal byte[]? DataKey => _dataKey;
+
     /// <summary>
     /// Streams what <paramref name="produce"/> writes through hash, compression and encryption into
     /// <paramref name="key"/>; the object is committed (durable, visible) only when all succeeded.
     /// </summary>
-    public async Task<StoredFile> WriteObjectAsync(string key, CompressionSpec compression, Func<Stream, CancellationToken, Task> produce, CancellationToken ct)
-    {
-        await using var writer = await Store.OpenWriteAsync(key, ct).ConfigureAwait(false);
-        await using var pipeline = ObjectPipeline.OpenWrite(writer, compression, _dataKey);
-        await produce(pipeline.Input, ct).ConfigureAwait(false);
-        var result = await pipeline.CompleteAsync(ct).ConfigureAwait(false);
-        await writer.CommitAsync(ct).ConfigureAwait(false);
-        return new StoredFile
-        {
-            SizeBytes = result.SourceBytes,
-            StoredBytes = result.StoredBytes,
-            Sha256 = result.SourceSha256,
-            Compression = compression.Type.ToString().ToLowerInvariant(),
-            Encrypted = _dataKey != null,
-        };
-    }
+    public async Task<StoredFile> WriteObjectAsync(string key, CompressionSpec compression, Func<Stream, CancellationToken, Task> produce, CancellationToken ct) =>
+        (await FanOutWriter.WriteAsync([this], key, compression, produce, ct).ConfigureAwait(false))[0];
 
     /// <summary>Opens a stored file for reading; its size and checksum are verified when the stream ends.</summary>
     public async Task<Stream> OpenObjectAsync(string key, StoredFile file, CancellationToken ct)
@@ -112,12 +101,16 @@ public sealed class Repository
         Stream stored;
         try
         {
-            stored = await Store.OpenReadAsync(key, ct).ConfigureAwait(false);
+            stored = new FaultMarkingStream(await Store.OpenReadAsync(key, ct).ConfigureAwait(false), Name, key);
         }
         catch (ObjectNotFoundException)
         {
             throw new PgVaultException($"object '{key}' is missing from repository '{Name}'",
-                "the backup is damaged: restore from another repository or take a new backup");
+                "the backup is damaged: restore from another repository or take a new backup") { RepositoryFault = true };
+        }
+        catch (Exception e) when (e is not PgVaultException { RepositoryFault: true } && FaultMarkingStream.IsStoreFailure(e))
+        {
+            throw FaultMarkingStream.Mark(e, Name, key);
         }
         return ObjectPipeline.OpenRead(stored, CompressionSpec.ParseType(file.Compression), file.Encrypted ? _dataKey : null, key, file.Sha256, file.SizeBytes);
     }

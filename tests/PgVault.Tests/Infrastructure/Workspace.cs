@@ -8,7 +8,8 @@ namespace PgVault.Tests.Infrastructure;
 /// </summary>
 public sealed class Workspace : IDisposable
 {
-    public Workspace(ClusterFixture cluster, bool encrypted = false, string? extraClusterYaml = null, string passphrase = "correct horse battery staple")
+    public Workspace(ClusterFixture cluster, bool encrypted = false, string? extraClusterYaml = null, string passphrase = "correct horse battery staple",
+        string? extraRepositoriesYaml = null)
     {
         Root = Directory.CreateTempSubdirectory("pgvault-test-").FullName;
         RepoPath = Path.Combine(Root, "repo");
@@ -20,6 +21,7 @@ public sealed class Workspace : IDisposable
         yaml.AppendLine("repositories:");
         yaml.AppendLine("  - name: local");
         yaml.AppendLine($"    path: {RepoPath}");
+        if (extraRepositoriesYaml != null) yaml.Append(extraRepositoriesYaml.Replace("$ROOT", Root, StringComparison.Ordinal));
         if (encrypted)
         {
             yaml.AppendLine("encryption:");
@@ -59,9 +61,9 @@ public sealed class Workspace : IDisposable
         return result.Json.GetProperty("id").GetString()!;
     }
 
-    public async Task<List<string>> ListIdsAsync()
+    public async Task<List<string>> ListIdsAsync(params string[] extra)
     {
-        var result = await OkAsync("list", "--output", "json");
+        var result = await OkAsync(["list", "--output", "json", .. extra]);
         return result.Json.EnumerateArray().Select(e => e.GetProperty("id").GetString()!).ToList();
     }
 

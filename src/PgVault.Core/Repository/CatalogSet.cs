@@ -1,0 +1,141 @@
+using System.Globalization;
+using PgVault.Core.Errors;
+using PgVault.Core.Pipeline;
+using PgVault.Core.Progress;
+
+namespace PgVault.Core.Repository;
+
+/// <summary>
+/// The catalogs of one cluster in every selected repository, written together: a backup gets the
+/// same id everywhere, each object goes to every repository, and the backup succeeds only when
+/// every repository has it. Reads pick the first repository that can serve them.
+/// </summary>
+public sealed class CatalogSet
+{
+    public CatalogSet(IReadOnlyList<Catalog> catalogs)
+    {
+        if (catalogs.Count == 0) throw new ArgumentException("no catalogs", nameof(catalogs));
+        Catalogs = catalogs;
+    }
+
+    public IReadOnlyList<Catalog> Catalogs { get; }
+
+    public string Cluster => Catalogs[0].Cluster;
+
+    public int Count => Catalogs.Count;
+
+    public string Names => string.Join(", ", Catalogs.Select(c => c.Repository.Name));
+
+    public bool AnyEncrypted => Catalogs.Any(c => c.Repository.Encrypted);
+
+    public async Task RemoveDebrisAsync(IProgressSink progress, CancellationToken ct)
+    {
+        foreach (var catalog in Catalogs) await catalog.RemoveDebrisAsync(progress, ct).ConfigureAwait(false);
+    }
+
+    public async Task RecordSystemAsync(ServerFacts server, IProgressSink progress, CancellationToken ct)
+    {
+        foreach (var catalog in Catalogs) await new ClusterRegistry(catalog).RecordAsync(server, progress, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Allocates an id that is free in every repository and writes its lock in each.</summary>
+    public async Task<string> BeginBackupAsync(DateTimeOffset start, char kind, CancellationToken ct)
+    {
+        var taken = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var catalog in Catalogs) taken.UnionWith(await catalog.TakenStampsAsync(ct).ConfigureAwait(false));
+        var time = start.ToUniversalTime();
+        string stamp = time.ToString(Catalog.IdTimeFormat, CultureInfo.InvariantCulture);
+        while (taken.Contains(stamp))
+        {
+            time = time.AddSeconds(1);
+            stamp = time.ToString(Catalog.IdTimeFormat, CultureInfo.InvariantCulture);
+        }
+        string id = $"{stamp}-{kind}";
+        for (int i = 0; i < Catalogs.Count; i++)
+        {
+            try
+            {
+                await Catalogs[i].WriteLockAsync(id, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                foreach (var written in Catalogs.Take(i))
+                {
+                    try { await written.DiscardAsync(id, CancellationToken.None).ConfigureAwait(false); }
+                    catch (Exception) { /* debris: the next backup removes it */ }
+                }
+                throw new PgVaultException($"unable to start backup {id} in repository '{Catalogs[i].Repository.Name}': {e.Message}", inner: e);
+            }
+        }
+        return id;
+    }
+
+    /// <summary>Stores one object of backup <paramref name="id"/> in every repository; one result per repository, in order.</summary>
+    public Task<StoredFile[]> WriteObjectAsync(string id, string relative, CompressionSpec compression, Func<Stream, CancellationToken, Task> produce, CancellationToken ct) =>
+        FanOutWriter.WriteAsync(Catalogs.Select(c => c.Repository).ToList(), RepositoryLayout.BackupObject(Cluster, id, relative), compression, produce, ct);
+
+    /// <summary>Writes each repository's manifest (the commit point), then removes the locks.</summary>
+    public async Task CommitAsync(string id, Func<int, BackupManifest> manifestFor, CancellationToken ct)
+    {
+        for (int i = 0; i < Catalogs.Count; i++) await Catalogs[i].WriteManifestAsync(manifestFor(i), ct).ConfigureAwait(false);
+        foreach (var catalog in Catalogs) await catalog.EndBackupAsync(id, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>Removes what a failed backup wrote, in every repository (best effort, reported).</summary>
+    public async Task DiscardAsync(string id, IProgressSink progress)
+    {
+        foreach (var catalog in Catalogs)
+        {
+            try
+            {
+                await catalog.DiscardAsync(id, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or PgVaultException or UnauthorizedAccessException)
+            {
+                progress.Warn($"could not remove the incomplete backup {id} from repository '{catalog.Repository.Name}' ({e.Message}); the next backup removes it");
+            }
+        }
+    }
+
+    /// <summary>
+    /// The manifest of <paramref name="id"/> ("latest": the newest in any repository) with the
+    /// catalogs that hold it, in configuration order; unreachable repositories are skipped with a warning.
+    /// </summary>
+    public async Task<(BackupManifest Manifest, List<Catalog> Holders)> FindAsync(string id, IProgressSink progress, CancellationToken ct)
+    {
+        var found = new List<(Catalog Catalog, BackupManifest Manifest)>();
+        PgVaultException? lastError = null;
+        foreach (var catalog in Catalogs)
+        {
+            try
+            {
+                if (id == "latest")
+                {
+                    var all = await catalog.ListAsync(ct).ConfigureAwait(false);
+                    if (all.Count > 0) found.Add((catalog, all[^1]));
+                }
+                else
+                {
+                    found.Add((catalog, await catalog.GetAsync(id, ct).ConfigureAwait(false)));
+                }
+            }
+            catch (PgVaultException e) when (e.Kind != ErrorKind.Usage)
+            {
+                lastError = e;
+                if (e.RepositoryFault || !e.Message.Contains("not found", StringComparison.Ordinal))
+                    progress.Warn($"repository '{catalog.Repository.Name}': {e.Message}");
+            }
+        }
+        if (found.Count == 0)
+        {
+            if (Catalogs.Count == 1 && lastError != null) throw lastError;
+            throw new PgVaultException(id == "latest"
+                    ? $"no backups of cluster '{Cluster}' in repositories {Names}"
+                    : $"backup '{id}' not found for cluster '{Cluster}' in repositories {Names}",
+                "see 'pgvault list' for the backups that exist");
+        }
+        string chosen = id == "latest" ? found.Max(f => f.Manifest.Id)! : id;
+        var holders = found.Where(f => f.Manifest.Id == chosen).ToList();
+        return (holders[0].Manifest, holders.Select(h => h.Catalog).ToList());
+    }
+}

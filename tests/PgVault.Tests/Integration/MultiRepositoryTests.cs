@@ -1,0 +1,92 @@
+using PgVault.Tests.Infrastructure;
+using Xunit;
+
+namespace PgVault.Tests.Integration;
+
+/// <summary>Every repository receives each backup; reads fall back; repo sync fills gaps.</summary>
+public sealed class MultiRepositoryTests(PasswordClusterFixture db) : IClassFixture<PasswordClusterFixture>
+{
+    private static Workspace TwoRepositories(ClusterFixture db, bool encrypted = false) =>
+        new(db, encrypted, extraRepositoriesYaml: "  - name: second\n    path: $ROOT/second\n");
+
+    private static List<string> Files(string dir) =>
+        Directory.Exists(Path.Combine(dir, "clusters")) ? Directory.GetFiles(Path.Combine(dir, "clusters"), "*", SearchOption.AllDirectories).Where(f => f.Contains("/backups/", StringComparison.Ordinal)).ToList() : [];
+
+    [Fact]
+    public async Task Backup_goes_to_every_repository_and_restore_falls_back_when_one_is_gone()
+    {
+        using var ws = TwoRepositories(db, encrypted: true);
+        await ws.InitAsync();
+        string id = await ws.BackupAsync("--db", "app");
+        var list = await ws.OkAsync("list", "--output", "json");
+        var entry = Assert.Single(list.Json.EnumerateArray());
+        Assert.Equal(["local", "second"], entry.GetProperty("repositories").EnumerateArray().Select(e => e.GetString()!).ToArray());
+        Assert.Equal(id, (await ws.OkAsync("list", "--repo", "second", "--output", "json")).Json[0].GetProperty("id").GetString());
+
+        // The first repository disappears: the restore reads the second and says so.
+        Directory.Delete(ws.RepoPath, recursive: true);
+        var restore = await ws.OkAsync("restore", "--backup", id, "--db", "app_from_second");
+        Assert.Contains("repository 'local' is not usable", restore.Stderr, StringComparison.Ordinal);
+        Assert.Equal(5000L, await db.ScalarAsync<long>("app_from_second", "SELECT count(*) FROM t"));
+    }
+
+    [Fact]
+    public async Task Corrupt_object_in_one_repository_restores_from_the_other()
+    {
+        using var ws = TwoRepositories(db);
+        await ws.InitAsync();
+        string id = await ws.BackupAsync("--db", "app", "--compression", "lz4");
+        string dump = Files(ws.RepoPath).Single(f => f.Contains("/db/001/", StringComparison.Ordinal));
+        byte[] bytes = File.ReadAllBytes(dump);
+        bytes[bytes.Length / 2] ^= 0x10;
+        File.WriteAllBytes(dump, bytes);
+
+        var restore = await ws.OkAsync("restore", "--backup", id, "--db", "app_fallback");
+        Assert.Contains("repository 'local' failed: corrupt object", restore.Stderr, StringComparison.Ordinal);
+        Assert.Contains("restoring from repository 'second' instead", restore.Stderr, StringComparison.Ordinal);
+        Assert.Equal(5000L, await db.ScalarAsync<long>("app_fallback", "SELECT count(*) FROM t"));
+
+        // Restricted to the damaged repository, the restore fails and leaves no database behind.
+        var only = await ws.RunAsync("restore", "--backup", id, "--db", "app_damaged", "--repo", "local");
+        Assert.Equal(1, only.ExitCode);
+        Assert.Contains("corrupt object", only.Stderr, StringComparison.Ordinal);
+        Assert.False(await db.DatabaseExistsAsync("app_damaged"));
+    }
+
+    [Fact]
+    public async Task Backup_fails_everywhere_when_one_repository_fails()
+    {
+        using var ws = TwoRepositories(db);
+        await ws.InitAsync();
+        // The second repository becomes unwritable: its backups directory is a file.
+        Directory.CreateDirectory(Path.Combine(ws.Root, "second", "clusters", "main"));
+        File.WriteAllText(Path.Combine(ws.Root, "second", "clusters", "main", "backups"), "in the way");
+        var result = await ws.RunAsync("backup", "--db", "app");
+        Assert.Equal(1, result.ExitCode);
+        Assert.Single(result.Stderr.Split('\n'), l => l.StartsWith("pgvault: error:", StringComparison.Ordinal));
+        Assert.Empty(Files(ws.RepoPath));
+        Assert.Empty(await ws.ListIdsAsync("--repo", "local"));
+    }
+
+    [Fact]
+    public async Task Repo_sync_copies_what_a_repository_lacks_and_reencrypts_it()
+    {
+        using var ws = TwoRepositories(db, encrypted: true);
+        await ws.InitAsync();
+        string first = await ws.BackupAsync("--db", "app", "--repo", "local");
+        string second = await ws.BackupAsync("--db", "app", "--repo", "second", "--format", "directory");
+        Assert.Equal([first], await ws.ListIdsAsync("--repo", "local"));
+
+        var sync = await ws.OkAsync("repo", "sync", "--output", "json");
+        var copies = sync.Json.EnumerateArray().Select(e => (e.GetProperty("id").GetString(), e.GetProperty("to").GetString())).ToList();
+        Assert.Contains((first, "second"), copies);
+        Assert.Contains((second, "local"), copies);
+        Assert.Equal([first, second], await ws.ListIdsAsync("--repo", "local"));
+        Assert.Equal([first, second], await ws.ListIdsAsync("--repo", "second"));
+
+        await ws.OkAsync("restore", "--backup", second, "--db", "app_synced", "--repo", "local");
+        Assert.Equal(5000L, await db.ScalarAsync<long>("app_synced", "SELECT count(*) FROM t"));
+        var again = await ws.OkAsync("repo", "sync");
+        Assert.Contains("already holds every backup", again.Stdout, StringComparison.Ordinal);
+    }
+}
