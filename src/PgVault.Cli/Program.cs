@@ -8,13 +8,15 @@ internal static class Program
 {
     public static async Task<int> Main(string[] args)
     {
-        var root = new RootCommand("PgVault: backup and recovery for PostgreSQL (logical backups, a catalog, encrypted repositories)");
+        var root = new RootCommand("PgVault: backup and recovery for PostgreSQL (logical backups, WAL archiving, a catalog, encrypted repositories)");
         Globals.AddTo(root);
         root.Subcommands.Add(RepoCommand.Build());
         root.Subcommands.Add(BackupCommand.Build());
         root.Subcommands.Add(RestoreCommand.Build());
         root.Subcommands.Add(ListCommand.Build());
         root.Subcommands.Add(InfoCommand.Build());
+        root.Subcommands.Add(ArchivePushCommand.Build());
+        root.Subcommands.Add(ArchiveGetCommand.Build());
         root.Subcommands.Add(DemoCommand.Build());
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))

@@ -36,6 +36,9 @@ public sealed class VaultContext
 
     public ConnInfo Connection => ConnInfo.Parse(Cluster.Connection);
 
+    /// <summary>The cluster's WAL archiving settings.</summary>
+    public ArchiveConfig Archive => ArchiveConfig.Default;
+
     public static VaultContext Resolve(GlobalOptions options)
     {
         string? file = ConfigLoader.Locate(options.ConfigFile);

@@ -1,0 +1,214 @@
+using System.Security.Cryptography;
+using PgVault.Core.Errors;
+using PgVault.Core.Pipeline;
+using PgVault.Core.Progress;
+using PgVault.Core.Repository;
+
+namespace PgVault.Core.Wal;
+
+/// <summary>What archive-push did with one file.</summary>
+public sealed record PushResult(string FileName, string Sha256, long SizeBytes, IReadOnlyList<string> Written, IReadOnlyList<string> AlreadyThere);
+
+/// <summary>
+/// The WAL archive of one cluster across every repository: archive-push stores a file durably in
+/// each repository (or finds it already there), archive-get fetches it back with its checksum
+/// verified, falling back from one repository to the next.
+/// </summary>
+public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories, string cluster, IProgressSink progress)
+{
+    private const int BufferSize = 1 << 20;
+
+    public async Task<PushResult> PushAsync(string path, CompressionSpec compression, CancellationToken ct)
+    {
+        string name = Path.GetFileName(path);
+        var wal = WalFileName.TryParse(name)
+            ?? throw PgVaultException.Usage($"'{name}' is not the name of a WAL segment, partial segment, backup history or timeline history file",
+                "use archive_command = 'pgvault archive-push %p'");
+        FileStream file;
+        try
+        {
+            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan | FileOptions.Asynchronous);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new PgVaultException($"unable to open '{path}': {e.Message}");
+        }
+        await using (file)
+        {
+            WalSegmentHeader? header = null;
+            if (wal.HasPageHeader)
+            {
+                byte[] head = new byte[WalSegmentHeader.Size];
+                int read = await file.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, ct).ConfigureAwait(false);
+                header = WalSegmentHeader.Parse(head.AsSpan(0, read), path);
+                if (file.Length != header.SegmentSize)
+                    throw new PgVaultException($"'{path}' is {file.Length} bytes but its header says segments are {header.SegmentSize} bytes",
+                        "the file is damaged or not a complete WAL segment");
+            }
+            file.Position = 0;
+            string sha256 = Convert.ToHexStringLower(await SHA256.HashDataAsync(file, ct).ConfigureAwait(false));
+
+            var written = new List<string>();
+            var already = new List<string>();
+            var targets = new List<Repository.Repository>();
+            foreach (var repository in repositories)
+            {
+                if (header != null) await CheckIdentityAsync(repository, header, name, ct).ConfigureAwait(false);
+                var stored = await FindAsync(repository, name, ct).ConfigureAwait(false);
+                if (stored.Any(s => s.Sha16 == sha256[..16]))
+                {
+                    already.Add(repository.Name);
+                }
+                else if (stored.Count > 0)
+                {
+                    throw new PgVaultException(
+                        $"WAL file {name} is already archived in repository '{repository.Name}' with different content (checksum {stored[0].Sha16}, this file {sha256[..16]})",
+                        "another cluster may be archiving into the same repository and cluster name; check archive_command on every server");
+                }
+                else
+                {
+                    targets.Add(repository);
+                }
+            }
+            if (targets.Count > 0)
+            {
+                string key = RepositoryLayout.WalObject(cluster, name, sha256, compression.FileExtension);
+                file.Position = 0;
+                await FanOutWriter.WriteAsync(targets, key, compression, (output, c) => file.CopyToAsync(output, BufferSize, c), ct).ConfigureAwait(false);
+                written.AddRange(targets.Select(t => t.Name));
+            }
+            return new PushResult(name, sha256, file.Length, written, already);
+        }
+    }
+
+    /// <summary>
+    /// Fetches <paramref name="fileName"/> into <paramref name="destination"/> (atomically, checksum
+    /// verified). Returns false when no repository has it; a repository that fails is reported and
+    /// the next one is tried.
+    /// </summary>
+    public async Task<bool> GetAsync(string fileName, string destination, CancellationToken ct)
+    {
+        if (WalFileName.TryParse(fileName) is null)
+            throw PgVaultException.Usage($"'{fileName}' is not the name of a WAL file", "use restore_command = 'pgvault archive-get %f %p'");
+        for (int i = 0; i < repositories.Count; i++)
+        {
+            var repository = repositories[i];
+            try
+            {
+                var stored = await FindAsync(repository, fileName, ct).ConfigureAwait(false);
+                if (stored.Count == 0) continue;
+                await FetchAsync(repository, stored[0], destination, ct).ConfigureAwait(false);
+                return true;
+            }
+            catch (PgVaultException e) when (e.RepositoryFault)
+            {
+                progress.Warn(i + 1 < repositories.Count
+                    ? $"repository '{repository.Name}' failed: {e.Message}; trying repository '{repositories[i + 1].Name}'"
+                    : $"repository '{repository.Name}' failed: {e.Message}");
+            }
+        }
+        return false;
+    }
+
+    /// <summary>True when every repository holds <paramref name="fileName"/>.</summary>
+    public async Task<bool> InEveryRepositoryAsync(string fileName, CancellationToken ct)
+    {
+        foreach (var repository in repositories)
+        {
+            if ((await FindAsync(repository, fileName, ct).ConfigureAwait(false)).Count == 0) return false;
+        }
+        return true;
+    }
+
+    /// <summary>The newest archived segment name in the first repository (null when none).</summary>
+    public async Task<string?> NewestSegmentAsync(CancellationToken ct)
+    {
+        string? newest = null;
+        await foreach (var info in repositories[0].Store.ListAsync(RepositoryLayout.WalPrefix(cluster), ct).ConfigureAwait(false))
+        {
+            string file = info.Key[(info.Key.LastIndexOf('/') + 1)..];
+            if (file.Length > WalFileName.SegmentNameLength && file[WalFileName.SegmentNameLength] == '-'
+                && WalFileName.TryParse(file[..WalFileName.SegmentNameLength]) is { Kind: WalFileKind.Segment } segment
+                && (newest is null || string.CompareOrdinal(segment.Name, newest) > 0))
+                newest = segment.Name;
+        }
+        return newest;
+    }
+
+    internal sealed record StoredWal(string Key, string Sha16, CompressionType Compression);
+
+    internal async Task<List<StoredWal>> FindAsync(Repository.Repository repository, string fileName, CancellationToken ct)
+    {
+        var found = new List<StoredWal>();
+        try
+        {
+            await foreach (var info in repository.Store.ListAsync(RepositoryLayout.WalSearchPrefix(cluster, fileName), ct).ConfigureAwait(false))
+            {
+                if (RepositoryLayout.ParseWalObject(cluster, fileName, info.Key) is { } parsed && CompressionFromExtension(parsed.Extension) is { } type)
+                    found.Add(new StoredWal(info.Key, parsed.Sha16, type));
+            }
+        }
+        catch (Exception e) when (e is not PgVaultException { RepositoryFault: true } && FaultMarkingStream.IsStoreFailure(e))
+        {
+            throw FaultMarkingStream.Mark(e, repository.Name, RepositoryLayout.WalSearchPrefix(cluster, fileName));
+        }
+        return found;
+    }
+
+    private static async Task FetchAsync(Repository.Repository repository, StoredWal stored, string destination, CancellationToken ct)
+    {
+        string full = Path.GetFullPath(destination);
+        string temp = Path.Combine(Path.GetDirectoryName(full)!, "." + Path.GetFileName(full) + ".pgvault-" + Environment.ProcessId);
+        try
+        {
+            string sha;
+            await using (var input = await repository.OpenObjectAsync(stored.Key, stored.Compression, ct).ConfigureAwait(false))
+            await using (var output = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
+            {
+                using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                byte[] buffer = new byte[BufferSize];
+                int read;
+                while ((read = await input.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                {
+                    hash.AppendData(buffer, 0, read);
+                    await output.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
+                }
+                sha = Convert.ToHexStringLower(hash.GetHashAndReset());
+                output.Flush(flushToDisk: true);
+            }
+            if (sha[..16] != stored.Sha16)
+                throw PgVaultException.Corrupt(stored.Key, $"checksum mismatch (expected {stored.Sha16}, got {sha[..16]})");
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+
+    private async Task CheckIdentityAsync(Repository.Repository repository, WalSegmentHeader header, string name, CancellationToken ct)
+    {
+        string key = RepositoryLayout.ClusterInfo(cluster);
+        var info = await repository.ReadMetadataAsync(key, RepositoryJson.Default.ClusterInfo, ct).ConfigureAwait(false);
+        string system = header.SystemIdentifier.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (info?.History.LastOrDefault() is { } current)
+        {
+            if (current.SystemIdentifier != system)
+                throw new PgVaultException(
+                    $"WAL file {name} belongs to database system {system}, but cluster '{cluster}' in repository '{repository.Name}' archives system {current.SystemIdentifier}",
+                    "archive_command of this server points at another cluster's archive: give each server its own cluster name");
+            return;
+        }
+        info = new ClusterInfo { Name = cluster, History = [new ClusterSystem { SystemIdentifier = system, MajorVersion = header.MajorVersion, FirstSeen = DateTimeOffset.UtcNow }] };
+        await repository.WriteMetadataAsync(key, info, RepositoryJson.Default.ClusterInfo, ct).ConfigureAwait(false);
+    }
+
+    internal static CompressionType? CompressionFromExtension(string extension) => extension switch
+    {
+        "zst" => CompressionType.Zstd,
+        "lz4" => CompressionType.Lz4,
+        "gz" => CompressionType.Gzip,
+        "raw" => CompressionType.None,
+        _ => null,
+    };
+}
