@@ -115,6 +115,24 @@ public sealed class Repository
         return ObjectPipeline.OpenRead(stored, CompressionSpec.ParseType(file.Compression), file.Encrypted ? _dataKey : null, key, file.Sha256, file.SizeBytes);
     }
 
+    /// <summary>
+    /// Opens an object whose compression is known from its name (WAL): decrypted with the
+    /// repository's key when it is encrypted; the caller verifies the content checksum.
+    /// </summary>
+    public async Task<Stream> OpenObjectAsync(string key, CompressionType compression, CancellationToken ct)
+    {
+        Stream stored;
+        try
+        {
+            stored = new FaultMarkingStream(await Store.OpenReadAsync(key, ct).ConfigureAwait(false), Name, key);
+        }
+        catch (Exception e) when (e is not PgVaultException { RepositoryFault: true } && FaultMarkingStream.IsStoreFailure(e))
+        {
+            throw FaultMarkingStream.Mark(e, Name, key);
+        }
+        return ObjectPipeline.OpenRead(stored, compression, _dataKey, key, null, null);
+    }
+
     public async Task WriteMetadataAsync<T>(string key, T value, JsonTypeInfo<T> typeInfo, CancellationToken ct)
     {
         byte[] bytes = ChecksummedJson.Serialize(value, typeInfo);

@@ -24,6 +24,38 @@ public static class RepositoryLayout
     /// <summary>A stored file of a backup, relative to the backup's prefix (e.g. "db/001/dump.custom.zst").</summary>
     public static string BackupObject(string cluster, string id, string relative) => BackupPrefix(cluster, id) + relative;
 
+    public static string WalPrefix(string cluster) => $"clusters/{cluster}/wal/";
+
+    /// <summary>
+    /// Where an archived WAL file lives: segments, partial segments and backup history files under
+    /// wal/&lt;timeline+log&gt;/ (the first 16 hex digits of the segment), timeline history files in wal/.
+    /// </summary>
+    public static string WalDirectory(string cluster, string fileName) =>
+        fileName.EndsWith(".history", StringComparison.Ordinal) ? WalPrefix(cluster) : $"{WalPrefix(cluster)}{fileName[..16]}/";
+
+    /// <summary>Every stored version of <paramref name="fileName"/> starts with this (name, dash, checksum).</summary>
+    public static string WalSearchPrefix(string cluster, string fileName) => WalDirectory(cluster, fileName) + fileName + "-";
+
+    /// <summary>clusters/C/wal/DIR/NAME-SHA16.EXT: the checksum prefix makes each content its own object.</summary>
+    public static string WalObject(string cluster, string fileName, string sha256, string extension) =>
+        $"{WalSearchPrefix(cluster, fileName)}{sha256[..16]}.{extension}";
+
+    /// <summary>The checksum prefix and extension of a WAL object key found under <see cref="WalSearchPrefix"/>.</summary>
+    public static (string Sha16, string Extension)? ParseWalObject(string cluster, string fileName, string key)
+    {
+        string prefix = WalSearchPrefix(cluster, fileName);
+        if (!key.StartsWith(prefix, StringComparison.Ordinal)) return null;
+        string rest = key[prefix.Length..];
+        int dot = rest.IndexOf('.', StringComparison.Ordinal);
+        if (dot != 16) return null;
+        return (rest[..16], rest[(dot + 1)..]);
+    }
+
+    public static string RestorePointsPrefix(string cluster) => $"clusters/{cluster}/restore-points/";
+
+    /// <summary>One restore point: its time stamp and a digest of its name keep keys unique and sortable.</summary>
+    public static string RestorePoint(string cluster, string stamp, string nameDigest) => $"{RestorePointsPrefix(cluster)}{stamp}-{nameDigest}.json";
+
     /// <summary>The id part of a key below <see cref="BackupsPrefix"/>, or null.</summary>
     public static string? BackupIdOf(string cluster, string key)
     {
