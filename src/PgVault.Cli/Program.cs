@@ -17,6 +17,9 @@ internal static class Program
         root.Subcommands.Add(InfoCommand.Build());
         root.Subcommands.Add(ArchivePushCommand.Build());
         root.Subcommands.Add(ArchiveGetCommand.Build());
+        root.Subcommands.Add(SetupCommand.Build());
+        root.Subcommands.Add(CheckCommand.Build());
+        root.Subcommands.Add(RestorePointCommand.Build());
         root.Subcommands.Add(DemoCommand.Build());
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))

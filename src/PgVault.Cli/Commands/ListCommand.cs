@@ -12,9 +12,11 @@ namespace PgVault.Cli.Commands;
 /// <summary>`pgvault list`: the catalog of complete backups of the cluster, oldest first, with the repositories holding each.</summary>
 internal static class ListCommand
 {
+    private static readonly Option<bool> RestorePointsOption = new("--restore-points") { Description = "List the recorded restore points instead of backups" };
+
     public static Command Build()
     {
-        var command = new Command("list", "List the complete backups of the cluster, oldest first, and which repositories hold each");
+        var command = new Command("list", "List the complete backups of the cluster, oldest first, and which repositories hold each") { RestorePointsOption };
         CommandRunner.SetAction(command, RunAsync);
         return command;
     }
@@ -23,6 +25,14 @@ internal static class ListCommand
     {
         var context = VaultContext.Resolve(Globals.Read(result));
         var catalogs = await context.OpenCatalogsAsync(forWriting: false, renderer.Warn, ct).ConfigureAwait(false);
+        if (result.GetValue(RestorePointsOption))
+        {
+            var points = await new PgVault.Core.Wal.RestorePoints(catalogs.Catalogs.Select(c => c.Repository).ToList(), context.Cluster.Name).ListAsync(ct).ConfigureAwait(false);
+            if (renderer.Json) renderer.WriteJson(points, RepositoryJson.Default.ListRestorePointRecord);
+            else if (points.Count == 0) renderer.Line($"no restore points recorded for cluster '{context.Cluster.Name}'");
+            else renderer.Table(["name", "time", "lsn", "timeline"], points.Select(p => new[] { p.Name, p.Time.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture), p.Lsn, p.Timeline.ToString(CultureInfo.InvariantCulture) }));
+            return 0;
+        }
         var byId = new SortedDictionary<string, (BackupManifest Manifest, List<string> Repositories)>(StringComparer.Ordinal);
         foreach (var catalog in catalogs.Catalogs)
         {

@@ -41,5 +41,7 @@ internal sealed record RepoSummary(string Repository, string Location, int Forma
 [JsonSerializable(typeof(RestoreSummary))]
 [JsonSerializable(typeof(RepoSummary))]
 [JsonSerializable(typeof(List<RepoSummary>))]
+[JsonSerializable(typeof(PgVault.Core.Wal.ArchiveSetupPlan))]
+[JsonSerializable(typeof(PgVault.Core.Wal.ArchiveCheckResult))]
 [JsonSerializable(typeof(List<PgVault.Core.Repository.SyncedBackup>))]
 internal sealed partial class CliJson : JsonSerializerContext;

@@ -74,6 +74,19 @@ public sealed class VaultContext
         return new VaultContext(config, cluster, repositories);
     }
 
+    /// <summary>
+    /// Arguments that make another pgvault process (archive_command, restore_command) see the same
+    /// configuration and cluster as this one.
+    /// </summary>
+    public IReadOnlyList<string> SelectionArguments()
+    {
+        var args = new List<string>();
+        if (Config.SourceFile is { } file) args.AddRange(["--config", Path.GetFullPath(file)]);
+        else if (Repositories.Count == 1 && Repositories[0].Path is { } path) args.AddRange(["--repo-path", Path.GetFullPath(path)]);
+        args.AddRange(["--cluster", Cluster.Name]);
+        return args;
+    }
+
     /// <summary>The single repository a command works on (until several at once are supported).</summary>
     public RepositoryConfig SingleRepository()
     {

@@ -108,6 +108,16 @@ public sealed record BackupManifest
     public LogicalGlobals? Globals { get; init; }
 }
 
+/// <summary>A named restore point created with pg_create_restore_point, usable as a recovery target.</summary>
+public sealed record RestorePointRecord
+{
+    public string Name { get; init; } = "";
+    public string Cluster { get; init; } = "";
+    public string Lsn { get; init; } = "";
+    public DateTimeOffset Time { get; init; }
+    public int Timeline { get; init; }
+}
+
 /// <summary>Present while a backup is being written (who, where, since when).</summary>
 public sealed record BackupLock
 {
@@ -126,4 +136,6 @@ public sealed record BackupLock
 [JsonSerializable(typeof(ClusterInfo))]
 [JsonSerializable(typeof(BackupManifest))]
 [JsonSerializable(typeof(BackupLock))]
+[JsonSerializable(typeof(RestorePointRecord))]
+[JsonSerializable(typeof(List<RestorePointRecord>))]
 public sealed partial class RepositoryJson : JsonSerializerContext;

@@ -1,0 +1,66 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Npgsql;
+using PgVault.Core.Errors;
+using PgVault.Core.PostgreSql;
+using PgVault.Core.Repository;
+
+namespace PgVault.Core.Wal;
+
+/// <summary>Named restore points (pg_create_restore_point), recorded in the catalog of every repository.</summary>
+public sealed class RestorePoints(IReadOnlyList<Repository.Repository> repositories, string cluster)
+{
+    public async Task<RestorePointRecord> CreateAsync(ConnInfo connection, string name, CancellationToken ct)
+    {
+        if (name.Length is 0 or > 63)
+            throw PgVaultException.Usage($"restore point name '{name}' must be 1 to 63 characters long");
+        await using var conn = await PgServer.ConnectAsync(connection.WithDatabase("postgres"), ct).ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand(
+            "SELECT pg_create_restore_point($1)::text, (SELECT timeline_id FROM pg_control_checkpoint()), now()", conn);
+        cmd.Parameters.AddWithValue(name);
+        RestorePointRecord record;
+        try
+        {
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            record = new RestorePointRecord
+            {
+                Name = name,
+                Cluster = cluster,
+                Lsn = reader.GetString(0),
+                Timeline = reader.GetInt32(1),
+                Time = new DateTimeOffset(reader.GetDateTime(2), TimeSpan.Zero),
+            };
+        }
+        catch (PostgresException e)
+        {
+            throw new PgVaultException($"unable to create restore point '{name}': {e.MessageText}",
+                "restore points need wal_level replica or logical and a superuser (or a role granted pg_create_restore_point)");
+        }
+        string stamp = record.Time.UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", CultureInfo.InvariantCulture);
+        string digest = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(name)))[..8];
+        foreach (var repository in repositories)
+            await repository.WriteMetadataAsync(RepositoryLayout.RestorePoint(cluster, stamp, digest), record, RepositoryJson.Default.RestorePointRecord, ct).ConfigureAwait(false);
+        return record;
+    }
+
+    /// <summary>Every restore point recorded in any repository, oldest first.</summary>
+    public async Task<List<RestorePointRecord>> ListAsync(CancellationToken ct)
+    {
+        var byKey = new SortedDictionary<string, RestorePointRecord>(StringComparer.Ordinal);
+        foreach (var repository in repositories)
+        {
+            var keys = new List<string>();
+            await foreach (var info in repository.Store.ListAsync(RepositoryLayout.RestorePointsPrefix(cluster), ct).ConfigureAwait(false)) keys.Add(info.Key);
+            foreach (var key in keys)
+            {
+                string relative = key[RepositoryLayout.RestorePointsPrefix(cluster).Length..];
+                if (byKey.ContainsKey(relative)) continue;
+                if (await repository.ReadMetadataAsync(key, RepositoryJson.Default.RestorePointRecord, ct).ConfigureAwait(false) is { } record)
+                    byKey[relative] = record;
+            }
+        }
+        return [.. byKey.Values];
+    }
+}
