@@ -18,7 +18,24 @@ public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
 /// <summary>Runs the real pgvault CLI (the built pgvault.dll next to the tests) as a child process.</summary>
 public static class PgVaultCli
 {
-    private static readonly string Dll = Path.Combine(AppContext.BaseDirectory, "pgvault.dll");
+    public static readonly string Dll = Path.Combine(AppContext.BaseDirectory, "pgvault.dll");
+
+    /// <summary>The dotnet host, resolved to its real path (the server runs archive_command with a bare PATH).</summary>
+    public static readonly string Dotnet = ResolveDotnet();
+
+    /// <summary>A shell command line that runs this pgvault (for archive_command / restore_command).</summary>
+    public static string ShellCommand(params string[] args) =>
+        string.Join(' ', new[] { Dotnet, Dll }.Concat(args).Select(a => a == "%p" || a == "%f" ? a : "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'"));
+
+    private static string ResolveDotnet()
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var file = new FileInfo(Path.Combine(dir, "dotnet"));
+            if (file.Exists) return file.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? file.FullName;
+        }
+        return "/usr/share/dotnet/dotnet";
+    }
 
     public static Process Start(IEnumerable<string> args, IDictionary<string, string?>? env = null)
     {

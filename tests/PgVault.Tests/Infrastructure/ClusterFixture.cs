@@ -14,7 +14,7 @@ public class ClusterFixture : IAsyncLifetime
 
     public SandboxCluster Cluster => _cluster ?? throw new InvalidOperationException("cluster not started");
 
-    public string ConnectionString => Cluster.ConnectionString;
+    public virtual string ConnectionString => Cluster.ConnectionString;
 
     protected virtual SandboxOptions Options => new();
 
@@ -23,7 +23,7 @@ public class ClusterFixture : IAsyncLifetime
         _cluster = await SandboxCluster.StartAsync(Options, CancellationToken.None);
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         if (_cluster != null) await _cluster.DisposeAsync();
     }
