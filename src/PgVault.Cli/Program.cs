@@ -15,7 +15,7 @@ internal static class Program
         root.Subcommands.Add(RestoreCommand.Build());
         root.Subcommands.Add(ListCommand.Build());
         root.Subcommands.Add(InfoCommand.Build());
-        root.Subcommands.Add(ArchivePushCommand.Build());
+        foreach (var command in ArchivePushCommand.Build()) root.Subcommands.Add(command);
         root.Subcommands.Add(ArchiveGetCommand.Build());
         root.Subcommands.Add(SetupCommand.Build());
         root.Subcommands.Add(CheckCommand.Build());

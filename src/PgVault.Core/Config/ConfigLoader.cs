@@ -15,9 +15,16 @@ public static class ConfigLoader
     public const string EnvironmentVariable = "PGVAULT_CONFIG";
 
     private static readonly string[] TopKeys = ["repositories", "encryption", "clusters"];
-    private static readonly string[] RepositoryKeys = ["name", "type", "path"];
+    private static readonly string[] RepositoryTypes = ["filesystem", "s3"];
+    private static readonly string[] FileSystemRepositoryKeys = ["name", "type", "path"];
+    private static readonly string[] S3RepositoryKeys =
+    [
+        "name", "type", "endpoint", "bucket", "prefix", "region", "path_style", "access_key_id_env", "secret_access_key_env",
+        "sse", "sse_kms_key_id", "verify_tls", "part_size_mb", "upload_concurrency",
+    ];
     private static readonly string[] EncryptionKeys = ["passphrase_file", "passphrase_env"];
-    private static readonly string[] ClusterKeys = ["connection", "pgdata", "bindir", "compression", "parallel"];
+    private static readonly string[] ClusterKeys =
+        ["connection", "pgdata", "bindir", "compression", "parallel", "wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout"];
 
     /// <summary>
     /// The file to read: the flag, else $PGVAULT_CONFIG, else /etc/pgvault/pgvault.yaml when it
@@ -65,17 +72,23 @@ public static class ConfigLoader
         if (reader.Get(root, "repositories") is { } repoNode and not YamlScalarNode { Value: null or "" })
         {
             if (repoNode is not YamlSequenceNode list)
-                throw reader.Error("repositories", "must be a list of repositories (each with name: and path:)");
+                throw reader.Error("repositories", "must be a list of repositories (each with name: and path:, or type: s3 and bucket:)");
             for (int i = 0; i < list.Children.Count; i++)
             {
                 string where = $"repositories[{i}]";
                 var map = reader.Mapping(list.Children[i], where);
-                reader.CheckKeys(map, where + ".", RepositoryKeys);
+                string type = reader.String(map, "type", where + ".type") ?? "filesystem";
+                if (!RepositoryTypes.Contains(type))
+                    throw reader.Error(where + ".type", $"'{type}' is not supported (allowed: {string.Join(", ", RepositoryTypes)})");
+                reader.CheckKeys(map, where + ".", type == "s3" ? S3RepositoryKeys : FileSystemRepositoryKeys);
                 string name = reader.String(map, "name", where + ".name") ?? throw reader.Error(where + ".name", "is required");
                 if (!IsSimpleName(name)) throw reader.Error(where + ".name", $"'{name}' must be letters, digits, '-' or '_'");
                 if (repositories.Any(r => r.Name == name)) throw reader.Error(where + ".name", $"'{name}' is used twice");
-                string type = reader.String(map, "type", where + ".type") ?? "filesystem";
-                if (type != "filesystem") throw reader.Error(where + ".type", $"'{type}' is not supported (allowed: filesystem)");
+                if (type == "s3")
+                {
+                    repositories.Add(new RepositoryConfig(name, type, null, ParseS3(reader, map, where)));
+                    continue;
+                }
                 string? repoPath = reader.String(map, "path", where + ".path");
                 if (string.IsNullOrEmpty(repoPath)) throw reader.Error(where + ".path", "is required for a filesystem repository");
                 repositories.Add(new RepositoryConfig(name, type, repoPath));
@@ -123,10 +136,136 @@ public static class ConfigLoader
                     reader.String(cm, "pgdata", where + ".pgdata"),
                     reader.String(cm, "bindir", where + ".bindir"),
                     compression,
-                    parallel);
+                    parallel,
+                    ReadArchive(reader, cm, where));
             }
         }
         return new PgVaultConfig(file, repositories, encryption, clusters);
+    }
+
+    private static S3Settings ParseS3(Reader reader, YamlMappingNode map, string where)
+    {
+        string? Get(string key) => reader.String(map, key, $"{where}.{key}");
+        PgVaultException Bad(string key, string what) => reader.Error($"{where}.{key}", what);
+
+        string bucket = Get("bucket") ?? throw Bad("bucket", "is required for an s3 repository");
+        if (!IsBucketName(bucket))
+            throw Bad("bucket", $"'{bucket}' is not a valid bucket name (3-63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit)");
+
+        string? endpoint = Get("endpoint");
+        if (endpoint is not null)
+        {
+            if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.Host.Length == 0
+                || uri.Query.Length > 0 || uri.Fragment.Length > 0 || uri.UserInfo.Length > 0)
+                throw Bad("endpoint", $"'{endpoint}' must be an http:// or https:// URL such as https://s3.example.com:9000");
+            endpoint = endpoint.TrimEnd('/');
+        }
+
+        string prefix = Get("prefix") ?? "";
+        if (NormalisePrefix(prefix) is not { } normalised)
+            throw Bad("prefix", $"'{prefix}' must be '/'-separated names without empty, '.' or '..' parts (e.g. pgvault/prod)");
+
+        string region = Get("region") ?? S3Settings.DefaultRegion;
+        if (region.Length > 64 || !region.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-'))
+            throw Bad("region", $"'{region}' must be a region name such as us-east-1 (lowercase letters, digits, '-')");
+
+        bool pathStyle = Boolean(Get("path_style"), "path_style", false);
+
+        string? keyEnv = Get("access_key_id_env");
+        string? secretEnv = Get("secret_access_key_env");
+        if ((keyEnv is null) != (secretEnv is null))
+            throw reader.Error(where, "needs both access_key_id_env and secret_access_key_env, or neither (for the AWS default credentials)");
+        // The values are not echoed: a key pasted here by mistake must not end up in a log.
+        if (keyEnv is not null && !IsVariableName(keyEnv))
+            throw Bad("access_key_id_env", "must be the name of an environment variable (letters, digits, '_'), not the key itself");
+        if (secretEnv is not null && !IsVariableName(secretEnv))
+            throw Bad("secret_access_key_env", "must be the name of an environment variable (letters, digits, '_'), not the key itself");
+
+        string? sse = Get("sse");
+        if (sse is not null and not (S3Settings.SseAes256 or S3Settings.SseKms))
+            throw Bad("sse", $"'{sse}' is not supported (allowed: {S3Settings.SseAes256}, {S3Settings.SseKms})");
+        string? kmsKey = Get("sse_kms_key_id");
+        if (kmsKey is not null && sse != S3Settings.SseKms)
+            throw Bad("sse_kms_key_id", $"is only allowed with sse: {S3Settings.SseKms}");
+
+        bool verifyTls = Boolean(Get("verify_tls"), "verify_tls", true);
+        if (!verifyTls && (endpoint is null || !endpoint.StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
+            throw Bad("verify_tls", "false is only allowed with an https:// endpoint (a server with a self-signed certificate)");
+
+        int partSize = Integer(Get("part_size_mb"), "part_size_mb", S3Settings.DefaultPartSizeMb, S3Settings.MinPartSizeMb, S3Settings.MaxPartSizeMb);
+        int concurrency = Integer(Get("upload_concurrency"), "upload_concurrency", S3Settings.DefaultUploadConcurrency, 1, S3Settings.MaxUploadConcurrency);
+
+        return new S3Settings(bucket, endpoint, normalised, region, pathStyle, keyEnv, secretEnv, sse, kmsKey, verifyTls, partSize, concurrency);
+
+        bool Boolean(string? text, string key, bool fallback) => text switch
+        {
+            null => fallback,
+            "true" or "True" or "TRUE" => true,
+            "false" or "False" or "FALSE" => false,
+            _ => throw Bad(key, $"'{text}' must be true or false"),
+        };
+
+        int Integer(string? text, string key, int fallback, int min, int max)
+        {
+            if (text is null) return fallback;
+            if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int value) || value < min || value > max)
+                throw Bad(key, $"'{text}' must be a whole number from {min} to {max}");
+            return value;
+        }
+    }
+
+    /// <summary>"a/b" and "/a/b/" become "a/b/"; "" stays ""; null when a part is empty, "." or "..".</summary>
+    internal static string? NormalisePrefix(string prefix)
+    {
+        string trimmed = prefix.Trim('/');
+        if (trimmed.Length == 0) return "";
+        if (trimmed.Split('/').Any(part => part is "" or "." or ".." || part.Any(char.IsControl))) return null;
+        return trimmed + "/";
+    }
+
+    private static bool IsBucketName(string name) =>
+        name.Length is >= 3 and <= 63
+        && name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '.' or '-')
+        && char.IsAsciiLetterOrDigit(name[0]) && char.IsAsciiLetterOrDigit(name[^1]);
+
+    private static bool IsVariableName(string name) =>
+        name.Length is > 0 and <= 128 && !char.IsAsciiDigit(name[0]) && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
+
+    private static readonly string[] ArchiveKeys = ["wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout"];
+
+    /// <summary>The cluster's archiving settings, or null when it sets none (the defaults apply).</summary>
+    private static ArchiveConfig? ReadArchive(Reader reader, YamlMappingNode cm, string where)
+    {
+        if (!ArchiveKeys.Any(k => reader.Get(cm, k) != null)) return null;
+        var archive = ArchiveConfig.Default;
+        if (reader.String(cm, "wal_compression", where + ".wal_compression") is { } wtext)
+        {
+            try { archive = archive with { Compression = CompressionSpec.Parse(wtext) }; }
+            catch (PgVaultException e) { throw reader.Error(where + ".wal_compression", e.Message); }
+        }
+        if (reader.String(cm, "archive_async", where + ".archive_async") is { } atext)
+        {
+            archive = atext switch
+            {
+                "true" or "on" or "yes" => archive with { Async = true },
+                "false" or "off" or "no" => archive with { Async = false },
+                _ => throw reader.Error(where + ".archive_async", $"'{atext}' must be true or false"),
+            };
+        }
+        if (reader.String(cm, "spool_path", where + ".spool_path") is { } spool) archive = archive with { SpoolPath = spool };
+        if (reader.String(cm, "archive_async_processes", where + ".archive_async_processes") is { } ptext)
+        {
+            if (!int.TryParse(ptext, out int processes) || processes < 1 || processes > 32)
+                throw reader.Error(where + ".archive_async_processes", $"'{ptext}' must be a whole number from 1 to 32");
+            archive = archive with { AsyncProcesses = processes };
+        }
+        if (reader.String(cm, "archive_timeout", where + ".archive_timeout") is { } ttext)
+        {
+            if (!int.TryParse(ttext, out int seconds) || seconds < 1 || seconds > 86400)
+                throw reader.Error(where + ".archive_timeout", $"'{ttext}' must be a number of seconds from 1 to 86400");
+            archive = archive with { TimeoutSeconds = seconds };
+        }
+        return archive;
     }
 
     internal static bool IsSimpleName(string name) =>

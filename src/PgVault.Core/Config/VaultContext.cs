@@ -37,7 +37,7 @@ public sealed class VaultContext
     public ConnInfo Connection => ConnInfo.Parse(Cluster.Connection);
 
     /// <summary>The cluster's WAL archiving settings.</summary>
-    public ArchiveConfig Archive => ArchiveConfig.Default;
+    public ArchiveConfig Archive => Cluster.Archive ?? ArchiveConfig.Default;
 
     public static VaultContext Resolve(GlobalOptions options)
     {

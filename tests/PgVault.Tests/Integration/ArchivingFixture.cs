@@ -8,7 +8,7 @@ namespace PgVault.Tests.Integration;
 /// A cluster whose archive_command is `pgvault archive-push %p` into a repository of its own
 /// (owned by postgres, as in production), with the config file readable by the server.
 /// </summary>
-public sealed class ArchivingFixture : ClusterFixture
+public class ArchivingFixture : ClusterFixture
 {
     public ArchivingFixture()
     {
@@ -17,6 +17,8 @@ public sealed class ArchivingFixture : ClusterFixture
         RepoPath = Path.Combine(Root, "repo");
         Directory.CreateDirectory(RepoPath);
         ConfigFile = Path.Combine(Root, "pgvault.yaml");
+        SpoolPath = Path.Combine(Root, "spool");
+        Directory.CreateDirectory(SpoolPath);
         WriteConfig(null);
     }
 
@@ -25,6 +27,11 @@ public sealed class ArchivingFixture : ClusterFixture
     public string RepoPath { get; }
 
     public string ConfigFile { get; }
+
+    public string SpoolPath { get; }
+
+    /// <summary>Asynchronous archiving (archive_async) for this cluster.</summary>
+    protected virtual bool Async => false;
 
     public string ArchiveCommand => PgVaultCli.ShellCommand("--config", ConfigFile, "archive-push", "%p");
 
@@ -41,7 +48,7 @@ public sealed class ArchivingFixture : ClusterFixture
 
     public override async Task InitializeAsync()
     {
-        await Chown("postgres:postgres", RepoPath);
+        await Chown("postgres:postgres", RepoPath, SpoolPath);
         var init = await PgVaultCli.RunAsync(["--config", ConfigFile, "repo", "init"]);
         if (init.ExitCode != 0) throw new InvalidOperationException(init.ToString());
         await Chown("-R", "postgres:postgres", RepoPath);
@@ -83,7 +90,8 @@ public sealed class ArchivingFixture : ClusterFixture
     private void WriteConfig(string? connection)
     {
         string text = $"repositories:\n  - name: local\n    path: {RepoPath}\nclusters:\n  main:\n" +
-            (connection is null ? "    compression: zstd\n" : $"    connection: {connection}\n");
+            (connection is null ? "    compression: zstd\n" : $"    connection: {connection}\n") +
+            (Async ? $"    archive_async: true\n    spool_path: {SpoolPath}\n    archive_async_processes: 2\n" : "");
         File.WriteAllText(ConfigFile, text);
         File.SetUnixFileMode(ConfigFile, (UnixFileMode)0b110_100_100);
     }

@@ -218,10 +218,10 @@ public sealed class ConfigLoaderTests : IDisposable
     [Fact]
     public void Unsupported_repository_type_is_rejected()
     {
-        var e = ParseError("repositories:\n  - name: cloud\n    type: s3\n    path: /a\n");
+        var e = ParseError("repositories:\n  - name: cloud\n    type: gcs\n    path: /a\n");
 
         Assert.Contains("'repositories[0].type'", e.Message, StringComparison.Ordinal);
-        Assert.Contains("'s3' is not supported", e.Message, StringComparison.Ordinal);
+        Assert.Contains("'gcs' is not supported", e.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -1,0 +1,69 @@
+using Amazon.S3.Model;
+
+namespace PgVault.Core.Storage;
+
+public sealed partial class S3ObjectStore
+{
+    /// <summary>
+    /// The body of a GetObject response, streamed. Disposing it disposes the response (and so the
+    /// connection's remaining bytes). A connection lost mid-read becomes a <see cref="Errors.PgVaultException"/>.
+    /// </summary>
+    private sealed class ReadStream(S3ObjectStore store, string objectKey, GetObjectResponse response) : Stream
+    {
+        private readonly Stream _body = response.ResponseStream;
+        private bool _disposed;
+
+        public override bool CanRead => !_disposed;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override void Flush() { }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            try
+            {
+                return _body.Read(buffer);
+            }
+            catch (Exception e) when (S3Errors.IsTranslatable(e, CancellationToken.None))
+            {
+                throw S3Errors.Translate(store, "GET", objectKey, e);
+            }
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            cancellationToken.ThrowIfCancellationRequested(); // even when the connection has bytes buffered
+            try
+            {
+                return await _body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (S3Errors.IsTranslatable(e, cancellationToken))
+            {
+                throw S3Errors.Translate(store, "GET", objectKey, e);
+            }
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing && !_disposed)
+            {
+                _disposed = true;
+                _body.Dispose();
+                response.Dispose();
+            }
+            base.Dispose(disposing);
+        }
+    }
+}
