@@ -16,18 +16,7 @@ public sealed class S3RoundTripTests(AllObjectsFixture db, S3ServerFixture s3) :
     public async Task Backup_to_s3_restores_to_the_same_database(string format, bool encrypted)
     {
         string prefix = $"roundtrip/{format}-{Guid.NewGuid():N}";
-        using var ws = new Workspace(db, encrypted, extraRepositoriesYaml: $"""
-              - name: offsite
-                type: s3
-                endpoint: {s3.Endpoint}
-                bucket: {S3ServerFixture.Bucket}
-                prefix: {prefix}
-                path_style: true
-                access_key_id_env: {S3ServerFixture.AccessKeyVariable}
-                secret_access_key_env: {S3ServerFixture.SecretKeyVariable}
-                part_size_mb: 5
-
-            """);
+        using var ws = new Workspace(db, encrypted, extraRepositoriesYaml: S3Yaml.Repository(s3, "offsite", prefix));
 
         await ws.OkAsync("--repo", "offsite", "repo", "init");
         var backup = await ws.OkAsync(["--repo", "offsite", "backup", "--db", AllObjectsFixture.Source, "--format", format, "--output", "json"]);
