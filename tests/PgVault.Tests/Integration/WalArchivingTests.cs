@@ -250,6 +250,28 @@ public sealed class WalArchivingTests(ArchivingFixture db) : IClassFixture<Archi
         Assert.Contains("OK: WAL archiving works", check.Stdout, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task History_and_backup_history_files_are_archived_and_fetched()
+    {
+        string dir = Path.Combine(db.Root, "history-test");
+        Directory.CreateDirectory(dir);
+        string history = Path.Combine(dir, "00000007.history");
+        File.WriteAllText(history, "1\t0/3000000\tno recovery target specified\n");
+        string backup = Path.Combine(dir, "000000010000000000000003.00000028.backup");
+        File.WriteAllText(backup, "START WAL LOCATION: 0/3000028 (file 000000010000000000000003)\n");
+        foreach (var file in new[] { history, backup })
+        {
+            var push = await db.RunAsync("archive-push", file);
+            Assert.True(push.ExitCode == 0, push.ToString());
+            string fetched = Path.Combine(dir, "fetched");
+            Assert.Equal(0, (await db.RunAsync("archive-get", Path.GetFileName(file), fetched)).ExitCode);
+            Assert.Equal(File.ReadAllBytes(file), File.ReadAllBytes(fetched));
+            File.Delete(fetched);
+        }
+        Assert.Single(Directory.GetFiles(Path.Combine(db.RepoPath, "clusters", "main", "wal"), "00000007.history-*"));
+        Directory.Delete(dir, recursive: true);
+    }
+
     /// <summary>Lets a Workspace point at a cluster this test started itself.</summary>
     private sealed class ExistingCluster(SandboxCluster cluster) : ClusterFixture
     {
