@@ -1,10 +1,12 @@
+using PgVault.Core.IO;
+
 namespace PgVault.Core.Pipeline;
 
 /// <summary>
 /// Write-side pass-through that counts the bytes written to <c>inner</c> — in a pipeline, what
 /// actually reaches storage.
 /// </summary>
-public sealed class CountingStream : Stream
+public sealed class CountingStream : WriteOnlyStreamBase
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
@@ -26,20 +28,7 @@ public sealed class CountingStream : Stream
     /// <summary>Bytes written so far.</summary>
     public long Bytes { get; private set; }
 
-    public override bool CanRead => false;
     public override bool CanWrite => !_disposed;
-    public override bool CanSeek => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        Write(buffer.AsSpan(offset, count));
-    }
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
@@ -51,12 +40,6 @@ public sealed class CountingStream : Stream
 
         _inner.Write(buffer);
         Bytes += buffer.Length;
-    }
-
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)

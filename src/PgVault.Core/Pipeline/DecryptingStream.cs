@@ -1,3 +1,4 @@
+using PgVault.Core.IO;
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.ExceptionServices;
@@ -15,7 +16,7 @@ namespace PgVault.Core.Pipeline;
 /// <see cref="PgVaultException.Corrupt"/> naming the object; later reads throw the same error.
 /// Memory: two pooled frame buffers.
 /// </summary>
-public sealed class DecryptingStream : Stream
+public sealed class DecryptingStream : ReadOnlyStreamBase
 {
     private enum State
     {
@@ -58,22 +59,6 @@ public sealed class DecryptingStream : Stream
     }
 
     public override bool CanRead => !_disposed;
-    public override bool CanWrite => false;
-    public override bool CanSeek => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override void Flush()
-    {
-    }
-
-    public override int Read(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return Read(buffer.AsSpan(offset, count));
-    }
 
     public override int Read(Span<byte> buffer)
     {
@@ -95,12 +80,6 @@ public sealed class DecryptingStream : Stream
         }
 
         return TakePlain(buffer);
-    }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)

@@ -1,3 +1,4 @@
+using PgVault.Core.IO;
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
@@ -12,7 +13,7 @@ namespace PgVault.Core.Pipeline;
 /// <see cref="Flush"/> flushes <c>inner</c> but never emits a partial frame. Memory: two pooled
 /// frame buffers.
 /// </summary>
-public sealed class EncryptingStream : Stream
+public sealed class EncryptingStream : WriteOnlyStreamBase
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
@@ -43,20 +44,7 @@ public sealed class EncryptingStream : Stream
         _output = ArrayPool<byte>.Shared.Rent(HeaderSize + MaxStoredFrameSize);
     }
 
-    public override bool CanRead => false;
     public override bool CanWrite => !_disposed && !_finished;
-    public override bool CanSeek => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        Write(buffer.AsSpan(offset, count));
-    }
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
@@ -72,12 +60,6 @@ public sealed class EncryptingStream : Stream
 
             buffer = Accumulate(buffer);
         }
-    }
-
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)

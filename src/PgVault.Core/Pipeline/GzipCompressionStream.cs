@@ -1,3 +1,4 @@
+using PgVault.Core.IO;
 using System.IO.Compression;
 
 namespace PgVault.Core.Pipeline;
@@ -7,7 +8,7 @@ namespace PgVault.Core.Pipeline;
 /// at all when no data was written — not a valid gzip file — and writes a canonical empty gzip
 /// member instead, so every gzip object (the empty one too) has a header and a trailer.
 /// </summary>
-internal sealed class GzipCompressionStream : Stream
+internal sealed class GzipCompressionStream : WriteOnlyStreamBase
 {
     // RFC 1952 member for empty content: header (no name, mtime 0, OS 3 = Unix), an empty final
     // fixed-Huffman deflate block (03 00), CRC-32 0 and ISIZE 0. `gzip -dc` accepts it.
@@ -27,32 +28,13 @@ internal sealed class GzipCompressionStream : Stream
         _gzip = new GZipStream(inner, new ZLibCompressionOptions { CompressionLevel = level }, leaveOpen: true);
     }
 
-    public override bool CanRead => false;
     public override bool CanWrite => !_disposed;
-    public override bool CanSeek => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        Write(buffer.AsSpan(offset, count));
-    }
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         _wrote |= !buffer.IsEmpty;
         _gzip.Write(buffer);
-    }
-
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)

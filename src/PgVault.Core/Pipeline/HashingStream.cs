@@ -1,3 +1,4 @@
+using PgVault.Core.IO;
 using System.Security.Cryptography;
 
 namespace PgVault.Core.Pipeline;
@@ -6,7 +7,7 @@ namespace PgVault.Core.Pipeline;
 /// Pass-through stream that counts the bytes going through it and computes their SHA-256, on the
 /// write side (<see cref="ForWrite"/>) or the read side (<see cref="ForRead"/>).
 /// </summary>
-public sealed class HashingStream : Stream
+public sealed class HashingStream : ReadOrWriteStreamBase
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
@@ -51,17 +52,6 @@ public sealed class HashingStream : Stream
 
     public override bool CanRead => !_write && !_disposed;
     public override bool CanWrite => _write && !_disposed;
-    public override bool CanSeek => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override int Read(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return Read(buffer.AsSpan(offset, count));
-    }
 
     public override int Read(Span<byte> buffer)
     {
@@ -69,12 +59,6 @@ public sealed class HashingStream : Stream
         int n = _inner.Read(buffer);
         Append(buffer[..n]);
         return n;
-    }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
@@ -85,23 +69,11 @@ public sealed class HashingStream : Stream
         return n;
     }
 
-    public override void Write(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        Write(buffer.AsSpan(offset, count));
-    }
-
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         CheckUsable(write: true);
         Append(buffer);
         _inner.Write(buffer);
-    }
-
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)

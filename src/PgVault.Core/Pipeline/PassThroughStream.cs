@@ -1,10 +1,12 @@
+using PgVault.Core.IO;
+
 namespace PgVault.Core.Pipeline;
 
 /// <summary>
 /// Forwards reads or writes unchanged; used for <see cref="CompressionType.None"/> so that every
 /// compression choice yields a stream with the same ownership rules (leaveOpen is honored).
 /// </summary>
-internal sealed class PassThroughStream : Stream
+internal sealed class PassThroughStream : ReadOrWriteStreamBase
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
@@ -21,28 +23,11 @@ internal sealed class PassThroughStream : Stream
 
     public override bool CanRead => !_write && !_disposed;
     public override bool CanWrite => _write && !_disposed;
-    public override bool CanSeek => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override int Read(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return Read(buffer.AsSpan(offset, count));
-    }
 
     public override int Read(Span<byte> buffer)
     {
         CheckRead();
         return _inner.Read(buffer);
-    }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
@@ -51,22 +36,10 @@ internal sealed class PassThroughStream : Stream
         return _inner.ReadAsync(buffer, cancellationToken);
     }
 
-    public override void Write(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        Write(buffer.AsSpan(offset, count));
-    }
-
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         CheckWrite();
         _inner.Write(buffer);
-    }
-
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)

@@ -1,3 +1,5 @@
+using PgVault.Core.IO;
+
 namespace PgVault.Core.Pipeline;
 
 /// <summary>
@@ -5,7 +7,7 @@ namespace PgVault.Core.Pipeline;
 /// <see cref="VerifyingReadStream"/> uses it to tell a storage failure (reported as is) from
 /// damaged data (reported as a corrupt object): a decompressor can surface either.
 /// </summary>
-internal sealed class SourceGuardStream : Stream
+internal sealed class SourceGuardStream : ReadOnlyStreamBase
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
@@ -27,22 +29,6 @@ internal sealed class SourceGuardStream : Stream
     public Exception? Fault { get; private set; }
 
     public override bool CanRead => !_disposed;
-    public override bool CanWrite => false;
-    public override bool CanSeek => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override void Flush()
-    {
-    }
-
-    public override int Read(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return Read(buffer.AsSpan(offset, count));
-    }
 
     public override int Read(Span<byte> buffer)
     {
@@ -55,12 +41,6 @@ internal sealed class SourceGuardStream : Stream
         {
             throw; // not reached: Record returns false so the exception propagates untouched
         }
-    }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)

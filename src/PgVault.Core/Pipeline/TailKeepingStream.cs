@@ -1,3 +1,4 @@
+using PgVault.Core.IO;
 using System.Buffers.Binary;
 
 namespace PgVault.Core.Pipeline;
@@ -8,7 +9,7 @@ namespace PgVault.Core.Pipeline;
 /// <see cref="VerifyingReadStream"/> checks the trailer's ISIZE against the content length itself.
 /// (zlib does check the trailer's CRC-32 when the trailer is complete.)
 /// </summary>
-internal sealed class TailKeepingStream : Stream
+internal sealed class TailKeepingStream : ReadOnlyStreamBase
 {
     private const int TailSize = 8;
 
@@ -31,22 +32,6 @@ internal sealed class TailKeepingStream : Stream
         _total >= TailSize && BinaryPrimitives.ReadUInt32LittleEndian(_tail.AsSpan(4)) == unchecked((uint)contentBytes);
 
     public override bool CanRead => !_disposed;
-    public override bool CanWrite => false;
-    public override bool CanSeek => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override void Flush()
-    {
-    }
-
-    public override int Read(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return Read(buffer.AsSpan(offset, count));
-    }
 
     public override int Read(Span<byte> buffer)
     {
@@ -54,12 +39,6 @@ internal sealed class TailKeepingStream : Stream
         int n = _inner.Read(buffer);
         Remember(buffer[..n]);
         return n;
-    }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)

@@ -1,3 +1,4 @@
+using PgVault.Core.IO;
 using System.Buffers;
 using System.Runtime.ExceptionServices;
 using PgVault.Core.Errors;
@@ -10,7 +11,7 @@ namespace PgVault.Core.Pipeline;
 /// SHA-256 match what the manifest expects. Decompression failures caused by the data become
 /// <see cref="PgVaultException.Corrupt"/>; storage failures pass through unchanged.
 /// </summary>
-internal sealed class VerifyingReadStream : Stream
+internal sealed class VerifyingReadStream : ReadOnlyStreamBase
 {
     private const int DrainBufferSize = 16 * 1024;
 
@@ -41,22 +42,6 @@ internal sealed class VerifyingReadStream : Stream
     }
 
     public override bool CanRead => !_disposed;
-    public override bool CanWrite => false;
-    public override bool CanSeek => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override void Flush()
-    {
-    }
-
-    public override int Read(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return Read(buffer.AsSpan(offset, count));
-    }
 
     public override int Read(Span<byte> buffer)
     {
@@ -86,12 +71,6 @@ internal sealed class VerifyingReadStream : Stream
         }
 
         return Check(n, buffer.IsEmpty);
-    }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)

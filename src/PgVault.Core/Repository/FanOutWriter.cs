@@ -1,3 +1,4 @@
+using PgVault.Core.IO;
 using PgVault.Core.Pipeline;
 using PgVault.Core.Storage;
 
@@ -65,26 +66,14 @@ internal static class FanOutWriter
     }
 
     /// <summary>A write-only stream that writes everything to each of its branches in turn.</summary>
-    private sealed class TeeStream(Stream[] branches) : Stream
+    private sealed class TeeStream(Stream[] branches) : WriteOnlyStreamBase
     {
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
         public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
         public override void Write(ReadOnlySpan<byte> buffer)
         {
             foreach (var branch in branches) branch.Write(buffer);
         }
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {

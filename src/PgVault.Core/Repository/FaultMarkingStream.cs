@@ -1,3 +1,4 @@
+using PgVault.Core.IO;
 using PgVault.Core.Errors;
 
 namespace PgVault.Core.Repository;
@@ -7,19 +8,9 @@ namespace PgVault.Core.Repository;
 /// dropped connection) becomes a <see cref="PgVaultException"/> marked
 /// <see cref="PgVaultException.RepositoryFault"/>: the reader may then try another repository.
 /// </summary>
-internal sealed class FaultMarkingStream(Stream inner, string repository, string key) : Stream
+internal sealed class FaultMarkingStream(Stream inner, string repository, string key) : ReadOnlyStreamBase
 {
     public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -32,9 +23,6 @@ internal sealed class FaultMarkingStream(Stream inner, string repository, string
             throw Mark(e, repository, key);
         }
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {

@@ -1,3 +1,4 @@
+using PgVault.Core.IO;
 using Amazon.S3.Model;
 
 namespace PgVault.Core.Storage;
@@ -8,22 +9,12 @@ public sealed partial class S3ObjectStore
     /// The body of a GetObject response, streamed. Disposing it disposes the response (and so the
     /// connection's remaining bytes). A connection lost mid-read becomes a <see cref="Errors.PgVaultException"/>.
     /// </summary>
-    private sealed class ReadStream(S3ObjectStore store, string objectKey, GetObjectResponse response) : Stream
+    private sealed class ReadStream(S3ObjectStore store, string objectKey, GetObjectResponse response) : ReadOnlyStreamBase
     {
         private readonly Stream _body = response.ResponseStream;
         private bool _disposed;
 
         public override bool CanRead => !_disposed;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override void Flush() { }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -37,9 +28,6 @@ public sealed partial class S3ObjectStore
                 throw S3Errors.Translate(store, "GET", objectKey, e);
             }
         }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
