@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using PgVault.Core.Errors;
 using PgVault.Core.Pipeline;
@@ -46,39 +47,104 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
                         "the file is damaged or not a complete WAL segment");
             }
             file.Position = 0;
-            string sha256 = Convert.ToHexStringLower(await SHA256.HashDataAsync(file, ct).ConfigureAwait(false));
+            // A segment (16 MiB by default) is read once into memory; its SHA-256 (needed for the
+            // object name) and its compression then run on two cores at once, while the
+            // repositories are checked. Larger files stream in two passes with bounded memory.
+            PreparedFile prepared = file.Length <= InMemoryLimit
+                ? await PrepareInMemoryAsync(file, compression, ct).ConfigureAwait(false)
+                : await PrepareStreamingAsync(file, ct).ConfigureAwait(false);
+            try
+            {
+                var existing = new List<List<StoredWal>>();
+                foreach (var repository in repositories)
+                {
+                    if (header != null) await CheckIdentityAsync(repository, header, name, ct).ConfigureAwait(false);
+                    existing.Add(await FindAsync(repository, name, ct).ConfigureAwait(false));
+                }
+                string sha256 = await prepared.Sha256.ConfigureAwait(false);
 
-            var written = new List<string>();
-            var already = new List<string>();
-            var targets = new List<Repository.Repository>();
-            foreach (var repository in repositories)
-            {
-                if (header != null) await CheckIdentityAsync(repository, header, name, ct).ConfigureAwait(false);
-                var stored = await FindAsync(repository, name, ct).ConfigureAwait(false);
-                if (stored.Any(s => s.Sha16 == sha256[..16]))
+                var already = new List<string>();
+                var targets = new List<Repository.Repository>();
+                for (int i = 0; i < repositories.Count; i++)
                 {
-                    already.Add(repository.Name);
+                    var stored = existing[i];
+                    if (stored.Any(s => s.Sha16 == sha256[..16]))
+                    {
+                        already.Add(repositories[i].Name);
+                    }
+                    else if (stored.Count > 0)
+                    {
+                        throw new PgVaultException(
+                            $"WAL file {name} is already archived in repository '{repositories[i].Name}' with different content (checksum {stored[0].Sha16}, this file {sha256[..16]})",
+                            "another cluster may be archiving into the same repository and cluster name; check archive_command on every server");
+                    }
+                    else
+                    {
+                        targets.Add(repositories[i]);
+                    }
                 }
-                else if (stored.Count > 0)
+                if (targets.Count > 0)
                 {
-                    throw new PgVaultException(
-                        $"WAL file {name} is already archived in repository '{repository.Name}' with different content (checksum {stored[0].Sha16}, this file {sha256[..16]})",
-                        "another cluster may be archiving into the same repository and cluster name; check archive_command on every server");
+                    string key = RepositoryLayout.WalObject(cluster, name, sha256, compression.FileExtension);
+                    if (await prepared.Compressed.ConfigureAwait(false) is { } compressed)
+                    {
+                        // Already compressed: the pipeline only encrypts (per repository) and stores.
+                        await FanOutWriter.WriteAsync(targets, key, new CompressionSpec(CompressionType.None, 0),
+                            (output, c) => output.WriteAsync(compressed.GetBuffer().AsMemory(0, (int)compressed.Length), c).AsTask(), ct).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        file.Position = 0;
+                        await FanOutWriter.WriteAsync(targets, key, compression, (output, c) => file.CopyToAsync(output, BufferSize, c), ct).ConfigureAwait(false);
+                    }
                 }
-                else
-                {
-                    targets.Add(repository);
-                }
+                return new PushResult(name, sha256, file.Length, targets.Select(t => t.Name).ToList(), already);
             }
-            if (targets.Count > 0)
+            finally
             {
-                string key = RepositoryLayout.WalObject(cluster, name, sha256, compression.FileExtension);
-                file.Position = 0;
-                await FanOutWriter.WriteAsync(targets, key, compression, (output, c) => file.CopyToAsync(output, BufferSize, c), ct).ConfigureAwait(false);
-                written.AddRange(targets.Select(t => t.Name));
+                prepared.Release();
             }
-            return new PushResult(name, sha256, file.Length, written, already);
         }
+    }
+
+    /// <summary>Files up to this size are pushed from memory (hash and compression in parallel).</summary>
+    private const long InMemoryLimit = 64L << 20;
+
+    /// <summary>The checksum of a file being pushed and, when it fit in memory, its compressed bytes.</summary>
+    private sealed record PreparedFile(Task<string> Sha256, Task<MemoryStream?> Compressed, byte[]? Rented)
+    {
+        public void Release()
+        {
+            if (Rented is null) return;
+            // Both tasks read the rented buffer: it goes back only once they are done.
+            try { Task.WaitAll(Sha256, Compressed); } catch (AggregateException) { }
+            ArrayPool<byte>.Shared.Return(Rented);
+        }
+    }
+
+    private static async Task<PreparedFile> PrepareInMemoryAsync(FileStream file, CompressionSpec compression, CancellationToken ct)
+    {
+        int length = (int)file.Length;
+        byte[] data = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        int read = await file.ReadAtLeastAsync(data.AsMemory(0, length), length, throwOnEndOfStream: false, ct).ConfigureAwait(false);
+        if (read != length) { ArrayPool<byte>.Shared.Return(data); throw new PgVaultException($"'{file.Name}' changed size while it was read"); }
+        var sha = Task.Run(() => Convert.ToHexStringLower(SHA256.HashData(data.AsSpan(0, length))), ct);
+        var compressed = Task.Run<MemoryStream?>(() =>
+        {
+            var buffer = new MemoryStream(length / 4 + 1024);
+            using (var compressor = Compression.CompressTo(buffer, compression, leaveOpen: true))
+            {
+                compressor.Write(data, 0, length);
+            }
+            return buffer;
+        }, ct);
+        return new PreparedFile(sha, compressed, data);
+    }
+
+    private static async Task<PreparedFile> PrepareStreamingAsync(FileStream file, CancellationToken ct)
+    {
+        string sha = Convert.ToHexStringLower(await SHA256.HashDataAsync(file, ct).ConfigureAwait(false));
+        return new PreparedFile(Task.FromResult(sha), Task.FromResult<MemoryStream?>(null), null);
     }
 
     /// <summary>
