@@ -28,7 +28,8 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
         FileStream file;
         try
         {
-            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan | FileOptions.Asynchronous);
+            // Synchronous, unbuffered: a segment is read in one or two large reads, not 4 KiB thread-pool hops.
+            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 0, FileOptions.SequentialScan);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
