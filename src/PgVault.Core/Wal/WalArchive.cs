@@ -52,7 +52,7 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
             // object name) and its compression then run on two cores at once, while the
             // repositories are checked. Larger files stream in two passes with bounded memory.
             PreparedFile prepared = file.Length <= InMemoryLimit
-                ? await PrepareInMemoryAsync(file, compression, ct).ConfigureAwait(false)
+                ? await PrepareInMemoryAsync(file, ct).ConfigureAwait(false)
                 : await PrepareStreamingAsync(file, ct).ConfigureAwait(false);
             try
             {
@@ -62,6 +62,8 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
                     if (header != null) await CheckIdentityAsync(repository, header, name, ct).ConfigureAwait(false);
                     existing.Add(await FindAsync(repository, name, ct).ConfigureAwait(false));
                 }
+                // Compress (beside the hash still running) only when some repository lacks the name.
+                if (existing.Any(e => e.Count == 0)) prepared.StartCompression(compression, ct);
                 string sha256 = await prepared.Sha256.ConfigureAwait(false);
 
                 var already = new List<string>();
@@ -87,7 +89,8 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
                 if (targets.Count > 0)
                 {
                     string key = RepositoryLayout.WalObject(cluster, name, sha256, compression.FileExtension);
-                    if (await prepared.Compressed.ConfigureAwait(false) is { } compressed)
+                    prepared.StartCompression(compression, ct);
+                    if (await prepared.Compressed!.ConfigureAwait(false) is { } compressed)
                     {
                         // Already compressed: the pipeline only encrypts (per repository) and stores.
                         await FanOutWriter.WriteAsync(targets, key, new CompressionSpec(CompressionType.None, 0),
@@ -111,41 +114,59 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
     /// <summary>Files up to this size are pushed from memory (hash and compression in parallel).</summary>
     private const long InMemoryLimit = 64L << 20;
 
-    /// <summary>The checksum of a file being pushed and, when it fit in memory, its compressed bytes.</summary>
-    private sealed record PreparedFile(Task<string> Sha256, Task<MemoryStream?> Compressed, byte[]? Rented)
+    /// <summary>
+    /// The checksum of a file being pushed and, when it fit in memory, its bytes, compressed on
+    /// demand on another core while the hash runs.
+    /// </summary>
+    private sealed class PreparedFile(Task<string> sha256, byte[]? data, int length)
     {
+        public Task<string> Sha256 { get; } = sha256;
+
+        /// <summary>The compressed bytes once started (null result: stream the file instead).</summary>
+        public Task<MemoryStream?>? Compressed { get; private set; }
+
+        public void StartCompression(CompressionSpec compression, CancellationToken ct)
+        {
+            if (Compressed != null) return;
+            if (data is null)
+            {
+                Compressed = Task.FromResult<MemoryStream?>(null);
+                return;
+            }
+            Compressed = Task.Run<MemoryStream?>(() =>
+            {
+                var buffer = new MemoryStream(length / 4 + 1024);
+                using (var compressor = Compression.CompressTo(buffer, compression, leaveOpen: true))
+                {
+                    compressor.Write(data, 0, length);
+                }
+                return buffer;
+            }, ct);
+        }
+
         public void Release()
         {
-            if (Rented is null) return;
-            // Both tasks read the rented buffer: it goes back only once they are done.
-            try { Task.WaitAll(Sha256, Compressed); } catch (AggregateException) { }
-            ArrayPool<byte>.Shared.Return(Rented);
+            if (data is null) return;
+            // The tasks read the rented buffer: it goes back only once they are done.
+            try { Task.WaitAll(Compressed is null ? [Sha256] : [Sha256, Compressed]); } catch (AggregateException) { }
+            ArrayPool<byte>.Shared.Return(data);
         }
     }
 
-    private static async Task<PreparedFile> PrepareInMemoryAsync(FileStream file, CompressionSpec compression, CancellationToken ct)
+    private static async Task<PreparedFile> PrepareInMemoryAsync(FileStream file, CancellationToken ct)
     {
         int length = (int)file.Length;
         byte[] data = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
         int read = await file.ReadAtLeastAsync(data.AsMemory(0, length), length, throwOnEndOfStream: false, ct).ConfigureAwait(false);
         if (read != length) { ArrayPool<byte>.Shared.Return(data); throw new PgVaultException($"'{file.Name}' changed size while it was read"); }
         var sha = Task.Run(() => Convert.ToHexStringLower(SHA256.HashData(data.AsSpan(0, length))), ct);
-        var compressed = Task.Run<MemoryStream?>(() =>
-        {
-            var buffer = new MemoryStream(length / 4 + 1024);
-            using (var compressor = Compression.CompressTo(buffer, compression, leaveOpen: true))
-            {
-                compressor.Write(data, 0, length);
-            }
-            return buffer;
-        }, ct);
-        return new PreparedFile(sha, compressed, data);
+        return new PreparedFile(sha, data, length);
     }
 
     private static async Task<PreparedFile> PrepareStreamingAsync(FileStream file, CancellationToken ct)
     {
         string sha = Convert.ToHexStringLower(await SHA256.HashDataAsync(file, ct).ConfigureAwait(false));
-        return new PreparedFile(Task.FromResult(sha), Task.FromResult<MemoryStream?>(null), null);
+        return new PreparedFile(Task.FromResult(sha), null, 0);
     }
 
     /// <summary>
