@@ -133,6 +133,11 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
                 Compressed = Task.FromResult<MemoryStream?>(null);
                 return;
             }
+            if (compression.Type == CompressionType.None)
+            {
+                Compressed = Task.FromResult<MemoryStream?>(new MemoryStream(data, 0, length, writable: false, publiclyVisible: true));
+                return;
+            }
             Compressed = Task.Run<MemoryStream?>(() =>
             {
                 var buffer = new MemoryStream(length / 4 + 1024);
