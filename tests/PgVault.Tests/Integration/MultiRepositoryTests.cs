@@ -89,4 +89,26 @@ public sealed class MultiRepositoryTests(PasswordClusterFixture db) : IClassFixt
         var again = await ws.OkAsync("repo", "sync");
         Assert.Contains("already holds every backup", again.Stdout, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Archive_push_fails_when_any_repository_fails_and_stores_nothing()
+    {
+        using var ws = TwoRepositories(db);
+        await ws.InitAsync();
+        string segment = await db.ScalarAsync<string>("postgres", "SELECT pg_walfile_name(pg_current_wal_lsn())");
+        string copy = Path.Combine(ws.Root, segment);
+        File.Copy(Path.Combine(db.Cluster.DataDir, "pg_wal", segment), copy);
+        // The second repository cannot take WAL: its wal directory is a file.
+        Directory.CreateDirectory(Path.Combine(ws.Root, "second", "clusters", "main"));
+        File.WriteAllText(Path.Combine(ws.Root, "second", "clusters", "main", "wal"), "in the way");
+        var push = await ws.RunAsync("archive-push", copy);
+        Assert.Equal(1, push.ExitCode);
+        Assert.Empty(Directory.GetFiles(ws.RepoPath, $"{segment}-*", SearchOption.AllDirectories));
+
+        File.Delete(Path.Combine(ws.Root, "second", "clusters", "main", "wal"));
+        var retry = await ws.RunAsync("archive-push", copy);
+        Assert.True(retry.ExitCode == 0, retry.ToString());
+        Assert.Single(Directory.GetFiles(ws.RepoPath, $"{segment}-*", SearchOption.AllDirectories));
+        Assert.Single(Directory.GetFiles(Path.Combine(ws.Root, "second"), $"{segment}-*", SearchOption.AllDirectories));
+    }
 }
