@@ -138,7 +138,22 @@ public sealed class VaultContext
 
     /// <summary>The cluster's catalogs in the repositories opened for <paramref name="forWriting"/>.</summary>
     public async Task<Repository.CatalogSet> OpenCatalogsAsync(bool forWriting, Action<string> warn, CancellationToken ct) =>
-        new((await OpenRepositoriesAsync(forWriting, warn, ct).ConfigureAwait(false)).Select(r => new Repository.Catalog(r, Cluster.Name)).ToList());
+        new((await OpenRepositoriesAsync(forWriting, warn, ct).ConfigureAwait(false)).Select(r => new Repository.Catalog(r, Cluster.Name)).ToList())
+        {
+            Others = Config.Repositories.Where(c => Repositories.All(r => r.Name != c.Name)).Select(TryOpenStore).OfType<IObjectStore>().ToList(),
+        };
+
+    private static IObjectStore? TryOpenStore(RepositoryConfig config)
+    {
+        try
+        {
+            return OpenStore(config);
+        }
+        catch (PgVaultException)
+        {
+            return null;
+        }
+    }
 
     private static string Names(IEnumerable<string> names)
     {

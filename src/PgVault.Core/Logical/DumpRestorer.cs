@@ -112,8 +112,11 @@ internal sealed class DumpRestorer(Catalog catalog, ConnInfo target, IProgressSi
         catch (IOException) when (!ct.IsCancellationRequested)
         {
             int code = await WaitBrieflyAsync(child).ConfigureAwait(false);
-            if (code != 0) await child.WaitSuccessAsync(ct).ConfigureAwait(false); // throws with the program's message
+            // Read the rest either way: a damaged object can make the program fail before PgVault
+            // reaches the damage, and then the damaged object is the error to report (another
+            // repository may hold a good copy), not the program's reaction to it.
             await input.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
+            if (code != 0) await child.WaitSuccessAsync(ct).ConfigureAwait(false); // throws with the program's message
         }
         catch (PgVaultException)
         {

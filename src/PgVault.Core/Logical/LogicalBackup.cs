@@ -191,18 +191,29 @@ public sealed class LogicalBackup(CatalogSet targets, ConnInfo connection, ToolL
         return stored.Select(s => new LogicalGlobals { Scope = scope, PgDumpallVersion = pgDumpAll.Version, File = s with { Name = "globals.sql", Object = relative } }).ToArray();
     }
 
-    internal static async Task<long> CopyAsync(Stream source, Stream destination, IProgressTask task, long done, CancellationToken ct)
+    /// <summary>
+    /// Copies <paramref name="source"/> into <paramref name="destination"/> on a thread of its own
+    /// with plain blocking reads and writes. The streams here are pipes to pg_dump / pg_restore and
+    /// CPU-bound pipeline filters: blocking I/O on one dedicated thread costs far less than an
+    /// async hop per 64 KiB pipe read (measured in bench/logical.sh: a third of the run time).
+    /// </summary>
+    internal static Task<long> CopyAsync(Stream source, Stream destination, IProgressTask task, long done, CancellationToken ct) =>
+        Task.Factory.StartNew(() => Copy(source, destination, task, done, ct), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    private static long Copy(Stream source, Stream destination, IProgressTask task, long done, CancellationToken ct)
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
         try
         {
             int read;
-            while ((read = await source.ReadAsync(buffer.AsMemory(0, CopyBufferSize), ct).ConfigureAwait(false)) > 0)
+            while ((read = source.Read(buffer, 0, CopyBufferSize)) > 0)
             {
-                await destination.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
+                ct.ThrowIfCancellationRequested();
+                destination.Write(buffer, 0, read);
                 done += read;
                 task.Report(done);
             }
+            ct.ThrowIfCancellationRequested();
             return done;
         }
         finally

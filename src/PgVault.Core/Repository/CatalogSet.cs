@@ -20,6 +20,12 @@ public sealed class CatalogSet
 
     public IReadOnlyList<Catalog> Catalogs { get; }
 
+    /// <summary>
+    /// Stores of configured repositories this command does not write to (--repo): a new backup id
+    /// must not be taken there either, or a later repo sync would see two backups as one.
+    /// </summary>
+    public IReadOnlyList<Storage.IObjectStore> Others { get; init; } = [];
+
     public string Cluster => Catalogs[0].Cluster;
 
     public int Count => Catalogs.Count;
@@ -43,6 +49,20 @@ public sealed class CatalogSet
     {
         var taken = new HashSet<string>(StringComparer.Ordinal);
         foreach (var catalog in Catalogs) taken.UnionWith(await catalog.TakenStampsAsync(ct).ConfigureAwait(false));
+        foreach (var store in Others)
+        {
+            try
+            {
+                await foreach (var info in store.ListAsync(RepositoryLayout.BackupsPrefix(Cluster), ct).ConfigureAwait(false))
+                {
+                    if (RepositoryLayout.BackupIdOf(Cluster, info.Key) is { } other && Catalog.IsValidId(other)) taken.Add(other[..16]);
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Best effort: an unreachable repository that this backup does not use is not an error.
+            }
+        }
         var time = start.ToUniversalTime();
         string stamp = time.ToString(Catalog.IdTimeFormat, CultureInfo.InvariantCulture);
         while (taken.Contains(stamp))
