@@ -98,10 +98,29 @@ public sealed class Repository
     {
         if (file.Encrypted && _dataKey is null)
             throw new PgVaultException($"object '{key}' is encrypted but repository '{Name}' is opened without a key");
-        Stream stored;
+        var stored = await OpenStoredAsync(key, ct).ConfigureAwait(false);
+        return ObjectPipeline.OpenRead(stored, CompressionSpec.ParseType(file.Compression), file.Encrypted ? _dataKey : null, key, file.Sha256, file.SizeBytes);
+    }
+
+    /// <summary>
+    /// Opens an object whose compression is known from its name (WAL): decrypted with the
+    /// repository's key when it is encrypted; the caller verifies the content checksum.
+    /// </summary>
+    public async Task<Stream> OpenObjectAsync(string key, CompressionType compression, CancellationToken ct)
+    {
+        var stored = await OpenStoredAsync(key, ct).ConfigureAwait(false);
+        return ObjectPipeline.OpenRead(stored, compression, _dataKey, key, null, null);
+    }
+
+    /// <summary>
+    /// The stored bytes of <paramref name="key"/>, with every failure of the store (missing object,
+    /// I/O error, unreachable server), now or while reading, marked as a repository fault.
+    /// </summary>
+    private async Task<Stream> OpenStoredAsync(string key, CancellationToken ct)
+    {
         try
         {
-            stored = new FaultMarkingStream(await Store.OpenReadAsync(key, ct).ConfigureAwait(false), Name, key);
+            return new FaultMarkingStream(await Store.OpenReadAsync(key, ct).ConfigureAwait(false), Name, key);
         }
         catch (ObjectNotFoundException)
         {
@@ -112,25 +131,6 @@ public sealed class Repository
         {
             throw FaultMarkingStream.Mark(e, Name, key);
         }
-        return ObjectPipeline.OpenRead(stored, CompressionSpec.ParseType(file.Compression), file.Encrypted ? _dataKey : null, key, file.Sha256, file.SizeBytes);
-    }
-
-    /// <summary>
-    /// Opens an object whose compression is known from its name (WAL): decrypted with the
-    /// repository's key when it is encrypted; the caller verifies the content checksum.
-    /// </summary>
-    public async Task<Stream> OpenObjectAsync(string key, CompressionType compression, CancellationToken ct)
-    {
-        Stream stored;
-        try
-        {
-            stored = new FaultMarkingStream(await Store.OpenReadAsync(key, ct).ConfigureAwait(false), Name, key);
-        }
-        catch (Exception e) when (e is not PgVaultException { RepositoryFault: true } && FaultMarkingStream.IsStoreFailure(e))
-        {
-            throw FaultMarkingStream.Mark(e, Name, key);
-        }
-        return ObjectPipeline.OpenRead(stored, compression, _dataKey, key, null, null);
     }
 
     public async Task WriteMetadataAsync<T>(string key, T value, JsonTypeInfo<T> typeInfo, CancellationToken ct)
