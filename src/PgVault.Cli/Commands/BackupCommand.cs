@@ -3,7 +3,9 @@ using PgVault.Cli.Infrastructure;
 using PgVault.Cli.Output;
 using PgVault.Core;
 using PgVault.Core.Config;
+using PgVault.Core.Errors;
 using PgVault.Core.Logical;
+using PgVault.Core.Physical;
 using PgVault.Core.Pipeline;
 using PgVault.Core.PostgreSql;
 using PgVault.Core.Repository;
@@ -13,7 +15,9 @@ namespace PgVault.Cli.Commands;
 /// <summary>`pgvault backup`: take a backup (logical: pg_dump / pg_dumpall) into the repository.</summary>
 internal static class BackupCommand
 {
-    private static readonly Option<string> Type = new("--type") { Description = "Backup type", DefaultValueFactory = _ => "logical" };
+    private static readonly Option<string> Type = new("--type") { Description = "logical (pg_dump), or a physical backup of the data directory: full, diff (changes since the last full) or incr (changes since the last backup)", DefaultValueFactory = _ => "logical" };
+    private static readonly Option<int?> Parallel = new("--parallel") { Description = "Files copied at once in a physical backup (default: the cluster's parallel, else 2)" };
+    private static readonly Option<int?> ArchiveTimeout = new("--archive-timeout") { Description = "Seconds a physical backup waits for its WAL to reach the archive (default: the cluster's archive_timeout, else 60)" };
     private static readonly Option<string[]> Db = new("--db", "-d") { Description = "Database to dump (repeatable)", AllowMultipleArgumentsPerToken = false };
     private static readonly Option<bool> All = new("--all") { Description = "Every database that allows connections (not templates) plus cluster globals" };
     private static readonly Option<string> Format = new("--format", "-F") { Description = "pg_dump format: custom, directory, tar or plain", DefaultValueFactory = _ => DumpFormat.Custom };
@@ -29,12 +33,12 @@ internal static class BackupCommand
 
     public static Command Build()
     {
-        Type.AcceptOnlyFromAmong("logical");
+        Type.AcceptOnlyFromAmong("logical", "full", "diff", "incr");
         Format.AcceptOnlyFromAmong(DumpFormat.All);
         GlobalsScope.AcceptOnlyFromAmong("all", "roles", "tablespaces");
         var command = new Command("backup", "Take a backup into the repository; the backup is listed only once complete")
         {
-            Type, Db, All, Format, Jobs, Table, ExcludeTable, Schema, ExcludeSchema, DataOnly, SchemaOnly, GlobalsScope, Compression,
+            Type, Parallel, ArchiveTimeout, Db, All, Format, Jobs, Table, ExcludeTable, Schema, ExcludeSchema, DataOnly, SchemaOnly, GlobalsScope, Compression,
         };
         CommandRunner.SetAction(command, RunAsync);
         return command;
@@ -43,6 +47,7 @@ internal static class BackupCommand
     private static async Task<int> RunAsync(ParseResult result, Renderer renderer, CancellationToken ct)
     {
         var context = VaultContext.Resolve(Globals.Read(result));
+        if (result.GetValue(Type) != "logical") return await RunPhysicalAsync(result, context, renderer, ct).ConfigureAwait(false);
         var options = new LogicalBackupOptions
         {
             Databases = result.GetValue(Db) ?? [],
@@ -76,6 +81,40 @@ internal static class BackupCommand
             renderer.Line($"backup {manifest.Id} complete: {what}, {Units.Bytes(manifest.SizeBytes)} dumped, {Units.Bytes(manifest.StoredBytes)} stored ({manifest.Compression}{(manifest.Encrypted ? ", encrypted" : "")}) in {Units.Duration(manifest.DurationSeconds)}" +
                 (names.Length > 1 ? $", in repositories {string.Join(", ", names)}" : ""));
         }
+        return 0;
+    }
+
+    private static async Task<int> RunPhysicalAsync(ParseResult result, VaultContext context, Renderer renderer, CancellationToken ct)
+    {
+        foreach (var logicalOnly in new Option[] { Db, All, Table, ExcludeTable, Schema, ExcludeSchema, DataOnly, SchemaOnly, GlobalsScope })
+        {
+            if (result.GetResult(logicalOnly) is { Implicit: false })
+                throw PgVaultException.Usage($"{logicalOnly.Name} applies to logical backups; a {result.GetValue(Type)} backup copies the whole cluster");
+        }
+        var options = new PhysicalBackupOptions
+        {
+            Type = result.GetValue(Type)!,
+            PgData = context.Cluster.PgData,
+            Parallel = result.GetValue(Parallel) ?? context.Cluster.Parallel,
+            Compression = result.GetValue(Compression) is { } c ? CompressionSpec.Parse(c) : context.Cluster.Compression,
+            ArchiveTimeoutSeconds = result.GetValue(ArchiveTimeout) ?? context.Archive.TimeoutSeconds,
+        };
+        options.Validate();
+        var targets = await context.OpenCatalogsAsync(forWriting: true, renderer.Warn, ct).ConfigureAwait(false);
+        var manifests = await renderer.WithProgressAsync(progress =>
+            new PhysicalBackup(targets, context.Connection, progress).RunAllAsync(options, ct)).ConfigureAwait(false);
+        var manifest = manifests[0];
+        var names = targets.Catalogs.Select(t => t.Repository.Name).ToArray();
+        if (renderer.Json)
+        {
+            renderer.WriteJson(BackupSummary.From(manifest, names), CliJson.Default.BackupSummary);
+            return 0;
+        }
+        var p = manifest.Physical!;
+        renderer.Line($"backup {manifest.Id} complete: {manifest.Type}{(p.Reference != null ? $" on {p.Reference}" : "")}, {p.Files.Count} files, {Units.Bytes(manifest.SizeBytes)} in the cluster, " +
+            $"{p.FilesStored} files stored ({Units.Bytes(manifest.StoredBytes)}, {manifest.Compression}{(manifest.Encrypted ? ", encrypted" : "")}), {p.FilesReferenced} unchanged, " +
+            $"WAL {p.StartWal} .. {p.StopWal}, in {Units.Duration(manifest.DurationSeconds)}" + (names.Length > 1 ? $", in repositories {string.Join(", ", names)}" : ""));
+        if (p.BadPages > 0) renderer.Warn($"{p.BadPages} page(s) failed their checksum: see 'pgvault info {manifest.Id}'");
         return 0;
     }
 }

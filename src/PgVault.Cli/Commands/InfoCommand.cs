@@ -43,6 +43,16 @@ internal static class InfoCommand
         renderer.Line($"stored       {Units.Bytes(m.StoredBytes)} ({m.StoredBytes} bytes)");
         renderer.Line($"compression  {m.Compression}");
         renderer.Line($"encrypted    {(m.Encrypted ? "yes (AES-256-GCM)" : "no")}");
+        if (m.Physical is { } p)
+        {
+            renderer.Line($"reference    {p.Reference ?? "-"} (chain {string.Join(" <- ", p.Chain)})");
+            renderer.Line($"wal          {p.StartWal} .. {p.StopWal} (LSN {p.StartLsn} .. {p.StopLsn}, timeline {p.Timeline})");
+            renderer.Line($"consistent   {Time(p.StopTime)} (recovery targets must lie after this)");
+            renderer.Line($"files        {p.Files.Count} ({p.FilesStored} stored, {p.FilesReferenced} unchanged: {Units.Bytes(p.BytesReferenced)} taken from the chain) in {p.Packs.Count} packs");
+            renderer.Line($"checksums    {(p.DataChecksums ? $"page checksums verified, {p.BadPages} bad page(s)" : "data checksums off on the cluster: pages not verified")}");
+            foreach (var t in p.Tablespaces) renderer.Line($"tablespace   {t.Name} ({t.Oid}) at {t.Location}");
+            foreach (var f in p.Files.Where(f => f.BadPages != null)) renderer.Line($"bad pages    {f.Path}: blocks {string.Join(", ", f.BadPages!)}");
+        }
         foreach (var db in m.Databases)
         {
             renderer.Line("");

@@ -80,6 +80,8 @@ internal static class ListCommand
 
     internal static string Databases(BackupManifest m)
     {
+        if (m.Physical is { } physical)
+            return physical.Reference is { } reference ? $"[cluster] ref {reference}" : "[cluster]";
         string text = string.Join(",", m.Databases.Select(d => d.Name));
         if (m.Globals != null) text += (text.Length > 0 ? "," : "") + "[globals]";
         return text.Length > 40 ? text[..37] + "..." : text;

@@ -18,11 +18,19 @@ internal sealed record BackupSummary(
     string Compression,
     bool Encrypted,
     string Status,
-    IReadOnlyList<string> Repositories)
+    IReadOnlyList<string> Repositories,
+    string? Reference = null,
+    string? StartLsn = null,
+    string? StopLsn = null,
+    int? Timeline = null,
+    int? FilesStored = null,
+    int? FilesReferenced = null,
+    int? BadPages = null)
 {
     public static BackupSummary From(BackupManifest m, params string[] repositories) => new(
         m.Id, m.Type, m.Cluster, m.Databases.Select(d => d.Name).ToList(), m.Globals != null, m.StartedAt, m.FinishedAt,
-        m.DurationSeconds, m.SizeBytes, m.StoredBytes, m.Compression, m.Encrypted, m.Status, repositories);
+        m.DurationSeconds, m.SizeBytes, m.StoredBytes, m.Compression, m.Encrypted, m.Status, repositories,
+        m.Physical?.Reference, m.Physical?.StartLsn, m.Physical?.StopLsn, m.Physical?.Timeline, m.Physical?.FilesStored, m.Physical?.FilesReferenced, m.Physical?.BadPages);
 }
 
 internal sealed record RestoreSummary(
@@ -39,6 +47,7 @@ internal sealed record RepoSummary(string Repository, string Location, int Forma
 [JsonSerializable(typeof(BackupSummary))]
 [JsonSerializable(typeof(List<BackupSummary>))]
 [JsonSerializable(typeof(RestoreSummary))]
+[JsonSerializable(typeof(PgVault.Core.Physical.RestoreOutcome))]
 [JsonSerializable(typeof(RepoSummary))]
 [JsonSerializable(typeof(List<RepoSummary>))]
 [JsonSerializable(typeof(PgVault.Core.Wal.ArchiveSetupPlan))]

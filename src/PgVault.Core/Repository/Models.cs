@@ -106,6 +106,11 @@ public sealed record BackupManifest
     public ServerFacts Server { get; init; } = new();
     public List<LogicalDatabase> Databases { get; init; } = [];
     public LogicalGlobals? Globals { get; init; }
+    /// <summary>Set for full, diff and incr backups.</summary>
+    public PhysicalBackupInfo? Physical { get; init; }
+
+    [JsonIgnore]
+    public bool IsPhysical => Type is "full" or "diff" or "incr";
 }
 
 /// <summary>A named restore point created with pg_create_restore_point, usable as a recovery target.</summary>

@@ -20,11 +20,33 @@ internal static partial class Posix
     [LibraryImport("libc", EntryPoint = "chown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Chown(string path, int owner, int group);
 
+    [LibraryImport("libc", EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int LChown(string path, int owner, int group);
+
     [LibraryImport("libc", EntryPoint = "geteuid")]
     private static partial uint GetEuid();
 
     [LibraryImport("libc", EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static unsafe partial int Stat(string path, byte* buffer);
+
+    [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
+    private static partial int SyncFs(int fd);
+
+    /// <summary>syncfs() of the file system holding <paramref name="path"/>: one call makes every file written there durable.</summary>
+    public static void SyncFileSystem(string path)
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        int fd = Open(path, ORdOnly | ODirectory);
+        if (fd < 0) throw new IOException($"unable to open directory '{path}' for syncfs: {Marshal.GetLastPInvokeErrorMessage()}");
+        try
+        {
+            if (SyncFs(fd) != 0) throw new IOException($"unable to sync the file system of '{path}': {Marshal.GetLastPInvokeErrorMessage()}");
+        }
+        finally
+        {
+            Close(fd);
+        }
+    }
 
     public static bool IsRoot => OperatingSystem.IsLinux() && GetEuid() == 0;
 
@@ -48,6 +70,13 @@ internal static partial class Posix
     {
         if (Chown(path, uid, gid) != 0)
             throw new IOException($"unable to chown '{path}' to {uid}:{gid}: {Marshal.GetLastPInvokeErrorMessage()}");
+    }
+
+    /// <summary>chown of a symbolic link itself (not its target).</summary>
+    public static void ChangeOwnerOfLink(string path, int uid, int gid)
+    {
+        if (LChown(path, uid, gid) != 0)
+            throw new IOException($"unable to chown link '{path}' to {uid}:{gid}: {Marshal.GetLastPInvokeErrorMessage()}");
     }
 
     /// <summary>Owner uid and gid of a path (Linux x86_64 / aarch64 struct stat layouts).</summary>

@@ -1,0 +1,131 @@
+using System.Text.RegularExpressions;
+using PgVault.Core.Errors;
+using PgVault.Core.Repository;
+
+namespace PgVault.Core.Physical;
+
+/// <summary>A file found in the data directory (or a tablespace), before it is copied.</summary>
+internal sealed record ScannedFile(string Path, string FullPath, long Size, DateTimeOffset Mtime, int Mode);
+
+/// <summary>
+/// Walks a data directory and its tablespaces the way PostgreSQL documents for base backups:
+/// the contents of pg_wal, pg_replslot, pg_dynshmem, pg_notify, pg_serial, pg_snapshots,
+/// pg_stat_tmp and pg_subtrans are left out (the directories themselves are kept), as are
+/// postmaster.pid/.opts, backup_label, tablespace_map, pg_internal.init, *.tmp config files,
+/// pgsql_tmp*, temporary relations (t&lt;backend&gt;_&lt;relfilenode&gt;) and the forks of unlogged
+/// relations except their init fork.
+/// </summary>
+internal static partial class DataDirectory
+{
+    private static readonly HashSet<string> ContentsExcluded = new(StringComparer.Ordinal)
+    {
+        "pg_wal", "pg_replslot", "pg_dynshmem", "pg_notify", "pg_serial", "pg_snapshots", "pg_stat_tmp", "pg_subtrans",
+    };
+
+    private static readonly HashSet<string> FilesExcluded = new(StringComparer.Ordinal)
+    {
+        "postmaster.pid", "postmaster.opts", "backup_label", "tablespace_map", "backup_manifest",
+        "postgresql.auto.conf.tmp", "current_logfiles.tmp", "recovery.signal", "standby.signal",
+    };
+
+    [GeneratedRegex(@"^t\d+_\d+(_(fsm|vm|init))?(\.\d+)?$")]
+    private static partial Regex TempRelation();
+
+    [GeneratedRegex(@"^(\d+)(_(fsm|vm|init))?(\.(\d+))?$")]
+    private static partial Regex Relation();
+
+    /// <summary>Directories and files of <paramref name="pgdata"/>; tablespaces under pg_tblspc/OID/.</summary>
+    public static (List<PhysicalDirectory> Directories, List<ScannedFile> Files) Scan(string pgdata, IReadOnlyCollection<TablespaceRecord> tablespaces)
+    {
+        var directories = new List<PhysicalDirectory>();
+        var files = new List<ScannedFile>();
+        var root = new DirectoryInfo(pgdata);
+        if (!root.Exists) throw new PgVaultException($"data directory '{pgdata}' does not exist", "set pgdata of the cluster in the configuration");
+        Walk(root, "", top: true, directories, files, tablespaces);
+        return (directories, files);
+    }
+
+    private static void Walk(DirectoryInfo dir, string relative, bool top, List<PhysicalDirectory> directories, List<ScannedFile> files, IReadOnlyCollection<TablespaceRecord> tablespaces)
+    {
+        FileSystemInfo[] entries;
+        try
+        {
+            entries = dir.GetFileSystemInfos();
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return; // dropped while we walked: normal
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new PgVaultException($"unable to read '{dir.FullName}': {e.Message}", "run the backup as the cluster's OS user (postgres) or root");
+        }
+        var names = entries.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
+        var unlogged = names.Select(n => Relation().Match(n)).Where(m => m.Success && m.Groups[3].Value == "init").Select(m => m.Groups[1].Value).ToHashSet(StringComparer.Ordinal);
+        foreach (var entry in entries)
+        {
+            string name = entry.Name;
+            string path = relative.Length == 0 ? name : relative + "/" + name;
+            bool isDirectory = (entry.Attributes & FileAttributes.Directory) != 0;
+            if (entry.LinkTarget != null)
+            {
+                // pg_tblspc/OID links are followed (the tablespace's files are stored below them);
+                // another link (pg_wal on its own disk) is kept as a plain directory.
+                if (relative == "pg_tblspc" && uint.TryParse(name, out _))
+                {
+                    var target = new DirectoryInfo(Path.GetFullPath(entry.LinkTarget, dir.FullName));
+                    if (!target.Exists) continue;
+                    directories.Add(new PhysicalDirectory { Path = path, Mode = (int)target.UnixFileMode });
+                    Walk(target, path, top: false, directories, files, tablespaces);
+                    continue;
+                }
+                if (entry is DirectoryInfo || Directory.Exists(entry.FullName))
+                {
+                    var target = new DirectoryInfo(entry.FullName);
+                    directories.Add(new PhysicalDirectory { Path = path, Mode = (int)target.UnixFileMode });
+                    if (!(top && ContentsExcluded.Contains(name))) Walk(target, path, top: false, directories, files, tablespaces);
+                    continue;
+                }
+            }
+            if (name.StartsWith("pgsql_tmp", StringComparison.Ordinal)) continue;
+            if (isDirectory)
+            {
+                directories.Add(new PhysicalDirectory { Path = path, Mode = (int)entry.UnixFileMode });
+                if (top && ContentsExcluded.Contains(name))
+                {
+                    if (name == "pg_wal") directories.Add(new PhysicalDirectory { Path = "pg_wal/archive_status", Mode = (int)entry.UnixFileMode });
+                    continue;
+                }
+                Walk((DirectoryInfo)entry, path, top: false, directories, files, tablespaces);
+                continue;
+            }
+            if (top && FilesExcluded.Contains(name)) continue;
+            if (name == "pg_internal.init" || TempRelation().IsMatch(name)) continue;
+            var relation = Relation().Match(name);
+            if (relation.Success && relation.Groups[3].Value != "init" && unlogged.Contains(relation.Groups[1].Value)) continue;
+            var file = (FileInfo)entry;
+            try
+            {
+                files.Add(new ScannedFile(path, file.FullName, file.Length, new DateTimeOffset(file.LastWriteTimeUtc), (int)file.UnixFileMode));
+            }
+            catch (FileNotFoundException)
+            {
+                // vanished between listing and stat: normal for a running cluster
+            }
+        }
+    }
+
+    /// <summary>
+    /// The segment number of a relation file ("16384" is 0, "16384.3" is 3) when page checksums
+    /// apply to it (a relation file in a database or tablespace directory), else null.
+    /// </summary>
+    public static int? RelationSegment(string path)
+    {
+        bool inRelationDir = path.StartsWith("base/", StringComparison.Ordinal) || path.StartsWith("global/", StringComparison.Ordinal)
+            || (path.StartsWith("pg_tblspc/", StringComparison.Ordinal) && path.Contains("/PG_", StringComparison.Ordinal));
+        if (!inRelationDir) return null;
+        var match = Relation().Match(path[(path.LastIndexOf('/') + 1)..]);
+        if (!match.Success) return null;
+        return match.Groups[5].Success ? int.Parse(match.Groups[5].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+    }
+}

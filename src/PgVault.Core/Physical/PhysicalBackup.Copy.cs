@@ -1,0 +1,244 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Microsoft.Win32.SafeHandles;
+using PgVault.Core.Pipeline;
+using PgVault.Core.Repository;
+
+namespace PgVault.Core.Physical;
+
+public sealed partial class PhysicalBackup
+{
+    /// <summary>Files below this size are packed together; larger ones get a pack of their own.</summary>
+    internal const long SmallFileLimit = 2L << 20;
+
+    /// <summary>How many bytes of small files go in one pack (before compression).</summary>
+    internal const long PackTarget = 32L << 20;
+
+    private const int BufferSize = 1 << 20; // a multiple of the page size
+
+    private sealed record CopyResult(List<PhysicalFile> Files, List<StoredFile>[] Packs, int FilesStored, int FilesReferenced, long BytesReferenced);
+
+    /// <summary>A file to read: <paramref name="Reference"/> is its entry in the reference backup when the content may be unchanged and must be compared by checksum.</summary>
+    private sealed record CopyItem(ScannedFile File, PhysicalFile? Reference);
+
+    private async Task<CopyResult> CopyAsync(string id, List<ScannedFile> scanned, BackupManifest? reference, int timeline, ulong startLsn,
+        DateTimeOffset startTime, bool checksums, PhysicalBackupOptions options, CancellationToken ct)
+    {
+        var files = new ConcurrentBag<PhysicalFile>();
+        var toCopy = new List<CopyItem>();
+        int referenced = 0;
+        long referencedBytes = 0;
+        var previous = reference?.Physical?.Files.ToDictionary(f => f.Path, StringComparer.Ordinal);
+        bool timelineChanged = reference?.Physical is { } rp && rp.Timeline != timeline;
+        foreach (var file in scanned)
+        {
+            if (previous == null || !previous.TryGetValue(file.Path, out var before) || before.Size != file.Size)
+            {
+                toCopy.Add(new CopyItem(file, null));
+                continue;
+            }
+            if (before.Mtime != file.Mtime)
+            {
+                toCopy.Add(new CopyItem(file, null));
+                continue;
+            }
+            // Same size and mtime. Trust it unless the time stamps cannot be trusted: an mtime in
+            // the future, an mtime inside the second the reference backup started (a change right
+            // after the copy can keep both), or a timeline switch since.
+            bool untrusted = timelineChanged || file.Mtime > startTime
+                || file.Mtime >= TruncateToSecond(reference!.Physical!.StartTime);
+            if (untrusted)
+            {
+                toCopy.Add(new CopyItem(file, before));
+                continue;
+            }
+            files.Add(before with { Mode = file.Mode });
+            referenced++;
+            referencedBytes += before.Size;
+        }
+
+        var packs = PlanPacks(toCopy);
+        long total = toCopy.Sum(i => i.File.Size);
+        long done = 0;
+        int stored = 0;
+        var perRepository = Enumerable.Range(0, targets.Count).Select(_ => new ConcurrentBag<StoredFile>()).ToArray();
+        using var task = progress.Start($"copy {toCopy.Count} files", total);
+        await Parallel.ForEachAsync(packs, new ParallelOptions { MaxDegreeOfParallelism = options.Parallel, CancellationToken = ct }, async (pack, c) =>
+        {
+            string relative = $"pg/{pack.Number:D5}.pack";
+            var members = new List<PhysicalFile>();
+            var results = await targets.WriteObjectAsync(id, relative, CompressionSpec.None, (input, c2) =>
+            {
+                using var counter = new CountingStream(input, leaveOpen: true);
+                foreach (var item in pack.Items)
+                {
+                    c2.ThrowIfCancellationRequested();
+                    var copied = CopyFile(item, counter, id, relative, startLsn, checksums, options.Compression, bytes => task.Report(Interlocked.Add(ref done, bytes)));
+                    if (copied != null) members.Add(copied);
+                }
+                counter.Flush();
+                return Task.CompletedTask;
+            }, c).ConfigureAwait(false);
+            for (int r = 0; r < results.Length; r++) perRepository[r].Add(results[r] with { Name = relative, Object = relative });
+            foreach (var member in members)
+            {
+                files.Add(member);
+                if (member.Backup == id) Interlocked.Increment(ref stored);
+                else
+                {
+                    Interlocked.Increment(ref referenced);
+                    Interlocked.Add(ref referencedBytes, member.Size);
+                }
+            }
+        }).ConfigureAwait(false);
+        return new CopyResult(files.ToList(), perRepository.Select(b => b.OrderBy(p => p.Name, StringComparer.Ordinal).ToList()).ToArray(),
+            stored, referenced, referencedBytes);
+    }
+
+    private static DateTimeOffset TruncateToSecond(DateTimeOffset time) => new(time.Ticks - time.Ticks % TimeSpan.TicksPerSecond, time.Offset);
+
+    private sealed record PackPlan(int Number, List<CopyItem> Items, long Bytes);
+
+    /// <summary>Largest first: big files one per pack, small files grouped up to <see cref="PackTarget"/>.</summary>
+    private static List<PackPlan> PlanPacks(List<CopyItem> items)
+    {
+        var packs = new List<PackPlan>();
+        var ordered = items.OrderByDescending(i => i.File.Size).ThenBy(i => i.File.Path, StringComparer.Ordinal).ToList();
+        List<CopyItem>? current = null;
+        long currentBytes = 0;
+        foreach (var item in ordered)
+        {
+            if (item.File.Size >= SmallFileLimit)
+            {
+                packs.Add(new PackPlan(packs.Count + 1, [item], item.File.Size));
+                continue;
+            }
+            if (current == null || currentBytes + item.File.Size > PackTarget)
+            {
+                current = [];
+                currentBytes = 0;
+                packs.Add(new PackPlan(packs.Count + 1, current, 0));
+            }
+            current.Add(item);
+            currentBytes += item.File.Size;
+        }
+        return packs;
+    }
+
+    /// <summary>
+    /// Copies one file as a compressed member of the pack being written to <paramref name="pack"/>,
+    /// or returns its reference entry when a checksum shows it unchanged; null when it vanished.
+    /// Reads to the end of the file as it is now (files that grow or shrink during a backup are
+    /// normal: WAL replay makes them consistent).
+    /// </summary>
+    private PhysicalFile? CopyFile(CopyItem item, CountingStream pack, string id, string packName, ulong startLsn, bool checksums,
+        CompressionSpec compression, Action<long> advanced)
+    {
+        var file = item.File;
+        SafeFileHandle handle;
+        try
+        {
+            handle = File.OpenHandle(file.FullPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.SequentialScan);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null; // dropped while the backup ran: WAL replay removes it anyway
+        }
+        using (handle)
+        {
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+            try
+            {
+                if (item.Reference is { } before && HashFile(handle, buffer) == before.Sha256)
+                {
+                    advanced(file.Size);
+                    return before with { Mode = file.Mode, Mtime = file.Mtime };
+                }
+                int? segment = checksums ? DataDirectory.RelationSegment(file.Path) : null;
+                List<long>? badPages = null;
+                using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                long offset = pack.Bytes;
+                long position = 0;
+                using (var compressor = Compression.CompressTo(pack, compression, leaveOpen: true))
+                {
+                    int read;
+                    while ((read = FillBuffer(handle, buffer, position)) > 0)
+                    {
+                        sha.AppendData(buffer, 0, read);
+                        if (segment is { } seg) CheckPages(handle, buffer, read, position, seg, startLsn, ref badPages);
+                        compressor.Write(buffer, 0, read);
+                        position += read;
+                        advanced(read);
+                        if (read < BufferSize) break;
+                    }
+                }
+                return new PhysicalFile
+                {
+                    Path = file.Path,
+                    Size = position,
+                    Mtime = file.Mtime,
+                    Mode = file.Mode,
+                    Sha256 = Convert.ToHexStringLower(sha.GetHashAndReset()),
+                    Backup = id,
+                    Pack = packName,
+                    Offset = offset,
+                    Length = pack.Bytes - offset,
+                    Compression = CompressionSpec.TypeName(compression.Type),
+                    BadPages = badPages,
+                };
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    /// <summary>Reads until the buffer is full or the file ends (pages stay aligned to the buffer).</summary>
+    private static int FillBuffer(SafeFileHandle handle, byte[] buffer, long position)
+    {
+        int filled = 0;
+        while (filled < BufferSize)
+        {
+            int read = RandomAccess.Read(handle, buffer.AsSpan(filled, BufferSize - filled), position + filled);
+            if (read == 0) break;
+            filled += read;
+        }
+        return filled;
+    }
+
+    private static string HashFile(SafeFileHandle handle, byte[] buffer)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        long position = 0;
+        int read;
+        while ((read = FillBuffer(handle, buffer, position)) > 0)
+        {
+            sha.AppendData(buffer, 0, read);
+            position += read;
+            if (read < BufferSize) break;
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    /// <summary>
+    /// Verifies the page checksums of the complete pages in <paramref name="buffer"/>. A page that
+    /// fails is skipped when its LSN is at or after the backup start (WAL replay rewrites it), else
+    /// read again once (it may have been changing under the copy) before it counts as bad.
+    /// </summary>
+    private static void CheckPages(SafeFileHandle handle, byte[] buffer, int length, long position, int segment, ulong startLsn, ref List<long>? badPages)
+    {
+        Span<byte> again = stackalloc byte[PageChecksum.PageSize];
+        for (int at = 0; at + PageChecksum.PageSize <= length; at += PageChecksum.PageSize)
+        {
+            long blockInFile = (position + at) / PageChecksum.PageSize;
+            uint block = (uint)((long)segment * PageChecksum.BlocksPerSegment + blockInFile);
+            var page = buffer.AsSpan(at, PageChecksum.PageSize);
+            if (PageChecksum.Verify(page, block) || PageChecksum.PageLsn(page) >= startLsn) continue;
+            int read = RandomAccess.Read(handle, again, position + at);
+            if (read == PageChecksum.PageSize && (PageChecksum.Verify(again, block) || PageChecksum.PageLsn(again) >= startLsn)) continue;
+            (badPages ??= []).Add(blockInFile);
+        }
+    }
+}

@@ -1,0 +1,34 @@
+using System.Diagnostics;
+using PgVault.Core.Errors;
+using PgVault.Core.Wal;
+
+namespace PgVault.Core.Physical;
+
+public sealed partial class PhysicalBackup
+{
+    /// <summary>
+    /// Waits until every segment from <paramref name="startWal"/> to <paramref name="stopWal"/> is
+    /// in every target repository: without them the backup cannot be made consistent, so it is not
+    /// committed (the archiver's own failures show in `pgvault check`).
+    /// </summary>
+    private async Task WaitForWalAsync(string startWal, string stopWal, long segmentSize, int timeoutSeconds, CancellationToken ct)
+    {
+        var (timeline, first) = WalSegments.Parse(startWal, segmentSize);
+        var (stopTimeline, last) = WalSegments.Parse(stopWal, segmentSize);
+        if (stopTimeline != timeline) throw new PgVaultException($"the timeline changed during the backup ({startWal} .. {stopWal}): take the backup again");
+        var archive = new WalArchive(targets.Catalogs.Select(c => c.Repository).ToList(), targets.Cluster, progress);
+        var clock = Stopwatch.StartNew();
+        using var task = progress.Start($"wait for WAL {startWal} .. {stopWal}");
+        for (ulong segment = first; segment <= last; segment++)
+        {
+            string name = WalSegments.Name(timeline, segment, segmentSize);
+            while (!await archive.InEveryRepositoryAsync(name, ct).ConfigureAwait(false))
+            {
+                if (clock.Elapsed.TotalSeconds > timeoutSeconds)
+                    throw new PgVaultException($"WAL segment {name} needed by the backup did not reach the archive within {timeoutSeconds} s",
+                        "check archive_command and the archiver with 'pgvault check'; raise archive_timeout of the cluster if archiving is slow");
+                await Task.Delay(200, ct).ConfigureAwait(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,263 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Globalization;
+using Npgsql;
+using PgVault.Core.Errors;
+using PgVault.Core.PostgreSql;
+using PgVault.Core.Progress;
+using PgVault.Core.Repository;
+using PgVault.Core.Wal;
+
+namespace PgVault.Core.Physical;
+
+/// <summary>
+/// `pgvault backup --type full|diff|incr`: pg_backup_start() in a session held open for the whole
+/// backup, a parallel copy of the data directory and tablespaces into packs in every selected
+/// repository, pg_backup_stop(), a wait until the backup's WAL is archived everywhere, and only
+/// then the manifest. Any failure removes what was written. Phases: this file (checks, start,
+/// stop, commit), PhysicalBackup.Copy.cs (the file copy), PhysicalBackup.Wal.cs (the WAL wait).
+/// </summary>
+public sealed partial class PhysicalBackup(CatalogSet targets, ConnInfo connection, IProgressSink progress)
+{
+    /// <summary>Runs the backup; returns the manifest of each repository, in order.</summary>
+    public async Task<BackupManifest[]> RunAllAsync(PhysicalBackupOptions options, CancellationToken ct)
+    {
+        options.Validate();
+        var clock = Stopwatch.StartNew();
+        await using var conn = await PgServer.ConnectAsync(connection.WithDatabase(connection.Database), ct).ConfigureAwait(false);
+        var server = await PgServer.FactsAsync(conn, ct).ConfigureAwait(false);
+        var facts = await CheckServerAsync(conn, options, server, ct).ConfigureAwait(false);
+
+        await targets.RemoveDebrisAsync(progress, ct).ConfigureAwait(false);
+        var (type, reference) = await ChooseReferenceAsync(options.Type, server, ct).ConfigureAwait(false);
+
+        var started = DateTimeOffset.UtcNow;
+        await targets.RecordSystemAsync(server, progress, ct).ConfigureAwait(false);
+        string id = await targets.BeginBackupAsync(started, PhysicalBackupOptions.Kind(type), ct).ConfigureAwait(false);
+        progress.Info($"backup {id}: {type} of {facts.PgData}{(reference != null ? $" (reference {reference.Id})" : "")} into {(targets.Count == 1 ? "repository" : "repositories")} {targets.Names}");
+        bool inBackup = false;
+        try
+        {
+            var (startLsn, startTime, timeline) = await BackupStartAsync(conn, id, options.StartFast, ct).ConfigureAwait(false);
+            inBackup = true;
+            var tablespaces = await TablespacesAsync(conn, ct).ConfigureAwait(false);
+            var (directories, scanned) = DataDirectory.Scan(facts.PgData, tablespaces);
+            var copy = await CopyAsync(id, scanned, reference, timeline, startLsn, startTime, facts.DataChecksums, options, ct).ConfigureAwait(false);
+            var stop = await BackupStopAsync(conn, ct).ConfigureAwait(false);
+            inBackup = false;
+            string startWal = StartWalFromLabel(stop.Label) ?? WalSegments.Name((uint)timeline, WalSegments.SegmentOf(startLsn, facts.SegmentSize), facts.SegmentSize);
+            await WaitForWalAsync(startWal, stop.StopWal, facts.SegmentSize, options.ArchiveTimeoutSeconds, ct).ConfigureAwait(false);
+
+            var files = copy.Files.OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
+            var labelBytes = System.Text.Encoding.UTF8.GetBytes(stop.Label);
+            var pgManifest = PgBackupManifest.Build(
+                files.Select(f => new PgManifestFile(f.Path, f.Size, f.Mtime, f.Sha256))
+                    .Append(new PgManifestFile("backup_label", labelBytes.Length, stop.StopTime, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(labelBytes))))
+                    .ToList(),
+                [new PgManifestWalRange((uint)timeline, startLsn, stop.StopLsn)]);
+            const string pgManifestObject = "backup_manifest";
+            var storedManifest = await targets.WriteObjectAsync(id, pgManifestObject, Pipeline.CompressionSpec.None,
+                (s, c) => s.WriteAsync(pgManifest, c).AsTask(), ct).ConfigureAwait(false);
+
+            int badPages = files.Sum(f => f.BadPages?.Count ?? 0);
+            if (badPages > 0)
+                progress.Warn($"{badPages} page(s) failed their checksum: {string.Join(", ", files.Where(f => f.BadPages != null).Take(5).Select(f => $"{f.Path} block {string.Join('/', f.BadPages!.Take(3))}"))} (recorded in the manifest)");
+            var finished = DateTimeOffset.UtcNow;
+            var chain = files.Where(f => f.Backup.Length > 0).Select(f => f.Backup).Append(id).Distinct().Order(StringComparer.Ordinal).ToList();
+            var manifests = Enumerable.Range(0, targets.Count).Select(r => new BackupManifest
+            {
+                Id = id,
+                Type = type,
+                Cluster = targets.Cluster,
+                StartedAt = started,
+                FinishedAt = finished,
+                DurationSeconds = Math.Round(clock.Elapsed.TotalSeconds, 3),
+                SizeBytes = files.Sum(f => f.Size),
+                StoredBytes = copy.Packs[r].Sum(p => p.StoredBytes),
+                Compression = options.Compression.ToString(),
+                Encrypted = targets.Catalogs[r].Repository.Encrypted,
+                PgVaultVersion = VersionInfo.Version,
+                Server = server,
+                Physical = new PhysicalBackupInfo
+                {
+                    Reference = reference?.Id,
+                    Chain = chain,
+                    StartLsn = Lsn.FormatLsn(startLsn),
+                    StopLsn = Lsn.FormatLsn(stop.StopLsn),
+                    Timeline = timeline,
+                    StartWal = startWal,
+                    StopWal = stop.StopWal,
+                    StartTime = startTime,
+                    StopTime = stop.StopTime,
+                    WalSegmentSize = facts.SegmentSize,
+                    DataChecksums = facts.DataChecksums,
+                    OwnerUid = facts.OwnerUid,
+                    OwnerGid = facts.OwnerGid,
+                    BackupLabel = stop.Label,
+                    TablespaceMap = string.IsNullOrEmpty(stop.TablespaceMap) ? null : stop.TablespaceMap,
+                    Tablespaces = tablespaces,
+                    Directories = directories.OrderBy(d => d.Path, StringComparer.Ordinal).ToList(),
+                    Files = files,
+                    Packs = copy.Packs[r],
+                    FilesStored = copy.FilesStored,
+                    FilesReferenced = copy.FilesReferenced,
+                    BytesReferenced = copy.BytesReferenced,
+                    BadPages = badPages,
+                    PgManifestObject = pgManifestObject,
+                    PgManifestSha256 = storedManifest[r].Sha256,
+                    PgManifestBytes = pgManifest.Length,
+                },
+            }).ToArray();
+            await targets.CommitAsync(id, r => manifests[r], ct).ConfigureAwait(false); // the commit point
+            return manifests;
+        }
+        catch (Exception e)
+        {
+            progress.Warn($"backup {id} failed; removing what it wrote");
+            if (inBackup) await AbortBackupAsync(conn).ConfigureAwait(false);
+            await targets.DiscardAsync(id, progress).ConfigureAwait(false);
+            if (e is IOException io) throw new PgVaultException($"unable to write backup {id} to repository {targets.Names}: {io.Message}", inner: io);
+            throw;
+        }
+    }
+
+    private sealed record ClusterFacts(string PgData, bool DataChecksums, long SegmentSize, int OwnerUid, int OwnerGid);
+
+    /// <summary>Everything that can be refused before anything is written is refused here.</summary>
+    private static async Task<ClusterFacts> CheckServerAsync(NpgsqlConnection conn, PhysicalBackupOptions options, ServerFacts server, CancellationToken ct)
+    {
+        if (server.VersionNum < 150000)
+            throw new PgVaultException($"physical backups need PostgreSQL 15 or later (pg_backup_start); the server runs {server.Version}",
+                "take a logical backup (--type logical) instead");
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        await using (var cmd = new NpgsqlCommand(
+            "SELECT name, setting FROM pg_settings WHERE name IN ('archive_mode', 'data_directory', 'data_checksums', 'wal_segment_size', 'wal_level') " +
+            "UNION ALL SELECT 'in_recovery', pg_is_in_recovery()::text", conn))
+        await using (var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(ct).ConfigureAwait(false)) settings[reader.GetString(0)] = reader.GetString(1);
+        }
+        if (settings.GetValueOrDefault("in_recovery") == "true")
+            throw new PgVaultException("the server is a standby: physical backups are taken from the primary",
+                "point the cluster's connection at the primary (see docs/physical-backups.md)");
+        if (!settings.TryGetValue("data_directory", out var dataDirectory))
+            throw new PgVaultException("the connection's role cannot read data_directory: physical backups need a superuser (or pg_read_all_settings and pg_backup_start rights)");
+        if (settings.GetValueOrDefault("archive_mode", "off") == "off")
+            throw new PgVaultException("WAL archiving is off on the server: a physical backup is only restorable with the WAL written during it",
+                "run 'pgvault setup archiving --apply' and restart the server");
+        string pgdata = Path.GetFullPath(options.PgData ?? dataDirectory);
+        string control = Path.Combine(pgdata, "global", "pg_control");
+        byte[] head = new byte[8];
+        try
+        {
+            await using var stream = new FileStream(control, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            await stream.ReadExactlyAsync(head, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new PgVaultException($"unable to read '{control}': {e.Message}",
+                "physical backups run on the database host with the data directory readable (as postgres or root); set pgdata of the cluster");
+        }
+        string system = BinaryPrimitives.ReadUInt64LittleEndian(head).ToString(CultureInfo.InvariantCulture);
+        if (system != server.SystemIdentifier)
+            throw new PgVaultException($"data directory '{pgdata}' belongs to database system {system}, but the server the connection reaches is system {server.SystemIdentifier}",
+                "set pgdata of the cluster to the data directory of that server");
+        var (uid, gid) = Storage.Posix.GetOwner(pgdata);
+        long segmentSize = long.Parse(settings["wal_segment_size"], CultureInfo.InvariantCulture);
+        if (segmentSize < 1024 * 1024) segmentSize *= 8192; // older servers report it in pages
+        return new ClusterFacts(pgdata, settings.GetValueOrDefault("data_checksums") == "on", segmentSize, uid, gid);
+    }
+
+    /// <summary>diff: the last full; incr: the last physical backup. Held by every target repository, same system.</summary>
+    private async Task<(string Type, BackupManifest? Reference)> ChooseReferenceAsync(string type, ServerFacts server, CancellationToken ct)
+    {
+        if (type == "full") return (type, null);
+        BackupManifest? reference = null;
+        var lists = new List<List<BackupManifest>>();
+        foreach (var catalog in targets.Catalogs) lists.Add(await catalog.ListAsync(ct).ConfigureAwait(false));
+        var candidates = lists[0].Where(m => m.IsPhysical && m.Physical != null && m.Server.SystemIdentifier == server.SystemIdentifier
+            && m.Server.VersionNum / 10000 == server.VersionNum / 10000).ToList();
+        var lastFull = candidates.LastOrDefault(m => m.Type == "full");
+        if (lastFull != null)
+            reference = type == "diff" ? lastFull : candidates.Last(m => string.CompareOrdinal(m.Id, lastFull.Id) >= 0);
+        if (reference != null && lists.Skip(1).Any(list => list.All(m => m.Id != reference.Id)))
+        {
+            progress.Warn($"reference backup {reference.Id} is not in every repository ({targets.Names}): taking a full backup instead");
+            return ("full", null);
+        }
+        if (reference == null)
+        {
+            progress.Warn($"no full backup of cluster '{targets.Cluster}' to base a {type} backup on: taking a full backup instead");
+            return ("full", null);
+        }
+        return (type, reference);
+    }
+
+    private static async Task<(ulong Lsn, DateTimeOffset Time, int Timeline)> BackupStartAsync(NpgsqlConnection conn, string label, bool fast, CancellationToken ct)
+    {
+        try
+        {
+            await using var cmd = new NpgsqlCommand(
+                "SELECT pg_backup_start($1, $2)::text, clock_timestamp(), (SELECT timeline_id FROM pg_control_checkpoint())", conn);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = "pgvault " + label });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = fast });
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            return (Lsn.ParseLsn(reader.GetString(0)), reader.GetFieldValue<DateTimeOffset>(1), reader.GetInt32(2));
+        }
+        catch (PostgresException e)
+        {
+            throw new PgVaultException($"pg_backup_start failed: {e.MessageText}", "physical backups need a superuser or a role granted EXECUTE on pg_backup_start/pg_backup_stop");
+        }
+    }
+
+    private sealed record StopResult(ulong StopLsn, string Label, string TablespaceMap, DateTimeOffset StopTime, string StopWal);
+
+    private static async Task<StopResult> BackupStopAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        // wait_for_archive => false: PgVault waits for the WAL itself, in every repository, with its own timeout.
+        await using var cmd = new NpgsqlCommand(
+            "SELECT s.lsn::text, s.labelfile, s.spcmapfile, clock_timestamp(), pg_walfile_name(s.lsn) FROM pg_backup_stop(false) s", conn);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await reader.ReadAsync(ct).ConfigureAwait(false);
+        return new StopResult(Lsn.ParseLsn(reader.GetString(0)), reader.GetString(1), reader.IsDBNull(2) ? "" : reader.GetString(2),
+            reader.GetFieldValue<DateTimeOffset>(3), reader.GetString(4));
+    }
+
+    /// <summary>Ends a backup that failed; the session closing would end it too.</summary>
+    private static async Task AbortBackupAsync(NpgsqlConnection conn)
+    {
+        try
+        {
+            await using var cmd = new NpgsqlCommand("SELECT pg_backup_stop(false)", conn);
+            await cmd.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+        {
+            // the session is gone: the server ended the backup with it
+        }
+    }
+
+    private static async Task<List<TablespaceRecord>> TablespacesAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        var list = new List<TablespaceRecord>();
+        await using var cmd = new NpgsqlCommand(
+            "SELECT oid::bigint, spcname, pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global') ORDER BY oid", conn);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            list.Add(new TablespaceRecord { Oid = (uint)reader.GetInt64(0), Name = reader.GetString(1), Location = reader.GetString(2) });
+        return list;
+    }
+
+    /// <summary>"START WAL LOCATION: 0/2000028 (file 000000010000000000000002)" -> the file name.</summary>
+    private static string? StartWalFromLabel(string label)
+    {
+        foreach (var line in label.Split('\n'))
+        {
+            if (!line.StartsWith("START WAL LOCATION:", StringComparison.Ordinal)) continue;
+            int file = line.IndexOf("(file ", StringComparison.Ordinal);
+            if (file >= 0 && line.Length >= file + 6 + 24) return line.Substring(file + 6, 24);
+        }
+        return null;
+    }
+}

@@ -1,0 +1,82 @@
+namespace PgVault.Core.Repository;
+
+/// <summary>
+/// What a physical backup (full, diff, incr) holds beyond the common manifest fields: where WAL
+/// replay starts and ends, the label PostgreSQL returned, the tablespaces, and every file of the
+/// data directory with the backup and pack that hold its bytes. See docs/physical-backups.md.
+/// </summary>
+public sealed record PhysicalBackupInfo
+{
+    /// <summary>The backup this one was compared against (diff: the last full; incr: the last backup); null for a full.</summary>
+    public string? Reference { get; init; }
+
+    /// <summary>Every backup whose packs a restore of this one reads, oldest first, this one last.</summary>
+    public List<string> Chain { get; init; } = [];
+
+    public string StartLsn { get; init; } = "";
+    public string StopLsn { get; init; } = "";
+    public int Timeline { get; init; }
+    public string StartWal { get; init; } = "";
+    public string StopWal { get; init; } = "";
+    /// <summary>When pg_backup_start returned (server clock).</summary>
+    public DateTimeOffset StartTime { get; init; }
+    /// <summary>When pg_backup_stop returned: recovery targets must lie after this.</summary>
+    public DateTimeOffset StopTime { get; init; }
+    public long WalSegmentSize { get; init; }
+    public bool DataChecksums { get; init; }
+    /// <summary>Owner of the data directory (numeric), restored when PgVault runs as root.</summary>
+    public int OwnerUid { get; init; }
+    public int OwnerGid { get; init; }
+    /// <summary>The backup_label pg_backup_stop returned, written into the restored directory.</summary>
+    public string BackupLabel { get; init; } = "";
+    public string? TablespaceMap { get; init; }
+    public List<TablespaceRecord> Tablespaces { get; init; } = [];
+    public List<PhysicalDirectory> Directories { get; init; } = [];
+    public List<PhysicalFile> Files { get; init; } = [];
+    /// <summary>The packs this backup stored (its own objects only).</summary>
+    public List<StoredFile> Packs { get; init; } = [];
+    /// <summary>Files stored by this backup / taken over from the reference unchanged.</summary>
+    public int FilesStored { get; init; }
+    public int FilesReferenced { get; init; }
+    public long BytesReferenced { get; init; }
+    /// <summary>Pages whose checksum failed twice (see <see cref="PhysicalFile.BadPages"/>).</summary>
+    public int BadPages { get; init; }
+    /// <summary>Object (relative to this backup) holding the PostgreSQL-format backup_manifest.</summary>
+    public string PgManifestObject { get; init; } = "";
+    public string PgManifestSha256 { get; init; } = "";
+    public long PgManifestBytes { get; init; }
+}
+
+public sealed record TablespaceRecord
+{
+    public uint Oid { get; init; }
+    public string Name { get; init; } = "";
+    public string Location { get; init; } = "";
+}
+
+public sealed record PhysicalDirectory
+{
+    /// <summary>Relative to the data directory, '/' separated ("base/5", "pg_tblspc/16385/PG_15_202209061").</summary>
+    public string Path { get; init; } = "";
+    public int Mode { get; init; }
+}
+
+/// <summary>One file of the data directory and where its bytes are stored.</summary>
+public sealed record PhysicalFile
+{
+    public string Path { get; init; } = "";
+    public long Size { get; init; }
+    public DateTimeOffset Mtime { get; init; }
+    public int Mode { get; init; }
+    /// <summary>SHA-256 of the file's content as copied.</summary>
+    public string Sha256 { get; init; } = "";
+    /// <summary>Id of the backup whose pack holds the content (this backup, or one it references); empty for an empty file.</summary>
+    public string Backup { get; init; } = "";
+    /// <summary>The pack (relative to <see cref="Backup"/>'s prefix), and the compressed member's offset and length inside it.</summary>
+    public string Pack { get; init; } = "";
+    public long Offset { get; init; }
+    public long Length { get; init; }
+    public string Compression { get; init; } = "none";
+    /// <summary>Block numbers whose page checksum failed (re-read once before counting); null when none.</summary>
+    public List<long>? BadPages { get; init; }
+}

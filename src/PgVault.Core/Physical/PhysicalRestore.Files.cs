@@ -1,0 +1,302 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using PgVault.Core.Errors;
+using PgVault.Core.IO;
+using PgVault.Core.Pipeline;
+using PgVault.Core.Repository;
+using PgVault.Core.Storage;
+
+namespace PgVault.Core.Physical;
+
+public sealed partial class PhysicalRestore
+{
+    private const int BufferSize = 1 << 20;
+
+    private sealed record Counts(int Written, int Unchanged, int Removed, long Bytes);
+
+    private async Task<Counts> RestoreFilesAsync(List<Catalog> holders, BackupManifest manifest, string pgdata, List<TablespacePlan> tablespaces,
+        PhysicalRestoreOptions options, CancellationToken ct)
+    {
+        var p = manifest.Physical!;
+        bool root = Posix.IsRoot;
+        void Own(string path)
+        {
+            if (root) Posix.ChangeOwner(path, p.OwnerUid, p.OwnerGid);
+        }
+        var locations = tablespaces.ToDictionary(t => $"pg_tblspc/{t.Oid}", t => t.Location, StringComparer.Ordinal);
+
+        if (options.Force)
+        {
+            EmptyDirectory(pgdata);
+            foreach (var t in tablespaces) EmptyDirectory(t.Location);
+        }
+        CreateDirectory(pgdata, 0b111_000_000, Own);
+        foreach (var t in tablespaces) CreateDirectory(t.Location, 0b111_000_000, Own);
+
+        // Delta: drop what the backup does not have, keep what has the same content.
+        var wanted = p.Files.ToDictionary(f => f.Path, StringComparer.Ordinal);
+        var wantedDirs = p.Directories.Select(d => d.Path).ToHashSet(StringComparer.Ordinal);
+        var unchanged = new ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
+        int removed = 0;
+        if (options.Delta)
+        {
+            var existing = new List<(string Relative, string Full)>();
+            removed = Prune(pgdata, "", wanted, wantedDirs, locations, existing);
+            using var check = progress.Start($"compare {existing.Count} files", existing.Sum(e => new FileInfo(e.Full).Length));
+            long compared = 0;
+            await Parallel.ForEachAsync(existing, new ParallelOptions { MaxDegreeOfParallelism = options.Parallel, CancellationToken = ct }, (e, c) =>
+            {
+                var f = wanted[e.Relative];
+                var info = new FileInfo(e.Full);
+                if (info.Length == f.Size && Sha256Of(e.Full) == f.Sha256)
+                {
+                    unchanged[e.Relative] = true;
+                    File.SetUnixFileMode(e.Full, (UnixFileMode)f.Mode);
+                    File.SetLastWriteTimeUtc(e.Full, f.Mtime.UtcDateTime);
+                }
+                check.Report(Interlocked.Add(ref compared, info.Length));
+                return ValueTask.CompletedTask;
+            }).ConfigureAwait(false);
+        }
+
+        foreach (var d in p.Directories)
+        {
+            string full = Path.Combine(pgdata, d.Path);
+            if (locations.TryGetValue(d.Path, out var location))
+            {
+                if (Directory.Exists(full) || File.Exists(full))
+                {
+                    var link = new FileInfo(full);
+                    if (link.LinkTarget == location) continue;
+                    if (link.LinkTarget != null) link.Delete();
+                    else Directory.Delete(full, recursive: true);
+                }
+                File.CreateSymbolicLink(full, location);
+                if (root) Posix.ChangeOwnerOfLink(full, p.OwnerUid, p.OwnerGid);
+                continue;
+            }
+            CreateDirectory(full, d.Mode, Own);
+        }
+
+        // Every pack that holds a file to write, largest first; members in stored order.
+        var work = p.Files.Where(f => !unchanged.ContainsKey(f.Path))
+            .GroupBy(f => (f.Backup, f.Pack))
+            .Select(g => g.OrderBy(f => f.Offset).ToList())
+            .OrderByDescending(g => g.Sum(f => f.Size))
+            .ToList();
+        long total = work.Sum(g => g.Sum(f => f.Size));
+        long done = 0;
+        int written = 0;
+        using (var task = progress.Start($"restore {work.Sum(g => g.Count)} files", total))
+        {
+            await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = options.Parallel, CancellationToken = ct }, async (members, c) =>
+            {
+                await RestorePackAsync(holders, members, pgdata, root ? p : null, bytes => task.Report(Interlocked.Add(ref done, bytes)), c).ConfigureAwait(false);
+                Interlocked.Add(ref written, members.Count);
+            }).ConfigureAwait(false);
+        }
+
+        string label = Path.Combine(pgdata, "backup_label");
+        await File.WriteAllTextAsync(label, p.BackupLabel, ct).ConfigureAwait(false);
+        File.SetUnixFileMode(label, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        Own(label);
+        string pgManifest = Path.Combine(pgdata, "backup_manifest");
+        await WritePgManifestAsync(holders, manifest, pgManifest, ct).ConfigureAwait(false);
+        Own(pgManifest);
+        return new Counts(written, unchanged.Count, removed, total);
+    }
+
+    /// <summary>Restores the files stored in one pack, reading it once from the first repository that serves it.</summary>
+    private async Task RestorePackAsync(List<Catalog> holders, List<PhysicalFile> members, string pgdata, PhysicalBackupInfo? owner, Action<long> advanced, CancellationToken ct)
+    {
+        var first = members[0];
+        string key = RepositoryLayout.BackupObject(sources.Cluster, first.Backup, first.Pack);
+        for (int i = 0; ; i++)
+        {
+            var repository = holders[i].Repository;
+            try
+            {
+                await using var stream = await repository.OpenObjectAsync(key, CompressionType.None, ct).ConfigureAwait(false);
+                await Task.Factory.StartNew(() => ExtractMembers(stream, key, members, pgdata, owner, advanced, ct), ct,
+                    TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+                return;
+            }
+            catch (PgVaultException e) when (e.RepositoryFault && i + 1 < holders.Count)
+            {
+                progress.Warn($"repository '{repository.Name}': {e.Message}; reading {first.Pack} of backup {first.Backup} from '{holders[i + 1].Repository.Name}'");
+            }
+        }
+    }
+
+    private static void ExtractMembers(Stream pack, string key, List<PhysicalFile> members, string pgdata, PhysicalBackupInfo? owner, Action<long> advanced, CancellationToken ct)
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            long position = 0;
+            foreach (var f in members)
+            {
+                ct.ThrowIfCancellationRequested();
+                while (position < f.Offset)
+                {
+                    int skip = pack.Read(buffer, 0, (int)Math.Min(BufferSize, f.Offset - position));
+                    if (skip == 0) throw PgVaultException.Corrupt(key, $"the pack ends before {f.Path}");
+                    position += skip;
+                }
+                string full = Path.Combine(pgdata, f.Path);
+                try
+                {
+                    WriteMember(pack, buffer, f, full, advanced);
+                }
+                catch (Exception e) when (e is not (OperationCanceledException or IOException or UnauthorizedAccessException))
+                {
+                    if (e is PgVaultException { RepositoryFault: false } p) throw p;
+                    throw new PgVaultException($"stored copy of {f.Path} (backup {f.Backup}) is damaged: {(e is PgVaultException pv ? pv.Message : e.Message)}",
+                        "restore from another repository or an older backup", inner: e) { RepositoryFault = true };
+                }
+                position += f.Length;
+                if (owner != null) Posix.ChangeOwner(full, owner.OwnerUid, owner.OwnerGid);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static void WriteMember(Stream pack, byte[] buffer, PhysicalFile f, string full, Action<long> advanced)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        long size = 0;
+        using (var handle = File.OpenHandle(full, FileMode.Create, FileAccess.Write, FileShare.None, FileOptions.None, preallocationSize: f.Size))
+        {
+            using (var member = new BoundedReadStream(pack, f.Length))
+            using (var content = Compression.DecompressFrom(member, CompressionSpec.ParseType(f.Compression), leaveOpen: true))
+            {
+                int read;
+                while ((read = content.Read(buffer, 0, BufferSize)) > 0)
+                {
+                    sha.AppendData(buffer, 0, read);
+                    RandomAccess.Write(handle, buffer.AsSpan(0, read), size);
+                    size += read;
+                    advanced(read);
+                }
+                if (member.Remaining > 0) throw new InvalidDataException($"{member.Remaining} stored bytes left after the end of the compressed content");
+            }
+            if (size != f.Size) throw new InvalidDataException($"size {size} instead of {f.Size}");
+            string actual = Convert.ToHexStringLower(sha.GetHashAndReset());
+            if (actual != f.Sha256) throw new InvalidDataException($"checksum mismatch (expected {f.Sha256[..16]}, got {actual[..16]})");
+            File.SetUnixFileMode(handle, (UnixFileMode)f.Mode);
+            File.SetLastWriteTimeUtc(handle, f.Mtime.UtcDateTime);
+        }
+    }
+
+    private async Task WritePgManifestAsync(List<Catalog> holders, BackupManifest manifest, string destination, CancellationToken ct)
+    {
+        var p = manifest.Physical!;
+        string key = RepositoryLayout.BackupObject(sources.Cluster, manifest.Id, p.PgManifestObject);
+        for (int i = 0; ; i++)
+        {
+            var repository = holders[i].Repository;
+            try
+            {
+                var stored = new StoredFile { Compression = "none", Encrypted = repository.Encrypted, Sha256 = p.PgManifestSha256, SizeBytes = p.PgManifestBytes };
+                await using var input = await repository.OpenObjectAsync(key, stored, ct).ConfigureAwait(false);
+                using var buffer = new MemoryStream();
+                await input.CopyToAsync(buffer, ct).ConfigureAwait(false);
+                await File.WriteAllBytesAsync(destination, buffer.ToArray(), ct).ConfigureAwait(false);
+                File.SetUnixFileMode(destination, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                return;
+            }
+            catch (PgVaultException e) when (e.RepositoryFault && i + 1 < holders.Count)
+            {
+                progress.Warn($"repository '{repository.Name}': {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Removes files and directories the backup does not have (following tablespace links);
+    /// collects the files it does have into <paramref name="existing"/>. Returns how many entries went.
+    /// </summary>
+    private static int Prune(string root, string relative, Dictionary<string, PhysicalFile> wanted, HashSet<string> wantedDirs,
+        Dictionary<string, string> locations, List<(string, string)> existing)
+    {
+        int removed = 0;
+        string dir = relative.Length == 0 ? root : Path.Combine(root, relative);
+        foreach (var entry in new DirectoryInfo(dir).EnumerateFileSystemInfos())
+        {
+            string path = relative.Length == 0 ? entry.Name : relative + "/" + entry.Name;
+            if (entry.LinkTarget != null && locations.ContainsKey(path))
+            {
+                if (entry.LinkTarget == locations[path]) removed += Prune(root, path, wanted, wantedDirs, locations, existing);
+                continue; // a link to elsewhere is replaced later
+            }
+            if ((entry.Attributes & FileAttributes.Directory) != 0 && entry.LinkTarget == null)
+            {
+                if (wantedDirs.Contains(path)) removed += Prune(root, path, wanted, wantedDirs, locations, existing);
+                else
+                {
+                    ((DirectoryInfo)entry).Delete(recursive: true);
+                    removed++;
+                }
+                continue;
+            }
+            if (entry.LinkTarget == null && wanted.ContainsKey(path))
+            {
+                existing.Add((path, entry.FullName));
+                continue;
+            }
+            entry.Delete();
+            removed++;
+        }
+        return removed;
+    }
+
+    private static string Sha256Of(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
+    private static void CreateDirectory(string path, int mode, Action<string> own)
+    {
+        if (!Directory.Exists(path))
+        {
+            Directory.CreateDirectory(path, (UnixFileMode)mode);
+            own(path);
+        }
+        File.SetUnixFileMode(path, (UnixFileMode)mode);
+    }
+
+    private static void EmptyDirectory(string path)
+    {
+        if (!Directory.Exists(path)) return;
+        foreach (var entry in new DirectoryInfo(path).EnumerateFileSystemInfos())
+        {
+            if (entry is DirectoryInfo d && d.LinkTarget == null) d.Delete(recursive: true);
+            else entry.Delete();
+        }
+    }
+
+    /// <summary>Reads at most <c>length</c> bytes of the stream it wraps, which it leaves open.</summary>
+    private sealed class BoundedReadStream(Stream inner, long length) : ReadOnlyStreamBase
+    {
+        public long Remaining { get; private set; } = length;
+
+        public override bool CanRead => true;
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (Remaining == 0) return 0;
+            int read = inner.Read(buffer[..(int)Math.Min(buffer.Length, Remaining)]);
+            if (read == 0) throw new EndOfStreamException($"the pack ends {Remaining} bytes early");
+            Remaining -= read;
+            return read;
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult(Read(buffer.Span));
+    }
+}
