@@ -138,6 +138,14 @@ public sealed class FileSystemObjectStore : IObjectStore
                 removed++;
             }
         }
+        // Directories left empty (a killed writer's temporaries were their only entries) go too.
+        foreach (var sub in new DirectoryInfo(dir).EnumerateDirectories("*", SearchOption.AllDirectories).OrderByDescending(d => d.FullName.Length).Append(new DirectoryInfo(dir)))
+        {
+            for (var current = sub; current != null && current.FullName.Length > _root.Length && current.Exists && !current.EnumerateFileSystemInfos().Any(); current = current.Parent)
+            {
+                try { current.Delete(); } catch (IOException) { break; }
+            }
+        }
         return removed;
     }
 

@@ -37,7 +37,7 @@ public class ArchivingFixture : ClusterFixture
 
     protected override SandboxOptions Options => new()
     {
-        Settings = new Dictionary<string, string>
+        Settings = new Dictionary<string, string>(ExtraSettings)
         {
             ["archive_mode"] = "on",
             ["archive_command"] = "'" + ArchiveCommand.Replace("'", "''", StringComparison.Ordinal) + "'",
@@ -45,6 +45,12 @@ public class ArchivingFixture : ClusterFixture
             ["max_wal_size"] = "256MB",
         },
     };
+
+    /// <summary>More postgresql.conf settings of the cluster.</summary>
+    protected virtual IReadOnlyDictionary<string, string> ExtraSettings => new Dictionary<string, string>();
+
+    /// <summary>More YAML lines under the cluster (indented by four spaces), written once the cluster runs.</summary>
+    protected virtual string ExtraClusterYaml => "";
 
     public override async Task InitializeAsync()
     {
@@ -90,7 +96,7 @@ public class ArchivingFixture : ClusterFixture
     private void WriteConfig(string? connection)
     {
         string text = $"repositories:\n  - name: local\n    path: {RepoPath}\nclusters:\n  main:\n" +
-            (connection is null ? "    compression: zstd\n" : $"    connection: {connection}\n") +
+            (connection is null ? "    compression: zstd\n" : $"    connection: {connection}\n{ExtraClusterYaml}") +
             (Async ? $"    archive_async: true\n    spool_path: {SpoolPath}\n    archive_async_processes: 2\n" : "");
         File.WriteAllText(ConfigFile, text);
         File.SetUnixFileMode(ConfigFile, (UnixFileMode)0b110_100_100);

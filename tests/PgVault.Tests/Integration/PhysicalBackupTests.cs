@@ -1,0 +1,350 @@
+using System.Diagnostics;
+using System.Text.Json;
+using PgVault.Tests.Infrastructure;
+using Xunit;
+
+namespace PgVault.Tests.Integration;
+
+/// <summary>
+/// Physical backups end to end on a real archiving cluster: full + incr + diff chains restored and
+/// started, delta restores, pg_verifybackup, damaged packs, interrupted backups, bad input.
+/// </summary>
+public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture<PhysicalFixture>
+{
+    private const string Fingerprint = "SELECT count(*)::text || ':' || coalesce(md5(string_agg(id::text || v, ',' ORDER BY id)), '') FROM chain";
+
+    private async Task<string> FingerprintAsync() => await fixture.ScalarAsync<string>("postgres", Fingerprint);
+
+    [Fact]
+    public async Task Full_incr_diff_chain_restores_and_starts_with_the_same_data()
+    {
+        await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS chain (id int PRIMARY KEY, v text); TRUNCATE chain; " +
+            "INSERT INTO chain SELECT g, md5(g::text) FROM generate_series(1, 20000) g");
+        string full = await fixture.BackupAsync("full");
+        string atFull = await FingerprintAsync();
+
+        await fixture.ExecAsync("postgres", "UPDATE chain SET v = v || 'x' WHERE id % 100 = 0; INSERT INTO chain SELECT g, 'incr' FROM generate_series(20001, 21000) g");
+        string incr = await fixture.BackupAsync("incr");
+        string atIncr = await FingerprintAsync();
+
+        await fixture.ExecAsync("postgres", "DELETE FROM chain WHERE id % 7 = 0; CREATE TABLE IF NOT EXISTS chain_side AS SELECT 1 AS a");
+        string diff = await fixture.BackupAsync("diff");
+        string atDiff = await FingerprintAsync();
+
+        await fixture.ExecAsync("postgres", "INSERT INTO chain SELECT g, 'incr2' FROM generate_series(30001, 30500) g");
+        string incr2 = await fixture.BackupAsync("incr");
+        await fixture.ExecAsync("postgres", "INSERT INTO chain VALUES (40000, 'after every backup')");
+        string atEnd = await FingerprintAsync();
+        await fixture.ArchiveEverythingAsync();
+
+        var info = await fixture.RunAsync("info", incr2, "--output", "json");
+        var physical = info.Json.GetProperty("physical");
+        Assert.Equal(diff, physical.GetProperty("reference").GetString());
+        var chain = physical.GetProperty("chain").EnumerateArray().Select(e => e.GetString()).ToList();
+        Assert.Contains(full, chain);
+        Assert.DoesNotContain(incr, chain); // a diff replaces the incrementals before it
+        var diffInfo = (await fixture.RunAsync("info", diff, "--output", "json")).Json.GetProperty("physical");
+        Assert.Equal(full, diffInfo.GetProperty("reference").GetString());
+
+        foreach (var (id, expected) in new[] { (full, atFull), (incr, atIncr), (diff, atDiff) })
+        {
+            string dir = fixture.NewRestoreDir("chain");
+            var restore = await fixture.RunAsync("restore", "--backup", id, "--pgdata", dir, "--target", "immediate", "--target-action", "promote", "--archive-mode", "off");
+            Assert.True(restore.ExitCode == 0, restore.ToString());
+            await using var server = await RestoredServer.StartAsync(dir);
+            await server.WaitPromotedAsync();
+            Assert.Equal(expected, await server.ScalarAsync<string>(Fingerprint));
+        }
+
+        // The newest incremental to the end of the archive: everything, including what came after it.
+        string last = fixture.NewRestoreDir("chain-end");
+        var toEnd = await fixture.RunAsync("restore", "--pgdata", last, "--archive-mode", "off");
+        Assert.True(toEnd.ExitCode == 0, toEnd.ToString());
+        Assert.Contains(incr2, toEnd.Stdout);
+        await using (var server = await RestoredServer.StartAsync(last))
+        {
+            await server.WaitPromotedAsync();
+            Assert.Equal(atEnd, await server.ScalarAsync<string>(Fingerprint));
+        }
+    }
+
+    [Fact]
+    public async Task An_incremental_of_an_idle_cluster_stores_almost_nothing()
+    {
+        await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS idle AS SELECT g, md5(g::text) AS v FROM generate_series(1, 50000) g; CHECKPOINT");
+        await fixture.BackupAsync("full");
+        await Task.Delay(1100); // out of the reference backup's start second
+        var result = await fixture.RunAsync("backup", "--type", "incr", "--output", "json");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        int stored = result.Json.GetProperty("files_stored").GetInt32();
+        int unchanged = result.Json.GetProperty("files_referenced").GetInt32();
+        Assert.True(unchanged > 500, result.Stdout);
+        Assert.True(stored <= (stored + unchanged) / 20, $"{stored} of {stored + unchanged} files stored again:\n{result.Stdout}");
+    }
+
+    [Fact]
+    public async Task A_restored_directory_passes_pg_verifybackup_and_a_changed_file_does_not()
+    {
+        await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS verified AS SELECT g FROM generate_series(1, 1000) g");
+        string id = await fixture.BackupAsync("full");
+        string dir = fixture.NewRestoreDir("verify");
+        var restore = await fixture.RunAsync("restore", "--backup", id, "--pgdata", dir, "--archive-mode", "off");
+        Assert.True(restore.ExitCode == 0, restore.ToString());
+        var (ok, output) = await Run("/usr/lib/postgresql/15/bin/pg_verifybackup", "--no-parse-wal", dir);
+        Assert.True(ok, output);
+
+        string relation = Path.Combine(dir, await fixture.ScalarAsync<string>("postgres", "SELECT pg_relation_filepath('verified')"));
+        byte[] bytes = await File.ReadAllBytesAsync(relation);
+        bytes[100] ^= 0x10;
+        await File.WriteAllBytesAsync(relation, bytes);
+        var (bad, badOutput) = await Run("/usr/lib/postgresql/15/bin/pg_verifybackup", "--no-parse-wal", dir);
+        Assert.False(bad);
+        Assert.Contains("checksum mismatch", badOutput);
+        Directory.Delete(dir, recursive: true);
+    }
+
+    [Fact]
+    public async Task Delta_restore_over_a_diverged_copy_brings_back_the_backup()
+    {
+        await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS delta (id int, v text); INSERT INTO delta SELECT g, 'before' FROM generate_series(1, 5000) g");
+        string id = await fixture.BackupAsync("full");
+        string expected = await fixture.ScalarAsync<string>("postgres", "SELECT count(*) || ':' || md5(string_agg(id || v, ',' ORDER BY id)) FROM delta");
+        await fixture.ArchiveEverythingAsync();
+        string dir = fixture.NewRestoreDir("delta");
+        string[] restore = ["restore", "--backup", id, "--pgdata", dir, "--target", "immediate", "--target-action", "promote", "--archive-mode", "off"];
+        Assert.Equal(0, (await fixture.RunAsync(restore)).ExitCode);
+        await using (var server = await RestoredServer.StartAsync(dir))
+        {
+            await server.WaitPromotedAsync();
+            await server.ScalarAsync<int>("UPDATE delta SET v = 'diverged' WHERE id < 100 RETURNING 1");
+            await server.ScalarAsync<int>("CREATE TABLE only_in_copy AS SELECT 1 AS one; SELECT 1");
+            await server.StopAsync();
+        }
+        File.WriteAllText(Path.Combine(dir, "stray-file"), "not in the backup");
+
+        var refused = await fixture.RunAsync(restore);
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("is not empty", refused.Stderr);
+
+        var delta = await fixture.RunAsync([.. restore, "--delta", "--output", "json"]);
+        Assert.True(delta.ExitCode == 0, delta.ToString());
+        Assert.True(delta.Json.GetProperty("files_unchanged").GetInt32() > 500, delta.Stdout);
+        Assert.True(delta.Json.GetProperty("files_written").GetInt32() > 0, delta.Stdout);
+        Assert.False(File.Exists(Path.Combine(dir, "stray-file")));
+        await using (var server = await RestoredServer.StartAsync(dir))
+        {
+            await server.WaitPromotedAsync();
+            Assert.Equal(expected, await server.ScalarAsync<string>("SELECT count(*) || ':' || md5(string_agg(id || v, ',' ORDER BY id)) FROM delta"));
+            Assert.False(await server.ScalarAsync<bool>("SELECT to_regclass('only_in_copy') IS NOT NULL"));
+        }
+    }
+
+    [Fact]
+    public async Task A_damaged_pack_fails_the_restore_naming_the_file()
+    {
+        await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS damaged AS SELECT g, md5(g::text) AS v FROM generate_series(1, 200000) g");
+        string id = await fixture.BackupAsync("full");
+        var (config, repo) = CopyRepository();
+        string relation = await fixture.ScalarAsync<string>("postgres", "SELECT pg_relation_filepath('damaged')");
+        var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(repo, "clusters/main/backups", id, "manifest.json")));
+        var file = manifest.RootElement.GetProperty("physical").GetProperty("files").EnumerateArray().Single(f => f.GetProperty("path").GetString() == relation);
+        string pack = Path.Combine(repo, "clusters/main/backups", id, file.GetProperty("pack").GetString()!);
+        long at = file.GetProperty("offset").GetInt64() + file.GetProperty("length").GetInt64() / 2;
+        using (var stream = new FileStream(pack, FileMode.Open, FileAccess.ReadWrite))
+        {
+            stream.Position = at;
+            int b = stream.ReadByte();
+            stream.Position = at;
+            stream.WriteByte((byte)(b ^ 0x5A));
+        }
+        string dir = fixture.NewRestoreDir("damaged");
+        var result = await PgVaultCli.RunAsync(["--config", config, "restore", "--backup", id, "--pgdata", dir, "--archive-mode", "off"]);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains(relation, result.Stderr);
+        Assert.Contains("damaged", result.Stderr);
+        Assert.DoesNotContain("   at ", result.Stderr);
+    }
+
+    [Fact]
+    public async Task Missing_WAL_between_the_backup_and_the_target_is_refused_before_anything_is_written()
+    {
+        string id = await fixture.BackupAsync("full");
+        await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS gap AS SELECT 1 AS a");
+        await fixture.ArchiveEverythingAsync();
+        string after = await fixture.ScalarAsync<string>("postgres", "SELECT pg_current_wal_lsn()::text");
+        await fixture.ArchiveEverythingAsync();
+        await fixture.ExecAsync("postgres", "INSERT INTO gap VALUES (2)");
+        await fixture.ArchiveEverythingAsync();
+        string target = await fixture.ScalarAsync<string>("postgres", "SELECT pg_current_wal_lsn()::text");
+        await fixture.ArchiveEverythingAsync();
+
+        var (config, repo) = CopyRepository();
+        var info = (await PgVaultCli.RunAsync(["--config", config, "info", id, "--output", "json"])).Json.GetProperty("physical");
+        string stopWal = info.GetProperty("stop_wal").GetString()!;
+        string afterWal = await fixture.ScalarAsync<string>("postgres", $"SELECT pg_walfile_name('{after}')");
+        Assert.True(string.CompareOrdinal(afterWal, stopWal) > 0);
+        foreach (var f in Directory.GetFiles(Path.Combine(repo, "clusters/main/wal", afterWal[..16]), afterWal + "-*")) File.Delete(f);
+
+        string dir = fixture.NewRestoreDir("gap");
+        var result = await PgVaultCli.RunAsync(["--config", config, "restore", "--backup", id, "--pgdata", dir, "--target-lsn", target]);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains($"WAL segment {afterWal} is missing", result.Stderr);
+        Assert.False(Directory.Exists(dir));
+        var toEnd = await PgVaultCli.RunAsync(["--config", config, "restore", "--backup", id, "--pgdata", dir]);
+        Assert.Equal(1, toEnd.ExitCode);
+        Assert.Contains(afterWal, toEnd.Stderr);
+        Assert.False(Directory.Exists(dir));
+        // The backup itself is still restorable up to its end.
+        var immediate = await PgVaultCli.RunAsync(["--config", config, "restore", "--backup", id, "--pgdata", dir, "--target", "immediate", "--plan"]);
+        Assert.True(immediate.ExitCode == 0, immediate.ToString());
+    }
+
+    [Fact]
+    public async Task Bad_targets_are_clear_errors_and_leave_the_directory_untouched()
+    {
+        string id = await fixture.BackupAsync("full");
+        string dir = fixture.NewRestoreDir("bad");
+        Directory.CreateDirectory(dir);
+        string[] start = ["restore", "--backup", id, "--pgdata", dir, "--force"];
+        File.WriteAllText(Path.Combine(dir, "keep-me"), "x");
+
+        var early = await fixture.RunAsync([.. start, "--target-time", "2000-01-01 00:00:00+00"]);
+        Assert.Equal(1, early.ExitCode);
+        Assert.Contains("before the end of backup", early.Stderr);
+
+        var timeline = await fixture.RunAsync([.. start, "--target-timeline", "7"]);
+        Assert.Equal(1, timeline.ExitCode);
+        Assert.Contains("timeline 7 does not exist", timeline.Stderr);
+
+        var name = await fixture.RunAsync([.. start, "--target-name", "never-created"]);
+        Assert.Equal(1, name.ExitCode);
+        Assert.Contains("no restore point named 'never-created'", name.Stderr);
+
+        var lsn = await fixture.RunAsync([.. start, "--target-lsn", "0/1"]);
+        Assert.Equal(1, lsn.ExitCode);
+        Assert.Contains("before the end of backup", lsn.Stderr);
+
+        var garbage = await fixture.RunAsync([.. start, "--target-lsn", "nonsense"]);
+        Assert.Equal(2, garbage.ExitCode);
+        var two = await fixture.RunAsync([.. start, "--target-lsn", "0/1", "--target", "immediate"]);
+        Assert.Equal(2, two.ExitCode);
+        var standbyTarget = await fixture.RunAsync([.. start, "--type", "standby", "--target", "immediate"]);
+        Assert.Equal(2, standbyTarget.ExitCode);
+        var password = await fixture.RunAsync([.. start, "--type", "standby", "--primary-conninfo", "host=x password=secret"]);
+        Assert.Equal(2, password.ExitCode);
+        Assert.DoesNotContain("secret", password.Stderr);
+        var logical = await fixture.RunAsync([.. start, "--db", "x"]);
+        Assert.Equal(2, logical.ExitCode);
+
+        foreach (var r in new[] { early, timeline, name, lsn, garbage, two, standbyTarget, password, logical })
+        {
+            Assert.Single(r.ErrorLines, l => l.StartsWith("pgvault: error:", StringComparison.Ordinal));
+            Assert.DoesNotContain("   at ", r.Stderr);
+        }
+        Assert.Equal("keep-me", Path.GetFileName(Assert.Single(Directory.GetFileSystemEntries(dir))));
+    }
+
+    [Fact]
+    public async Task Plan_prints_the_chain_and_wal_and_touches_nothing()
+    {
+        string full = await fixture.BackupAsync("full");
+        await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS planned AS SELECT 1 AS a");
+        string incr = await fixture.BackupAsync("incr");
+        await fixture.ArchiveEverythingAsync();
+        string dir = fixture.NewRestoreDir("plan");
+        var plan = await fixture.RunAsync("restore", "--backup", incr, "--pgdata", dir, "--plan", "--output", "json");
+        Assert.True(plan.ExitCode == 0, plan.ToString());
+        var json = plan.Json.GetProperty("plan");
+        Assert.False(plan.Json.GetProperty("executed").GetBoolean());
+        Assert.Equal(incr, json.GetProperty("backup_id").GetString());
+        Assert.Contains(full, json.GetProperty("chain").EnumerateArray().Select(e => e.GetString()));
+        Assert.True(json.GetProperty("disk_needed").GetInt64() > 10_000_000);
+        Assert.True(json.GetProperty("wal_segments").GetInt32() >= 1);
+        Assert.Equal(24, json.GetProperty("wal_from").GetString()!.Length);
+        Assert.True(string.CompareOrdinal(json.GetProperty("wal_to").GetString(), json.GetProperty("wal_from").GetString()) >= 0);
+        Assert.False(Directory.Exists(dir));
+        var text = await fixture.RunAsync("restore", "--backup", incr, "--pgdata", dir, "--plan");
+        Assert.Contains("nothing was changed", text.Stdout);
+        Assert.False(Directory.Exists(dir));
+    }
+
+    [Fact]
+    public async Task A_backup_killed_half_way_is_not_listed_and_the_next_backup_works()
+    {
+        await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS bulky AS SELECT g, md5(random()::text) || md5(random()::text) AS v FROM generate_series(1, 1500000) g");
+        var before = (await fixture.RunAsync("list", "--output", "json")).Json.EnumerateArray().Select(e => e.GetProperty("id").GetString()).ToList();
+        using var process = PgVaultCli.Start(["--config", fixture.ConfigFile, "backup", "--type", "full", "--parallel", "1"]);
+        string backups = Path.Combine(fixture.RepoPath, "clusters/main/backups");
+        var clock = Stopwatch.StartNew();
+        while (!Directory.EnumerateDirectories(backups).Any(d => !before.Contains(Path.GetFileName(d)) && Directory.Exists(Path.Combine(d, "pg"))
+            && Directory.EnumerateFiles(Path.Combine(d, "pg")).Any()))
+        {
+            Assert.False(process.HasExited, "the backup finished before it could be killed");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60));
+            await Task.Delay(20);
+        }
+        string killed = Directory.EnumerateDirectories(backups).Select(Path.GetFileName).Single(d => !before.Contains(d))!;
+        process.Kill();
+        await process.WaitForExitAsync();
+
+        var after = (await fixture.RunAsync("list", "--output", "json")).Json.EnumerateArray().Select(e => e.GetProperty("id").GetString()).ToList();
+        Assert.Equal(before, after);
+        string next = await fixture.BackupAsync("incr");
+        Assert.Contains(next, (await fixture.RunAsync("list", "--output", "json")).Json.EnumerateArray().Select(e => e.GetProperty("id").GetString()));
+        Assert.False(Directory.Exists(Path.Combine(backups, killed)), "the next backup removes what the killed one left");
+    }
+
+    [Fact]
+    public async Task A_standby_restore_follows_its_primary()
+    {
+        string id = await fixture.BackupAsync("full");
+        await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS followed (id int)");
+        string dir = fixture.NewRestoreDir("standby");
+        var restore = await fixture.RunAsync("restore", "--backup", id, "--pgdata", dir, "--type", "standby",
+            "--primary-conninfo", $"host={fixture.Cluster.SocketDir} port={fixture.Cluster.Port} user=postgres", "--archive-mode", "off");
+        Assert.True(restore.ExitCode == 0, restore.ToString());
+        Assert.True(File.Exists(Path.Combine(dir, "standby.signal")));
+        await using var standby = await RestoredServer.StartAsync(dir);
+        Assert.True(await standby.ScalarAsync<bool>("SELECT pg_is_in_recovery()"));
+        await fixture.ExecAsync("postgres", "INSERT INTO followed VALUES (42)");
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            bool seen = await standby.ScalarAsync<bool>("SELECT to_regclass('followed') IS NOT NULL")
+                && await standby.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM followed WHERE id = 42)");
+            if (seen) break;
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "the standby did not follow:\n" + standby.Log());
+            await Task.Delay(100);
+        }
+        Assert.True(await standby.ScalarAsync<bool>("SELECT status = 'streaming' FROM pg_stat_wal_receiver"));
+    }
+
+    /// <summary>A copy of the fixture's repository with a config pointing at it (to damage it safely).</summary>
+    private (string Config, string Repo) CopyRepository()
+    {
+        string root = fixture.NewRestoreDir("repo-copy");
+        Directory.CreateDirectory(root);
+        string repo = Path.Combine(root, "repo");
+        CopyDirectory(fixture.RepoPath, repo);
+        string config = Path.Combine(root, "pgvault.yaml");
+        File.WriteAllText(config, File.ReadAllText(fixture.ConfigFile).Replace(fixture.RepoPath, repo, StringComparison.Ordinal));
+        return (config, repo);
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
+        foreach (var d in Directory.GetDirectories(from)) CopyDirectory(d, Path.Combine(to, Path.GetFileName(d)));
+    }
+
+    private static async Task<(bool Ok, string Output)> Run(string program, params string[] args)
+    {
+        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var process = Process.Start(psi)!;
+        string output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode == 0, output);
+    }
+}
