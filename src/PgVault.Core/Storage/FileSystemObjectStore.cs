@@ -139,11 +139,20 @@ public sealed class FileSystemObjectStore : IObjectStore
             }
         }
         // Directories left empty (a killed writer's temporaries were their only entries) go too.
-        foreach (var sub in new DirectoryInfo(dir).EnumerateDirectories("*", SearchOption.AllDirectories).OrderByDescending(d => d.FullName.Length).Append(new DirectoryInfo(dir)))
+        var directories = Directory.GetDirectories(dir, "*", SearchOption.AllDirectories).OrderByDescending(d => d.Length).Append(dir).ToList();
+        foreach (var sub in directories)
         {
-            for (var current = sub; current != null && current.FullName.Length > _root.Length && current.Exists && !current.EnumerateFileSystemInfos().Any(); current = current.Parent)
+            for (string? current = sub; current != null && current.Length > _root.Length; current = Path.GetDirectoryName(current))
             {
-                try { current.Delete(); } catch (IOException) { break; }
+                try
+                {
+                    if (!Directory.Exists(current) || Directory.EnumerateFileSystemEntries(current).Any()) break;
+                    Directory.Delete(current);
+                }
+                catch (IOException)
+                {
+                    break; // not empty after all, or gone: either way nothing to do
+                }
             }
         }
         return removed;

@@ -276,7 +276,7 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
         using var process = PgVaultCli.Start(["--config", fixture.ConfigFile, "backup", "--type", "full", "--parallel", "1"]);
         string backups = Path.Combine(fixture.RepoPath, "clusters/main/backups");
         var clock = Stopwatch.StartNew();
-        while (!Directory.EnumerateDirectories(backups).Any(d => !before.Contains(Path.GetFileName(d)) && Directory.Exists(Path.Combine(d, "pg"))
+        while (!Directory.Exists(backups) || !Directory.EnumerateDirectories(backups).Any(d => !before.Contains(Path.GetFileName(d)) && Directory.Exists(Path.Combine(d, "pg"))
             && Directory.EnumerateFiles(Path.Combine(d, "pg")).Any()))
         {
             Assert.False(process.HasExited, "the backup finished before it could be killed");
