@@ -58,6 +58,11 @@ public sealed class Repository
             throw new PgVaultException($"repository '{store.Name}' at {store.Location} is not initialised",
                 "run 'pgvault repo init' first (or check the repository path)");
         }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new PgVaultException($"unable to read repository '{store.Name}' at {store.Location}: {e.Message}",
+                "run pgvault as the repository's owner (e.g. postgres), or fix its permissions") { RepositoryFault = true };
+        }
         var descriptor = ChecksummedJson.Deserialize(raw, RepositoryJson.Default.RepositoryDescriptor, RepositoryLayout.Descriptor);
         if (descriptor.Format > RepositoryDescriptor.CurrentFormat)
             throw new PgVaultException($"repository '{store.Name}' has format {descriptor.Format}; this PgVault reads up to {RepositoryDescriptor.CurrentFormat}",

@@ -84,11 +84,26 @@ public sealed class RepositorySync(IReadOnlyList<Repository> repositories, IProg
                 databases.Add(db with { Files = files, StoredBytes = files.Sum(f => f.StoredBytes) });
             }
             LogicalGlobals? globals = manifest.Globals is { } g ? g with { File = await Copy(g.File).ConfigureAwait(false) } : null;
+            PhysicalBackupInfo? physical = null;
+            if (manifest.Physical is { } p)
+            {
+                // Packs (and the backup_manifest) move as they are; files of a chain point at
+                // their backups' packs by id, and older backups are synced first.
+                var packs = new List<StoredFile>();
+                foreach (var pack in p.Packs) packs.Add(await Copy(pack).ConfigureAwait(false));
+                await Copy(new StoredFile
+                {
+                    Name = p.PgManifestObject, Object = p.PgManifestObject, Compression = "none", Encrypted = from.Repository.Encrypted,
+                    Sha256 = p.PgManifestSha256, SizeBytes = p.PgManifestBytes,
+                }).ConfigureAwait(false);
+                physical = p with { Packs = packs };
+            }
             var copy = manifest with
             {
                 Databases = databases,
                 Globals = globals,
-                StoredBytes = databases.Sum(d => d.StoredBytes) + (globals?.File.StoredBytes ?? 0),
+                Physical = physical,
+                StoredBytes = databases.Sum(d => d.StoredBytes) + (globals?.File.StoredBytes ?? 0) + (physical?.Packs.Sum(f => f.StoredBytes) ?? 0),
                 Encrypted = to.Repository.Encrypted,
             };
             await to.WriteManifestAsync(copy, ct).ConfigureAwait(false);

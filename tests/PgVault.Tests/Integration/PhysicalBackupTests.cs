@@ -319,6 +319,42 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
         Assert.True(await standby.ScalarAsync<bool>("SELECT status = 'streaming' FROM pg_stat_wal_receiver"));
     }
 
+    [Fact]
+    public async Task A_chain_synced_to_another_repository_restores_from_there()
+    {
+        await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS synced (id int); INSERT INTO synced SELECT generate_series(1, 3000)");
+        await fixture.BackupAsync("full");
+        await fixture.ExecAsync("postgres", "INSERT INTO synced SELECT generate_series(3001, 4000)");
+        string incr = await fixture.BackupAsync("incr");
+        await fixture.ArchiveEverythingAsync();
+        string root = fixture.NewRestoreDir("second");
+        Directory.CreateDirectory(root);
+        string config = Path.Combine(root, "pgvault.yaml");
+        string second = Path.Combine(root, "repo2");
+        File.WriteAllText(config, File.ReadAllText(fixture.ConfigFile).Replace("clusters:", $"  - name: second\n    path: {second}\nclusters:", StringComparison.Ordinal));
+        Assert.Equal(0, (await PgVaultCli.RunAsync(["--config", config, "--repo", "second", "repo", "init"])).ExitCode);
+        var sync = await PgVaultCli.RunAsync(["--config", config, "repo", "sync", "--from", "local", "--to", "second"]);
+        Assert.True(sync.ExitCode == 0, sync.ToString());
+        // The WAL the restore needs lives in the first repository; the backup is read from the second.
+        string dir = fixture.NewRestoreDir("from-second");
+        var restore = await PgVaultCli.RunAsync(["--config", config, "--repo", "second", "restore", "--backup", incr, "--pgdata", dir, "--target", "immediate", "--plan"]);
+        Assert.Equal(1, restore.ExitCode); // no WAL in the second repository yet: refused before writing
+        Assert.Contains("missing from the archive", restore.Stderr);
+        foreach (var wal in Directory.GetFiles(Path.Combine(fixture.RepoPath, "clusters/main/wal"), "*", SearchOption.AllDirectories))
+        {
+            string to = Path.Combine(second, Path.GetRelativePath(fixture.RepoPath, wal));
+            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+            File.Copy(wal, to);
+        }
+        await ArchivingFixture.Chown("-R", "postgres:postgres", second);
+        var real = await PgVaultCli.RunAsync(["--config", config, "--repo", "second", "restore", "--backup", incr, "--pgdata", dir, "--target", "immediate",
+            "--target-action", "promote", "--archive-mode", "off"]);
+        Assert.True(real.ExitCode == 0, real.ToString());
+        await using var server = await RestoredServer.StartAsync(dir);
+        await server.WaitPromotedAsync();
+        Assert.Equal(4000L, await server.ScalarAsync<long>("SELECT count(*) FROM synced"));
+    }
+
     /// <summary>A copy of the fixture's repository with a config pointing at it (to damage it safely).</summary>
     private (string Config, string Repo) CopyRepository()
     {
