@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.IO.Hashing;
 using System.Security.Cryptography;
 using Microsoft.Win32.SafeHandles;
 using PgVault.Core.Pipeline;
@@ -158,6 +159,7 @@ public sealed partial class PhysicalBackup
                 int? segment = checksums ? DataDirectory.RelationSegment(file.Path) : null;
                 List<long>? badPages = null;
                 using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                var xxh = new XxHash128();
                 long offset = pack.Bytes;
                 long position = 0;
                 using (var compressor = Compression.CompressTo(pack, compression, leaveOpen: true))
@@ -166,6 +168,7 @@ public sealed partial class PhysicalBackup
                     while ((read = FillBuffer(handle, buffer, position)) > 0)
                     {
                         sha.AppendData(buffer, 0, read);
+                        xxh.Append(buffer.AsSpan(0, read));
                         if (segment is { } seg) CheckPages(handle, buffer, read, position, seg, startLsn, ref badPages);
                         compressor.Write(buffer, 0, read);
                         position += read;
@@ -180,6 +183,7 @@ public sealed partial class PhysicalBackup
                     Mtime = file.Mtime,
                     Mode = file.Mode,
                     Sha256 = Convert.ToHexStringLower(sha.GetHashAndReset()),
+                    Xxh128 = Convert.ToHexStringLower(xxh.GetCurrentHash()),
                     Backup = id,
                     Pack = packName,
                     Offset = offset,

@@ -70,6 +70,8 @@ public sealed record PhysicalFile
     public int Mode { get; init; }
     /// <summary>SHA-256 of the file's content as copied.</summary>
     public string Sha256 { get; init; } = "";
+    /// <summary>XXH128 of the content: what a delta restore compares (it is read at memory speed).</summary>
+    public string? Xxh128 { get; init; }
     /// <summary>Id of the backup whose pack holds the content (this backup, or one it references); empty for an empty file.</summary>
     public string Backup { get; init; } = "";
     /// <summary>The pack (relative to <see cref="Backup"/>'s prefix), and the compressed member's offset and length inside it.</summary>

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.IO.Hashing;
 using System.Security.Cryptography;
 using PgVault.Core.Errors;
 using PgVault.Core.IO;
@@ -43,19 +44,21 @@ public sealed partial class PhysicalRestore
         {
             var existing = new List<(string Relative, string Full)>();
             removed = Prune(pgdata, "", wanted, wantedDirs, locations, existing);
-            using var check = progress.Start($"compare {existing.Count} files", existing.Sum(e => new FileInfo(e.Full).Length));
+            // Largest first, so the big relation segments do not end up last on one thread.
+            var candidates = existing.Select(e => (e.Relative, e.Full, Length: new FileInfo(e.Full).Length))
+                .Where(e => e.Length == wanted[e.Relative].Size).OrderByDescending(e => e.Length).ToList();
+            using var check = progress.Start($"compare {candidates.Count} files", candidates.Sum(e => e.Length));
             long compared = 0;
-            await Parallel.ForEachAsync(existing, new ParallelOptions { MaxDegreeOfParallelism = options.Parallel, CancellationToken = ct }, (e, c) =>
+            await Parallel.ForEachAsync(candidates, new ParallelOptions { MaxDegreeOfParallelism = options.Parallel, CancellationToken = ct }, (e, c) =>
             {
                 var f = wanted[e.Relative];
-                var info = new FileInfo(e.Full);
-                if (info.Length == f.Size && Sha256Of(e.Full) == f.Sha256)
+                if (f.Xxh128 is { } expected ? Xxh128Of(e.Full) == expected : Sha256Of(e.Full) == f.Sha256)
                 {
                     unchanged[e.Relative] = true;
-                    File.SetUnixFileMode(e.Full, (UnixFileMode)f.Mode);
+                    if ((int)File.GetUnixFileMode(e.Full) != f.Mode) File.SetUnixFileMode(e.Full, (UnixFileMode)f.Mode);
                     File.SetLastWriteTimeUtc(e.Full, f.Mtime.UtcDateTime);
                 }
-                check.Report(Interlocked.Add(ref compared, info.Length));
+                check.Report(Interlocked.Add(ref compared, e.Length));
                 return ValueTask.CompletedTask;
             }).ConfigureAwait(false);
         }
@@ -86,6 +89,9 @@ public sealed partial class PhysicalRestore
             .OrderByDescending(g => g.Sum(f => f.Size))
             .ToList();
         long total = work.Sum(g => g.Sum(f => f.Size));
+        // Durability: a few files (a delta restore) are fsynced one by one with their directories;
+        // many are made durable at the end with one syncfs() per file system.
+        _fsyncEach = work.Sum(g => g.Count) <= FsyncEachLimit;
         long done = 0;
         int written = 0;
         using (var task = progress.Start($"restore {work.Sum(g => g.Count)} files", total))
@@ -129,7 +135,11 @@ public sealed partial class PhysicalRestore
         }
     }
 
-    private static void ExtractMembers(Stream pack, string key, List<PhysicalFile> members, string pgdata, PhysicalBackupInfo? owner, Action<long> advanced, CancellationToken ct)
+    private const int FsyncEachLimit = 256;
+
+    private bool _fsyncEach;
+
+    private void ExtractMembers(Stream pack, string key, List<PhysicalFile> members, string pgdata, PhysicalBackupInfo? owner, Action<long> advanced, CancellationToken ct)
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
@@ -147,7 +157,7 @@ public sealed partial class PhysicalRestore
                 string full = Path.Combine(pgdata, f.Path);
                 try
                 {
-                    WriteMember(pack, buffer, f, full, advanced);
+                    WriteMember(pack, buffer, f, full, advanced, _fsyncEach);
                 }
                 catch (Exception e) when (e is not (OperationCanceledException or IOException or UnauthorizedAccessException))
                 {
@@ -165,7 +175,7 @@ public sealed partial class PhysicalRestore
         }
     }
 
-    private static void WriteMember(Stream pack, byte[] buffer, PhysicalFile f, string full, Action<long> advanced)
+    private static void WriteMember(Stream pack, byte[] buffer, PhysicalFile f, string full, Action<long> advanced, bool fsync)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         long size = 0;
@@ -189,6 +199,7 @@ public sealed partial class PhysicalRestore
             if (actual != f.Sha256) throw new InvalidDataException($"checksum mismatch (expected {f.Sha256[..16]}, got {actual[..16]})");
             File.SetUnixFileMode(handle, (UnixFileMode)f.Mode);
             File.SetLastWriteTimeUtc(handle, f.Mtime.UtcDateTime);
+            if (fsync) Posix.Fsync(handle, full);
         }
     }
 
@@ -256,8 +267,38 @@ public sealed partial class PhysicalRestore
 
     private static string Sha256Of(string path)
     {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        ReadAll(path, span => sha.AppendData(span));
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    private static string Xxh128Of(string path)
+    {
+        var xxh = new XxHash128();
+        ReadAll(path, span => xxh.Append(span));
+        return Convert.ToHexStringLower(xxh.GetCurrentHash());
+    }
+
+    private delegate void SpanAction(ReadOnlySpan<byte> span);
+
+    private static void ReadAll(string path, SpanAction consume)
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+            long position = 0;
+            int read;
+            while ((read = RandomAccess.Read(handle, buffer.AsSpan(0, BufferSize), position)) > 0)
+            {
+                consume(buffer.AsSpan(0, read));
+                position += read;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     private static void CreateDirectory(string path, int mode, Action<string> own)

@@ -72,13 +72,33 @@ public sealed partial class PhysicalRestore
             Posix.ChangeOwner(autoConf, p.OwnerUid, p.OwnerGid);
             Posix.ChangeOwner(signal, p.OwnerUid, p.OwnerGid);
         }
-        Posix.SyncFileSystem(pgdata);
+        MakeDurable(pgdata, p, [autoConf, signal, Path.Combine(pgdata, "backup_label"), Path.Combine(pgdata, "backup_manifest")]);
+        progress.Info($"recovery: {(options.Type == "standby" ? "standby.signal" : "recovery.signal")}, " +
+            (options.TargetKind is { } kind ? $"target {kind} {TargetValue(options)}" : "to the end of the archive"));
+    }
+
+    /// <summary>
+    /// Everything written becomes durable: after a restore of many files one syncfs() per file
+    /// system (data directory and tablespaces); after a small delta the files just written were
+    /// fsynced one by one, so these last files and every directory get an fsync of their own.
+    /// </summary>
+    private void MakeDurable(string pgdata, PhysicalBackupInfo p, string[] lastFiles)
+    {
+        var roots = new List<string> { pgdata };
         foreach (var t in p.Tablespaces)
         {
             string link = Path.Combine(pgdata, "pg_tblspc", t.Oid.ToString(CultureInfo.InvariantCulture));
-            if (Directory.Exists(link)) Posix.SyncFileSystem(link);
+            if (Directory.Exists(link)) roots.Add(link);
         }
-        progress.Info($"recovery: {(options.Type == "standby" ? "standby.signal" : "recovery.signal")}, " +
-            (options.TargetKind is { } kind ? $"target {kind} {TargetValue(options)}" : "to the end of the archive"));
+        if (!_fsyncEach)
+        {
+            foreach (var root in roots) Posix.SyncFileSystem(root);
+            return;
+        }
+        foreach (var file in lastFiles) Posix.FsyncFile(file);
+        foreach (var d in p.Directories.Select(d => Path.Combine(pgdata, d.Path)).Prepend(pgdata).Concat(roots).Distinct(StringComparer.Ordinal))
+        {
+            if (Directory.Exists(d)) Posix.FsyncDirectory(d);
+        }
     }
 }

@@ -66,6 +66,20 @@ internal static partial class Posix
         }
     }
 
+    /// <summary>fsync() of an open file.</summary>
+    public static void Fsync(Microsoft.Win32.SafeHandles.SafeFileHandle handle, string path)
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        if (Fsync((int)handle.DangerousGetHandle()) != 0) throw new IOException($"unable to fsync '{path}': {Marshal.GetLastPInvokeErrorMessage()}");
+    }
+
+    /// <summary>fsync() of a file by path.</summary>
+    public static void FsyncFile(string path)
+    {
+        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+        Fsync(handle, path);
+    }
+
     public static void ChangeOwner(string path, int uid, int gid)
     {
         if (Chown(path, uid, gid) != 0)
