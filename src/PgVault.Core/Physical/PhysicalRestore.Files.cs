@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.IO.Hashing;
 using System.Security.Cryptography;
+using Microsoft.Win32.SafeHandles;
 using PgVault.Core.Errors;
 using PgVault.Core.IO;
 using PgVault.Core.Pipeline;
@@ -175,31 +176,126 @@ public sealed partial class PhysicalRestore
         }
     }
 
+    /// <summary>Members from this size on are decompressed on one thread and checked + written on another.</summary>
+    private const long PipelineThreshold = 8L << 20;
+
+    /// <summary>
+    /// Writes one file from its compressed member, checking size and checksum (XXH128 when the
+    /// backup recorded it, else SHA-256) before it counts as restored.
+    /// </summary>
     private static void WriteMember(Stream pack, byte[] buffer, PhysicalFile f, string full, Action<long> advanced, bool fsync)
     {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        long size = 0;
+        var check = new ContentCheck(f);
+        long size;
         using (var handle = File.OpenHandle(full, FileMode.Create, FileAccess.Write, FileShare.None, FileOptions.None, preallocationSize: f.Size))
         {
             using (var member = new BoundedReadStream(pack, f.Length))
             using (var content = Compression.DecompressFrom(member, CompressionSpec.ParseType(f.Compression), leaveOpen: true))
             {
-                int read;
-                while ((read = content.Read(buffer, 0, BufferSize)) > 0)
-                {
-                    sha.AppendData(buffer, 0, read);
-                    RandomAccess.Write(handle, buffer.AsSpan(0, read), size);
-                    size += read;
-                    advanced(read);
-                }
+                size = f.Size >= PipelineThreshold
+                    ? CopyPipelined(content, handle, check, advanced)
+                    : CopyDirect(content, handle, buffer, check, advanced);
                 if (member.Remaining > 0) throw new InvalidDataException($"{member.Remaining} stored bytes left after the end of the compressed content");
             }
             if (size != f.Size) throw new InvalidDataException($"size {size} instead of {f.Size}");
-            string actual = Convert.ToHexStringLower(sha.GetHashAndReset());
-            if (actual != f.Sha256) throw new InvalidDataException($"checksum mismatch (expected {f.Sha256[..16]}, got {actual[..16]})");
+            check.Verify();
             File.SetUnixFileMode(handle, (UnixFileMode)f.Mode);
             File.SetLastWriteTimeUtc(handle, f.Mtime.UtcDateTime);
             if (fsync) Posix.Fsync(handle, full);
+        }
+    }
+
+    private static long CopyDirect(Stream content, SafeFileHandle handle, byte[] buffer, ContentCheck check, Action<long> advanced)
+    {
+        long size = 0;
+        int read;
+        while ((read = content.Read(buffer, 0, BufferSize)) > 0)
+        {
+            check.Append(buffer.AsSpan(0, read));
+            RandomAccess.Write(handle, buffer.AsSpan(0, read), size);
+            size += read;
+            advanced(read);
+        }
+        return size;
+    }
+
+    /// <summary>Decompression here, checksum and write on a second thread, through a few rotating buffers.</summary>
+    private static long CopyPipelined(Stream content, SafeFileHandle handle, ContentCheck check, Action<long> advanced)
+    {
+        const int Buffers = 4;
+        using var failed = new CancellationTokenSource();
+        using var free = new BlockingCollection<byte[]>(Buffers);
+        using var full = new BlockingCollection<(byte[] Buffer, int Length)>(Buffers);
+        var rented = Enumerable.Range(0, Buffers).Select(_ => ArrayPool<byte>.Shared.Rent(BufferSize)).ToList();
+        foreach (var b in rented) free.Add(b);
+        long size = 0;
+        var writer = Task.Factory.StartNew(() =>
+        {
+            try
+            {
+                foreach (var (b, n) in full.GetConsumingEnumerable(failed.Token))
+                {
+                    check.Append(b.AsSpan(0, n));
+                    RandomAccess.Write(handle, b.AsSpan(0, n), size);
+                    size += n;
+                    advanced(n);
+                    free.Add(b);
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                failed.Cancel();
+                throw;
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        try
+        {
+            while (true)
+            {
+                var b = free.Take(failed.Token);
+                int n = content.Read(b, 0, BufferSize);
+                if (n == 0) break;
+                full.Add((b, n), failed.Token);
+            }
+            full.CompleteAdding();
+            writer.GetAwaiter().GetResult();
+            return size;
+        }
+        catch (OperationCanceledException) when (failed.IsCancellationRequested)
+        {
+            writer.GetAwaiter().GetResult(); // the writer's own failure
+            throw;
+        }
+        catch
+        {
+            failed.Cancel();
+            try { writer.GetAwaiter().GetResult(); } catch (Exception) { /* the first failure is the one reported */ }
+            throw;
+        }
+        finally
+        {
+            foreach (var b in rented) ArrayPool<byte>.Shared.Return(b);
+        }
+    }
+
+    /// <summary>The checksum a restored file is checked against: XXH128 when recorded, else SHA-256.</summary>
+    private sealed class ContentCheck(PhysicalFile file)
+    {
+        private readonly XxHash128? _xxh = file.Xxh128 != null ? new XxHash128() : null;
+        private readonly IncrementalHash? _sha = file.Xxh128 == null ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
+
+        public void Append(ReadOnlySpan<byte> data)
+        {
+            if (_xxh != null) _xxh.Append(data);
+            else _sha!.AppendData(data);
+        }
+
+        public void Verify()
+        {
+            string expected = file.Xxh128 ?? file.Sha256;
+            string actual = Convert.ToHexStringLower(_xxh != null ? _xxh.GetCurrentHash() : _sha!.GetHashAndReset());
+            _sha?.Dispose();
+            if (actual != expected) throw new InvalidDataException($"checksum mismatch (expected {expected[..16]}, got {actual[..16]})");
         }
     }
 

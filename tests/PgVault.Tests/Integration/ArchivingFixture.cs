@@ -49,6 +49,9 @@ public class ArchivingFixture : ClusterFixture
     /// <summary>More postgresql.conf settings of the cluster.</summary>
     protected virtual IReadOnlyDictionary<string, string> ExtraSettings => new Dictionary<string, string>();
 
+    /// <summary>Top-level YAML appended to the configuration (e.g. an encryption section).</summary>
+    protected virtual string ExtraYaml => "";
+
     /// <summary>More YAML lines under the cluster (indented by four spaces), written once the cluster runs.</summary>
     protected virtual string ExtraClusterYaml => "";
 
@@ -97,7 +100,7 @@ public class ArchivingFixture : ClusterFixture
     {
         string text = $"repositories:\n  - name: local\n    path: {RepoPath}\nclusters:\n  main:\n" +
             (connection is null ? "    compression: zstd\n" : $"    connection: {connection}\n{ExtraClusterYaml}") +
-            (Async ? $"    archive_async: true\n    spool_path: {SpoolPath}\n    archive_async_processes: 2\n" : "");
+            (Async ? $"    archive_async: true\n    spool_path: {SpoolPath}\n    archive_async_processes: 2\n" : "") + ExtraYaml;
         File.WriteAllText(ConfigFile, text);
         File.SetUnixFileMode(ConfigFile, (UnixFileMode)0b110_100_100);
     }

@@ -317,6 +317,11 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
             await Task.Delay(100);
         }
         Assert.True(await standby.ScalarAsync<bool>("SELECT status = 'streaming' FROM pg_stat_wal_receiver"));
+
+        // A physical backup pointed at the standby is refused with a clear message.
+        var fromStandby = await fixture.RunAsync("--connection", $"host={standby.SocketDir} port={standby.Port} user=postgres dbname=postgres", "backup", "--type", "full");
+        Assert.Equal(1, fromStandby.ExitCode);
+        Assert.Contains("the server is a standby", fromStandby.Stderr);
     }
 
     [Fact]
@@ -353,6 +358,109 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
         await using var server = await RestoredServer.StartAsync(dir);
         await server.WaitPromotedAsync();
         Assert.Equal(4000L, await server.ScalarAsync<long>("SELECT count(*) FROM synced"));
+    }
+
+    [Fact]
+    public async Task Tablespaces_are_backed_up_and_restored_to_a_mapped_location()
+    {
+        string location = fixture.NewRestoreDir("tblspc");
+        Directory.CreateDirectory(location);
+        await ArchivingFixture.Chown("postgres:postgres", location);
+        await fixture.ExecAsync("postgres", $"CREATE TABLESPACE spc LOCATION '{location}'");
+        try
+        {
+            await TablespaceRoundTripAsync(location);
+        }
+        finally
+        {
+            // Later tests restore newer backups, which must not carry this tablespace.
+            await fixture.ExecAsync("postgres", "DROP TABLE IF EXISTS in_spc");
+            await fixture.ExecAsync("postgres", "DROP TABLESPACE IF EXISTS spc");
+        }
+    }
+
+    private async Task TablespaceRoundTripAsync(string location)
+    {
+        await fixture.ExecAsync("postgres", "CREATE TABLE in_spc (id int, v text) TABLESPACE spc; INSERT INTO in_spc SELECT g, md5(g::text) FROM generate_series(1, 10000) g");
+        string id = await fixture.BackupAsync("full");
+        await fixture.ArchiveEverythingAsync();
+        var info = (await fixture.RunAsync("info", id, "--output", "json")).Json.GetProperty("physical");
+        var spc = info.GetProperty("tablespaces").EnumerateArray().Single(t => t.GetProperty("name").GetString() == "spc");
+        string oid = spc.GetProperty("oid").GetUInt32().ToString();
+        Assert.Contains(info.GetProperty("files").EnumerateArray(), f => f.GetProperty("path").GetString()!.StartsWith($"pg_tblspc/{oid}/PG_15_", StringComparison.Ordinal));
+
+        // The original location is taken: restoring there is refused; a mapped location works.
+        string dir = fixture.NewRestoreDir("tblspc-data");
+        var refused = await fixture.RunAsync("restore", "--backup", id, "--pgdata", dir, "--plan");
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("tablespace directory", refused.Stderr);
+        string mapped = fixture.NewRestoreDir("tblspc-mapped");
+        var restore = await fixture.RunAsync("restore", "--backup", id, "--pgdata", dir, "--tablespace-map", $"spc={mapped}",
+            "--target", "immediate", "--target-action", "promote", "--archive-mode", "off");
+        Assert.True(restore.ExitCode == 0, restore.ToString());
+        Assert.Equal(mapped, new FileInfo(Path.Combine(dir, "pg_tblspc", oid)).LinkTarget);
+        await using var server = await RestoredServer.StartAsync(dir);
+        await server.WaitPromotedAsync();
+        Assert.Equal(10000L, await server.ScalarAsync<long>("SELECT count(*) FROM in_spc"));
+        Assert.Equal(mapped, await server.ScalarAsync<string>("SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = 'spc'"));
+        await server.StopAsync();
+
+        var bad = await fixture.RunAsync("restore", "--backup", id, "--pgdata", fixture.NewRestoreDir("x"), "--tablespace-map", "nosuch=/tmp/x", "--plan");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("no tablespace 'nosuch'", bad.Stderr);
+    }
+
+    [Fact]
+    public async Task Bad_pages_are_found_and_recorded_in_the_manifest()
+    {
+        await fixture.ExecAsync("postgres", "CREATE TABLE broken AS SELECT g, md5(g::text) AS v FROM generate_series(1, 20000) g; CHECKPOINT");
+        string file = Path.Combine(fixture.Cluster.DataDir, await fixture.ScalarAsync<string>("postgres", "SELECT pg_relation_filepath('broken')"));
+        await fixture.Cluster.StopAsync();
+        using (var stream = new FileStream(file, FileMode.Open, FileAccess.ReadWrite))
+        {
+            stream.Position = 3 * 8192 + 4000; // inside page 3, away from its header
+            int b = stream.ReadByte();
+            stream.Position = 3 * 8192 + 4000;
+            stream.WriteByte((byte)(b ^ 0xFF));
+        }
+        await fixture.Cluster.StartServerAsync(CancellationToken.None);
+        try
+        {
+            var result = await fixture.RunAsync("backup", "--type", "full", "--output", "json");
+            Assert.True(result.ExitCode == 0, result.ToString());
+            Assert.Equal(1, result.Json.GetProperty("bad_pages").GetInt32());
+            Assert.Contains("failed their checksum", result.Stderr);
+            string id = result.Json.GetProperty("id").GetString()!;
+            var files = (await fixture.RunAsync("info", id, "--output", "json")).Json.GetProperty("physical").GetProperty("files");
+            string relative = Path.GetRelativePath(fixture.Cluster.DataDir, file);
+            var entry = files.EnumerateArray().Single(f => f.GetProperty("path").GetString() == relative);
+            Assert.Equal([3L], entry.GetProperty("bad_pages").EnumerateArray().Select(e => e.GetInt64()).ToArray());
+            Assert.Contains("blocks 3", (await fixture.RunAsync("info", id)).Stdout);
+        }
+        finally
+        {
+            await fixture.ExecAsync("postgres", "DROP TABLE broken");
+        }
+    }
+
+    [Fact]
+    public async Task An_incremental_with_no_full_backup_becomes_a_full_one_with_a_warning()
+    {
+        string root = fixture.NewRestoreDir("fresh");
+        Directory.CreateDirectory(root);
+        string config = Path.Combine(root, "pgvault.yaml");
+        string repo = Path.Combine(root, "repo");
+        // The same cluster and a new, empty repository (the server's archive_command does not push into it).
+        File.WriteAllText(config, File.ReadAllText(fixture.ConfigFile).Replace(fixture.RepoPath, repo, StringComparison.Ordinal)
+            .Replace("archive_timeout: 60", "archive_timeout: 5", StringComparison.Ordinal));
+        Assert.Equal(0, (await PgVaultCli.RunAsync(["--config", config, "repo", "init"])).ExitCode);
+        var result = await PgVaultCli.RunAsync(["--config", config, "backup", "--type", "incr", "--output", "json"]);
+        // The new repository has no WAL: the backup waits for it, fails after archive_timeout and is removed.
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("no full backup", result.Stderr);
+        Assert.Contains("taking a full backup instead", result.Stderr);
+        Assert.Contains("did not reach the archive within 5 s", result.Stderr);
+        Assert.Empty((await PgVaultCli.RunAsync(["--config", config, "list", "--output", "json"])).Json.EnumerateArray());
     }
 
     /// <summary>A copy of the fixture's repository with a config pointing at it (to damage it safely).</summary>

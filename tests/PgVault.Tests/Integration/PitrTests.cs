@@ -77,6 +77,16 @@ public sealed class PitrTests(PitrFixture fixture) : IClassFixture<PitrFixture>
     }
 
     [Fact]
+    public async Task The_repository_is_encrypted_and_its_packs_hold_no_plaintext()
+    {
+        var info = await fixture.RunAsync("info", fixture.FirstBackup, "--output", "json");
+        Assert.True(info.Json.GetProperty("encrypted").GetBoolean());
+        string pack = Directory.GetFiles(Path.Combine(fixture.RepoPath, "clusters/main/backups", fixture.FirstBackup, "pg")).First();
+        byte[] head = File.ReadAllBytes(pack)[..4];
+        Assert.NotEqual(new byte[] { 0x28, 0xB5, 0x2F, 0xFD }, head); // not a bare zstd frame
+    }
+
+    [Fact]
     public async Task A_time_target_after_everything_archived_is_refused()
     {
         string dir = fixture.NewRestoreDir("pitr-future");
@@ -94,6 +104,21 @@ public sealed class PitrTests(PitrFixture fixture) : IClassFixture<PitrFixture>
 /// </summary>
 public sealed class PitrFixture : PhysicalFixture
 {
+    /// <summary>The PITR cluster archives and backs up into an encrypted repository.</summary>
+    protected override string ExtraYaml
+    {
+        get
+        {
+            string file = Path.Combine(Root, "passphrase");
+            if (!File.Exists(file))
+            {
+                File.WriteAllText(file, "pitr tests passphrase\n");
+                File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+            return $"encryption:\n  passphrase_file: {file}\n";
+        }
+    }
+
     private CancellationTokenSource? _stop;
     private Task? _writer;
     private volatile bool _pause;
@@ -107,6 +132,7 @@ public sealed class PitrFixture : PhysicalFixture
 
     public override async Task InitializeAsync()
     {
+        await Chown("postgres:postgres", Path.Combine(Root, "passphrase"));
         await base.InitializeAsync();
         await ExecAsync("postgres", "CREATE TABLE ticks (id bigint PRIMARY KEY, xid xid8 NOT NULL DEFAULT pg_current_xact_id(), at timestamptz NOT NULL DEFAULT clock_timestamp())");
         FirstBackup = await BackupAsync("full");
