@@ -6,6 +6,9 @@ using PgVault.Core;
 using PgVault.Core.Config;
 using PgVault.Core.Errors;
 using PgVault.Core.Logical;
+using PgVault.Core.Physical;
+using PgVault.Core.Progress;
+using PgVault.Core.Wal;
 using PgVault.Core.Pipeline;
 using PgVault.Core.PostgreSql;
 using PgVault.Core.Repository;
@@ -17,7 +20,8 @@ namespace PgVault.Cli.Commands;
 /// <summary>
 /// `pgvault demo`: the main job on an embedded default. Starts a sandbox PostgreSQL cluster of its
 /// own with sample data, initialises an encrypted local repository, backs the sample database up,
-/// lists the catalog, restores into a new database and proves the restore identical.
+/// lists the catalog, restores into a new database and proves the restore identical; then a
+/// physical backup and a point-in-time restore to a restore point that undoes a "mistake".
 /// </summary>
 internal static class DemoCommand
 {
@@ -26,7 +30,7 @@ internal static class DemoCommand
 
     public static Command Build()
     {
-        var command = new Command("demo", "Run the whole job on a sandbox: start a throw-away PostgreSQL, back it up, list, restore, verify") { Keep, Rows };
+        var command = new Command("demo", "Run the whole job on a sandbox: start a throw-away PostgreSQL, back it up (logical and physical), list, restore, point-in-time restore, verify") { Keep, Rows };
         CommandRunner.SetAction(command, RunAsync);
         return command;
     }
@@ -38,18 +42,42 @@ internal static class DemoCommand
         string work = Directory.CreateTempSubdirectory("pgvault-demo-").FullName;
         try
         {
-            renderer.Line("1. starting a sandbox PostgreSQL cluster (initdb + pg_ctl in a temporary directory, free port)...");
-            await using var sandbox = await SandboxCluster.StartAsync(null, ct).ConfigureAwait(false);
+            // The sandbox archives its WAL into the demo repository through this very PgVault.
+            File.SetUnixFileMode(work, (UnixFileMode)0b111_101_101);
+            string configFile = Path.Combine(work, "pgvault.yaml");
+            string passFile = Path.Combine(work, "passphrase");
+            string repoPath = Path.Combine(work, "repo");
+            string archiveCommand = ArchiveSetup.ArchiveCommand(ArchiveSetup.SelfInvocation(), ["--config", configFile, "--cluster", "sandbox"]);
+            await File.WriteAllTextAsync(passFile, Convert.ToBase64String(RandomNumberGenerator.GetBytes(24)), ct).ConfigureAwait(false);
+            File.SetUnixFileMode(passFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            Directory.CreateDirectory(repoPath, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            // The repository belongs to the server's OS user (its archive_command writes there); the
+            // store keeps new files with the owner of its root, so the root is handed over first.
+            await SandboxCluster.GiveToServerUserAsync(repoPath, recursive: false, ct).ConfigureAwait(false);
+            var repository = await Repository.InitAsync(new FileSystemObjectStore("demo", repoPath), Passphrase.Resolve(new EncryptionConfig(passFile, null)), ct).ConfigureAwait(false);
+            // Written before the server starts: an archive_command failing three times makes the archiver wait a minute.
+            await File.WriteAllTextAsync(configFile, $"repositories:\n  - name: demo\n    path: {repoPath}\nencryption:\n  passphrase_file: {passFile}\n" +
+                "clusters:\n  sandbox:\n    compression: zstd:3\n", ct).ConfigureAwait(false);
+            await SandboxCluster.GiveToServerUserAsync(repoPath, recursive: true, ct).ConfigureAwait(false);
+            await SandboxCluster.GiveToServerUserAsync(passFile, recursive: false, ct).ConfigureAwait(false);
+            renderer.Line("1. starting a sandbox PostgreSQL cluster (initdb + pg_ctl in a temporary directory, free port) archiving its WAL into PgVault...");
+            await using var sandbox = await SandboxCluster.StartAsync(new SandboxOptions
+            {
+                Settings = new Dictionary<string, string>
+                {
+                    ["wal_level"] = "replica",
+                    ["archive_mode"] = "on",
+                    ["archive_command"] = PgServer.QuoteLiteral(archiveCommand),
+                },
+            }, ct).ConfigureAwait(false);
             renderer.Line($"   running on port {sandbox.Port}, data in {sandbox.DataDir}");
             await CreateSampleAsync(sandbox.Connection, rows, ct).ConfigureAwait(false);
             renderer.Line($"   created database 'shop' with {rows} orders, customers, a view and a function");
 
-            string passFile = Path.Combine(work, "passphrase");
-            await File.WriteAllTextAsync(passFile, Convert.ToBase64String(RandomNumberGenerator.GetBytes(24)), ct).ConfigureAwait(false);
-            File.SetUnixFileMode(passFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            string repoPath = Path.Combine(work, "repo");
-            Directory.CreateDirectory(repoPath, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            var repository = await Repository.InitAsync(new FileSystemObjectStore("demo", repoPath), Passphrase.Resolve(new EncryptionConfig(passFile, null)), ct).ConfigureAwait(false);
+            // Replaced atomically: the archiver may be reading it.
+            await File.WriteAllTextAsync(configFile + ".new", $"repositories:\n  - name: demo\n    path: {repoPath}\nencryption:\n  passphrase_file: {passFile}\n" +
+                $"clusters:\n  sandbox:\n    connection: {sandbox.ConnectionString}\n    pgdata: {sandbox.DataDir}\n", ct).ConfigureAwait(false);
+            File.Move(configFile + ".new", configFile, overwrite: true);
             renderer.Line($"2. initialised an encrypted repository at {repoPath} (AES-256-GCM, key wrapped by a passphrase in {passFile})");
 
             var catalog = new Catalog(repository, "sandbox");
@@ -79,7 +107,9 @@ internal static class DemoCommand
                 throw new PgVaultException($"verification failed: the restored database differs from the original ({count} of {rows} orders)");
             renderer.Line($"6. verified: {count} orders restored, and pg_dump of the restore is identical to pg_dump of the original ({before.Length} characters)");
 
-            if (result.GetValue(Keep)) renderer.Line($"kept the repository at {repoPath}; passphrase in {passFile}");
+            await PhysicalAndPitrAsync(sandbox, catalog, configFile, rows, work, renderer, ct).ConfigureAwait(false);
+
+            if (result.GetValue(Keep)) renderer.Line($"kept the repository at {repoPath}; passphrase in {passFile}; configuration {configFile}");
             renderer.Line("done: the sandbox cluster is stopped and removed. Point a configuration at your own server to do this for real (see README).");
             return 0;
         }
@@ -87,6 +117,73 @@ internal static class DemoCommand
         {
             if (!result.GetValue(Keep)) Directory.Delete(work, recursive: true);
         }
+    }
+
+    /// <summary>
+    /// Steps 7-10: a physical full backup, a restore point, a "mistake" (every order deleted), and
+    /// a point-in-time restore to the restore point into a new data directory that is started and
+    /// checked: the mistake is undone.
+    /// </summary>
+    private static async Task PhysicalAndPitrAsync(SandboxCluster sandbox, Catalog catalog, string configFile, int rows, string work, Renderer renderer, CancellationToken ct)
+    {
+        var targets = new CatalogSet([catalog]);
+        var full = (await renderer.WithProgressAsync(p => new PhysicalBackup(targets, sandbox.Connection, p).RunAllAsync(new PhysicalBackupOptions
+        {
+            Type = "full",
+            PgData = sandbox.DataDir,
+            Compression = ClusterConfig.DefaultCompression,
+        }, ct)).ConfigureAwait(false))[0];
+        renderer.Line($"7. physical full backup {full.Id}: {full.Physical!.Files.Count} files, {Units.Bytes(full.SizeBytes)} -> {Units.Bytes(full.StoredBytes)}, page checksums verified, WAL {full.Physical.StartWal} archived");
+
+        var shop = sandbox.Connection.WithDatabase("shop");
+        await ExecuteAsync(shop, "INSERT INTO orders (customer_id, status, amount, placed_at) SELECT 1, 'new', 9.99, now() FROM generate_series(1, 100)", ct).ConfigureAwait(false);
+        var point = await new RestorePoints([catalog.Repository], catalog.Cluster).CreateAsync(sandbox.Connection, "before-mistake", ct).ConfigureAwait(false);
+        await ExecuteAsync(shop, "DELETE FROM orders", ct).ConfigureAwait(false);
+        renderer.Line($"8. 100 more orders, restore point 'before-mistake' at LSN {point.Lsn}, then a mistake: DELETE FROM orders ({await CountAsync(shop, ct).ConfigureAwait(false)} orders left)");
+        string segment = await ScalarTextAsync(sandbox.Connection, "SELECT pg_walfile_name(pg_switch_wal())", ct).ConfigureAwait(false);
+        var archive = new WalArchive([catalog.Repository], catalog.Cluster, NullProgress.Instance);
+        for (int i = 0; !await archive.InEveryRepositoryAsync(segment, ct).ConfigureAwait(false); i++)
+        {
+            if (i > 600) throw new PgVaultException($"WAL segment {segment} was not archived within a minute (see {sandbox.LogFile})");
+            await Task.Delay(100, ct).ConfigureAwait(false);
+        }
+
+        string root = Path.Combine(work, "pitr");
+        Directory.CreateDirectory(root);
+        await SandboxCluster.GiveToServerUserAsync(root, recursive: false, ct).ConfigureAwait(false);
+        var outcome = await renderer.WithProgressAsync(p => new PhysicalRestore(targets, p).RunAsync(new PhysicalRestoreOptions
+        {
+            PgData = Path.Combine(root, "data"),
+            TargetName = point.Name,
+            TargetAction = "promote",
+            ArchiveMode = "off",
+            RestoreCommand = ArchiveSetup.RestoreCommand(ArchiveSetup.SelfInvocation(), ["--config", configFile, "--cluster", "sandbox"]),
+        }, ct)).ConfigureAwait(false);
+        renderer.Line($"9. point-in-time restore of {outcome.Plan.BackupId} to 'before-mistake' into {outcome.Plan.PgData}: {outcome.FilesWritten} files in {Units.Duration(outcome.DurationSeconds)}, WAL {outcome.Plan.WalFrom} .. {outcome.Plan.WalTo}");
+
+        await using var restored = await SandboxCluster.StartExistingAsync(root, sandbox.BinDir, ct).ConfigureAwait(false);
+        for (int i = 0; await ScalarTextAsync(restored.Connection, "SELECT pg_is_in_recovery()::text", ct).ConfigureAwait(false) == "true"; i++)
+        {
+            if (i > 600) throw new PgVaultException($"the restored server did not finish recovery within a minute (see {restored.LogFile})");
+            await Task.Delay(100, ct).ConfigureAwait(false);
+        }
+        long count = await CountAsync(restored.Connection.WithDatabase("shop"), ct).ConfigureAwait(false);
+        if (count != rows + 100) throw new PgVaultException($"verification failed: the point-in-time restore has {count} orders, expected {rows + 100}");
+        renderer.Line($"10. verified: the restored server (port {restored.Port}) recovered to the restore point and has all {count} orders: the mistake is undone");
+    }
+
+    private static async Task ExecuteAsync(ConnInfo connection, string sql, CancellationToken ct)
+    {
+        await using var conn = await PgServer.ConnectAsync(connection, ct).ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    private static async Task<string> ScalarTextAsync(ConnInfo connection, string sql, CancellationToken ct)
+    {
+        await using var conn = await PgServer.ConnectAsync(connection, ct).ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        return (string)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
     }
 
     private static async Task CreateSampleAsync(ConnInfo connection, int rows, CancellationToken ct)

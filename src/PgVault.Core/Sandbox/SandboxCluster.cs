@@ -91,6 +91,28 @@ public sealed class SandboxCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Starts a server on an existing data directory at <paramref name="root"/>/data (a restored
+    /// copy, say) on a free port; <paramref name="root"/> holds the socket and log and must be
+    /// writable by the server's OS user. Disposing stops it and removes <paramref name="root"/>.
+    /// </summary>
+    public static async Task<SandboxCluster> StartExistingAsync(string root, string binDir, CancellationToken ct)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            var cluster = new SandboxCluster(root, binDir, FreePort());
+            try
+            {
+                await cluster.StartServerAsync(ct).ConfigureAwait(false);
+                return cluster;
+            }
+            catch (PgVaultException) when (attempt < 3)
+            {
+                // The port was taken between probing and binding: try another.
+            }
+        }
+    }
+
     /// <summary>Starts the server again after <see cref="StopAsync"/>.</summary>
     public async Task StartServerAsync(CancellationToken ct)
     {
@@ -124,6 +146,13 @@ public sealed class SandboxCluster : IAsyncDisposable
         RunAsync(Path.Combine(_binDir, tool), arguments.ToList(), asOwner: true, ct);
 
     public static bool RunningAsRoot => Environment.UserName == "root";
+
+    /// <summary>chown of a path to the server's OS user (postgres) when running as root; nothing otherwise.</summary>
+    public static async Task GiveToServerUserAsync(string path, bool recursive, CancellationToken ct)
+    {
+        if (!RunningAsRoot) return;
+        await RunAsync("chown", recursive ? ["-R", "postgres:postgres", path] : ["postgres:postgres", path], asOwner: false, ct).ConfigureAwait(false);
+    }
 
     private static async Task ConfigureAsync(string root, SandboxOptions options, CancellationToken ct)
     {
