@@ -49,6 +49,9 @@ public class ArchivingFixture : ClusterFixture
     /// <summary>More postgresql.conf settings of the cluster.</summary>
     protected virtual IReadOnlyDictionary<string, string> ExtraSettings => new Dictionary<string, string>();
 
+    /// <summary>More repositories (YAML list items), written once the cluster runs.</summary>
+    protected virtual string ExtraRepositoriesYaml => "";
+
     /// <summary>Top-level YAML appended to the configuration (e.g. an encryption section).</summary>
     protected virtual string ExtraYaml => "";
 
@@ -98,7 +101,7 @@ public class ArchivingFixture : ClusterFixture
 
     private void WriteConfig(string? connection)
     {
-        string text = $"repositories:\n  - name: local\n    path: {RepoPath}\nclusters:\n  main:\n" +
+        string text = $"repositories:\n  - name: local\n    path: {RepoPath}\n{(connection is null ? "" : ExtraRepositoriesYaml)}clusters:\n  main:\n" +
             (connection is null ? "    compression: zstd\n" : $"    connection: {connection}\n{ExtraClusterYaml}") +
             (Async ? $"    archive_async: true\n    spool_path: {SpoolPath}\n    archive_async_processes: 2\n" : "") + ExtraYaml;
         File.WriteAllText(ConfigFile, text);
