@@ -27,7 +27,7 @@ public sealed partial class PhysicalBackup
                 if (clock.Elapsed.TotalSeconds > timeoutSeconds)
                     throw new PgVaultException($"WAL segment {name} needed by the backup did not reach the archive within {timeoutSeconds} s",
                         "check archive_command and the archiver with 'pgvault check'; raise archive_timeout of the cluster if archiving is slow");
-                await Task.Delay(200, ct).ConfigureAwait(false);
+                await Task.Delay(50, ct).ConfigureAwait(false);
             }
         }
     }

@@ -1,0 +1,124 @@
+using PgVault.Core.Physical;
+using PgVault.Core.Wal;
+using Xunit;
+
+namespace PgVault.Tests.Unit;
+
+/// <summary>What a physical backup copies from a data directory, on a fake one.</summary>
+public sealed class DataDirectoryTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("pgvault-datadir-").FullName;
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    private void Touch(string relative, int bytes = 10)
+    {
+        string path = Path.Combine(_root, relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllBytes(path, new byte[bytes]);
+    }
+
+    [Fact]
+    public void Leaves_out_what_postgresql_says_not_to_back_up_and_keeps_the_rest()
+    {
+        string[] kept =
+        [
+            "PG_VERSION", "postgresql.conf", "postgresql.auto.conf", "global/pg_control", "global/1262", "base/5/16384", "base/5/16384.1",
+            "base/5/16384_fsm", "base/5/16384_vm", "base/5/16390_init", "pg_xact/0000", "pg_logical/replorigin_checkpoint", "log/postgresql.log",
+        ];
+        string[] left =
+        [
+            "postmaster.pid", "postmaster.opts", "backup_label", "tablespace_map", "backup_manifest", "postgresql.auto.conf.tmp",
+            "current_logfiles.tmp", "recovery.signal", "standby.signal", "pg_wal/000000010000000000000001", "pg_wal/archive_status/x.ready",
+            "pg_replslot/slot/state", "pg_stat_tmp/global.stat", "pg_subtrans/0000", "pg_notify/0000", "pg_serial/0000", "pg_snapshots/x",
+            "pg_dynshmem/x", "base/5/pg_internal.init", "global/pg_internal.init", "base/5/t3_16400", "base/5/t3_16400_fsm",
+            "base/pgsql_tmp/pgsql_tmp123.0", "base/5/16390", "base/5/16390_fsm", "base/5/16390.2",
+        ];
+        foreach (var f in kept.Concat(left)) Touch(f);
+
+        var (directories, files) = DataDirectory.Scan(_root, []);
+        var paths = files.Select(f => f.Path).ToHashSet();
+        foreach (var f in kept) Assert.Contains(f, paths);
+        foreach (var f in left) Assert.DoesNotContain(f, paths);
+        var dirs = directories.Select(d => d.Path).ToHashSet();
+        foreach (var d in new[] { "pg_wal", "pg_wal/archive_status", "pg_replslot", "pg_stat_tmp", "pg_subtrans", "base/5", "global" }) Assert.Contains(d, dirs);
+        Assert.DoesNotContain("pg_replslot/slot", dirs);
+        Assert.DoesNotContain("base/pgsql_tmp", dirs);
+    }
+
+    [Fact]
+    public void Tablespace_links_are_followed_and_other_links_kept_as_directories()
+    {
+        string elsewhere = Directory.CreateTempSubdirectory("pgvault-tblspc-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(elsewhere, "PG_15_202209061", "5"));
+            File.WriteAllBytes(Path.Combine(elsewhere, "PG_15_202209061", "5", "16500"), new byte[8192]);
+            Directory.CreateDirectory(Path.Combine(_root, "pg_tblspc"));
+            File.CreateSymbolicLink(Path.Combine(_root, "pg_tblspc", "16499"), elsewhere);
+            Touch("PG_VERSION");
+
+            var (directories, files) = DataDirectory.Scan(_root, []);
+            var file = Assert.Single(files, f => f.Path.StartsWith("pg_tblspc/", StringComparison.Ordinal));
+            Assert.Equal("pg_tblspc/16499/PG_15_202209061/5/16500", file.Path);
+            Assert.Equal(8192, file.Size);
+            Assert.Contains(directories, d => d.Path == "pg_tblspc/16499");
+        }
+        finally
+        {
+            Directory.Delete(elsewhere, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_missing_data_directory_is_a_clear_error()
+    {
+        var e = Assert.Throws<PgVault.Core.Errors.PgVaultException>(() => DataDirectory.Scan(Path.Combine(_root, "nope"), []));
+        Assert.Contains("does not exist", e.Message);
+    }
+
+    [Theory]
+    [InlineData("base/5/16384", 0)]
+    [InlineData("base/5/16384.3", 3)]
+    [InlineData("base/5/16384_fsm", 0)]
+    [InlineData("global/1262", 0)]
+    [InlineData("pg_tblspc/16499/PG_15_202209061/5/16500.12", 12)]
+    [InlineData("pg_xact/0000", null)]
+    [InlineData("base/5/PG_VERSION", null)]
+    [InlineData("base/5/pg_filenode.map", null)]
+    [InlineData("postgresql.conf", null)]
+    public void Relation_segments_are_recognised(string path, int? segment) => Assert.Equal(segment, DataDirectory.RelationSegment(path));
+}
+
+public sealed class WalSegmentsTests
+{
+    [Theory]
+    [InlineData(1u, 0x3UL, 16L << 20, "000000010000000000000003")]
+    [InlineData(2u, 0x1FFUL, 16L << 20, "0000000200000001000000FF")]
+    [InlineData(1u, 0x40UL, 64L << 20, "000000010000000100000000")]
+    public void Names_and_numbers_round_trip(uint timeline, ulong segment, long size, string name)
+    {
+        Assert.Equal(name, WalSegments.Name(timeline, segment, size));
+        Assert.Equal((timeline, segment), WalSegments.Parse(name, size));
+    }
+
+    [Fact]
+    public void The_segment_of_an_lsn_and_the_one_before_a_boundary()
+    {
+        long size = 16L << 20;
+        Assert.Equal(3UL, WalSegments.SegmentOf(0x3000028, size));
+        Assert.Equal(2UL, WalSegments.PreviousSegmentOf(0x3000000, size));
+        Assert.Equal(3UL, WalSegments.PreviousSegmentOf(0x3000001, size));
+    }
+
+    [Fact]
+    public void A_history_becomes_the_span_of_each_timeline()
+    {
+        var spans = TimelineHistory.Spans(3, "1\t0/3000000\tno recovery target specified\n\n2\t0/50000A0\tat restore point \"x\"\n");
+        Assert.Equal(
+            [new TimelineSpan(1, 0, 0x3000000), new TimelineSpan(2, 0x3000000, 0x50000A0), new TimelineSpan(3, 0x50000A0, ulong.MaxValue)],
+            spans);
+        Assert.Equal([new TimelineSpan(1, 0, ulong.MaxValue)], TimelineHistory.Spans(1, null));
+        Assert.Throws<PgVault.Core.Errors.PgVaultException>(() => TimelineHistory.Spans(2, "garbage line\n"));
+    }
+}
