@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.IO.Hashing;
 using System.Security.Cryptography;
 using Microsoft.Win32.SafeHandles;
+using PgVault.Core.Errors;
 using PgVault.Core.Pipeline;
 using PgVault.Core.Repository;
 
@@ -145,6 +146,11 @@ public sealed partial class PhysicalBackup
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             return null; // dropped while the backup ran: WAL replay removes it anyway
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new PgVaultException($"unable to read '{file.FullPath}': permission denied",
+                "run the backup as the cluster's OS user (postgres) or root");
         }
         using (handle)
         {

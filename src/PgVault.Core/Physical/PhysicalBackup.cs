@@ -124,14 +124,14 @@ public sealed partial class PhysicalBackup(CatalogSet targets, ConnInfo connecti
     private sealed record ClusterFacts(string PgData, bool DataChecksums, long SegmentSize, int OwnerUid, int OwnerGid);
 
     /// <summary>Everything that can be refused before anything is written is refused here.</summary>
-    private static async Task<ClusterFacts> CheckServerAsync(NpgsqlConnection conn, PhysicalBackupOptions options, ServerFacts server, CancellationToken ct)
+    private async Task<ClusterFacts> CheckServerAsync(NpgsqlConnection conn, PhysicalBackupOptions options, ServerFacts server, CancellationToken ct)
     {
         if (server.VersionNum < 150000)
             throw new PgVaultException($"physical backups need PostgreSQL 15 or later (pg_backup_start); the server runs {server.Version}",
                 "take a logical backup (--type logical) instead");
         var settings = new Dictionary<string, string>(StringComparer.Ordinal);
         await using (var cmd = new NpgsqlCommand(
-            "SELECT name, setting FROM pg_settings WHERE name IN ('archive_mode', 'data_directory', 'data_checksums', 'wal_segment_size', 'wal_level') " +
+            "SELECT name, setting FROM pg_settings WHERE name IN ('archive_mode', 'archive_command', 'data_directory', 'data_checksums', 'wal_segment_size', 'wal_level') " +
             "UNION ALL SELECT 'in_recovery', pg_is_in_recovery()::text", conn))
         await using (var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
         {
@@ -145,6 +145,8 @@ public sealed partial class PhysicalBackup(CatalogSet targets, ConnInfo connecti
         if (settings.GetValueOrDefault("archive_mode", "off") == "off")
             throw new PgVaultException("WAL archiving is off on the server: a physical backup is only restorable with the WAL written during it",
                 "run 'pgvault setup archiving --apply' and restart the server");
+        if (settings.GetValueOrDefault("archive_command") is { } command && !command.Contains("archive-push", StringComparison.Ordinal))
+            progress.Warn($"archive_command '{command}' does not look like 'pgvault archive-push': the backup waits for its WAL in the PgVault archive (see 'pgvault setup archiving')");
         string pgdata = Path.GetFullPath(options.PgData ?? dataDirectory);
         string control = Path.Combine(pgdata, "global", "pg_control");
         byte[] head = new byte[8];
