@@ -170,26 +170,34 @@ public sealed partial class PhysicalBackup(CatalogSet targets, ConnInfo connecti
         return new ClusterFacts(pgdata, settings.GetValueOrDefault("data_checksums") == "on", segmentSize, uid, gid);
     }
 
-    /// <summary>diff: the last full; incr: the last physical backup. Held by every target repository, same system.</summary>
+    /// <summary>
+    /// diff: the last full; incr: the last physical backup (full, diff or incr) since that full.
+    /// Found from the ids (their suffix is the type), so only the reference's manifest is read;
+    /// it must be of the same system and major version and held by every target repository.
+    /// </summary>
     private async Task<(string Type, BackupManifest? Reference)> ChooseReferenceAsync(string type, ServerFacts server, CancellationToken ct)
     {
         if (type == "full") return (type, null);
-        BackupManifest? reference = null;
-        var lists = new List<List<BackupManifest>>();
-        foreach (var catalog in targets.Catalogs) lists.Add(await catalog.ListAsync(ct).ConfigureAwait(false));
-        var candidates = lists[0].Where(m => m.IsPhysical && m.Physical != null && m.Server.SystemIdentifier == server.SystemIdentifier
-            && m.Server.VersionNum / 10000 == server.VersionNum / 10000).ToList();
-        var lastFull = candidates.LastOrDefault(m => m.Type == "full");
-        if (lastFull != null)
-            reference = type == "diff" ? lastFull : candidates.Last(m => string.CompareOrdinal(m.Id, lastFull.Id) >= 0);
-        if (reference != null && lists.Skip(1).Any(list => list.All(m => m.Id != reference.Id)))
-        {
-            progress.Warn($"reference backup {reference.Id} is not in every repository ({targets.Names}): taking a full backup instead");
-            return ("full", null);
-        }
-        if (reference == null)
+        var ids = new List<List<string>>();
+        foreach (var catalog in targets.Catalogs) ids.Add(await catalog.ListIdsAsync(ct).ConfigureAwait(false));
+        string? lastFull = ids[0].LastOrDefault(i => i.EndsWith("-F", StringComparison.Ordinal));
+        string? candidate = lastFull == null ? null
+            : type == "diff" ? lastFull
+            : ids[0].Last(i => string.CompareOrdinal(i, lastFull) >= 0 && (i.EndsWith("-F", StringComparison.Ordinal) || i.EndsWith("-D", StringComparison.Ordinal) || i.EndsWith("-I", StringComparison.Ordinal)));
+        if (candidate == null)
         {
             progress.Warn($"no full backup of cluster '{targets.Cluster}' to base a {type} backup on: taking a full backup instead");
+            return ("full", null);
+        }
+        if (ids.Skip(1).Any(list => !list.Contains(candidate)))
+        {
+            progress.Warn($"reference backup {candidate} is not in every repository ({targets.Names}): taking a full backup instead");
+            return ("full", null);
+        }
+        var reference = await targets.Catalogs[0].GetAsync(candidate, ct).ConfigureAwait(false);
+        if (reference.Physical == null || reference.Server.SystemIdentifier != server.SystemIdentifier || reference.Server.VersionNum / 10000 != server.VersionNum / 10000)
+        {
+            progress.Warn($"the last backup {candidate} is of another database system or major version: taking a full backup instead");
             return ("full", null);
         }
         return (type, reference);

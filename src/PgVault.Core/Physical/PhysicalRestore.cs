@@ -84,37 +84,57 @@ public sealed partial class PhysicalRestore(CatalogSet sources, IProgressSink pr
                 throw PgVaultException.Usage($"backup {id} is a {found.Manifest.Type} backup: restore it with --db (a physical restore needs a full, diff or incr backup)");
             return found;
         }
-        var all = new List<(Catalog Catalog, BackupManifest Manifest)>();
+        // Ids carry the type and sort by time: read manifests newest first, only until one fits.
+        var holdersById = new SortedDictionary<string, List<Catalog>>(StringComparer.Ordinal);
         foreach (var catalog in sources.Catalogs)
         {
             try
             {
-                foreach (var m in await catalog.ListAsync(ct).ConfigureAwait(false))
-                    if (m.IsPhysical && m.Physical != null) all.Add((catalog, m));
+                foreach (var listed in await catalog.ListIdsAsync(ct).ConfigureAwait(false))
+                {
+                    if (listed[^1] is not ('F' or 'D' or 'I')) continue;
+                    if (!holdersById.TryGetValue(listed, out var list)) holdersById[listed] = list = [];
+                    list.Add(catalog);
+                }
             }
             catch (PgVaultException e) when (e.Kind != ErrorKind.Usage)
             {
                 progress.Warn($"repository '{catalog.Repository.Name}': {e.Message}");
             }
         }
-        if (all.Count == 0)
+        if (holdersById.Count == 0)
             throw new PgVaultException($"no physical backups of cluster '{sources.Cluster}' in repositories {sources.Names}", "take one with 'pgvault backup --type full'");
-        IEnumerable<BackupManifest> fitting = all.Select(a => a.Manifest);
-        string why = "";
-        if (options.ParsedTime is { } time)
+        ulong? lsnTarget = options.ParsedLsn ?? (point != null ? Lsn.ParseLsn(point.Lsn) : null);
+        BackupManifest? oldest = null;
+        foreach (var (candidate, holders) in holdersById.Reverse())
         {
-            fitting = fitting.Where(m => m.Physical!.StopTime <= time);
-            why = $" finished before {time:yyyy-MM-dd HH:mm:ss.ffffffzzz}";
+            var manifest = await ReadManifestAsync(candidate, holders, ct).ConfigureAwait(false);
+            if (manifest?.Physical is not { } p) continue;
+            oldest = manifest;
+            bool fits = options.ParsedTime is { } time ? p.StopTime <= time
+                : lsnTarget is not { } lsn || Lsn.ParseLsn(p.StopLsn) <= lsn;
+            if (fits) return (manifest, holders);
         }
-        else if ((options.ParsedLsn ?? (point != null ? Lsn.ParseLsn(point.Lsn) : null)) is { } lsn)
+        string why = options.ParsedTime is { } t ? $" finished before {t:yyyy-MM-dd HH:mm:ss.ffffffzzz}" : lsnTarget is { } l ? $" ended before LSN {Lsn.FormatLsn(l)}" : "";
+        throw new PgVaultException($"no physical backup of cluster '{sources.Cluster}'{why}",
+            oldest?.Physical is { } o ? $"the oldest ended at {o.StopTime:yyyy-MM-dd HH:mm:ss zzz} (LSN {o.StopLsn})" : null);
+    }
+
+    /// <summary>The manifest of <paramref name="id"/> from the first holder that can serve it (null when none can).</summary>
+    private async Task<BackupManifest?> ReadManifestAsync(string id, List<Catalog> holders, CancellationToken ct)
+    {
+        foreach (var catalog in holders)
         {
-            fitting = fitting.Where(m => Lsn.ParseLsn(m.Physical!.StopLsn) <= lsn);
-            why = $" ended before LSN {Lsn.FormatLsn(lsn)}";
+            try
+            {
+                return await catalog.GetAsync(id, ct).ConfigureAwait(false);
+            }
+            catch (PgVaultException e) when (e.Kind != ErrorKind.Usage)
+            {
+                progress.Warn($"repository '{catalog.Repository.Name}': {e.Message}");
+            }
         }
-        var chosen = fitting.MaxBy(m => m.Id, StringComparer.Ordinal)
-            ?? throw new PgVaultException($"no physical backup of cluster '{sources.Cluster}'{why}",
-                $"the oldest ended at {all.Min(a => a.Manifest.Physical!.StopTime):yyyy-MM-dd HH:mm:ss zzz} (LSN {all.MinBy(a => a.Manifest.Id)!.Manifest.Physical!.StopLsn})");
-        return (chosen, all.Where(a => a.Manifest.Id == chosen.Id).Select(a => a.Catalog).ToList());
+        return null;
     }
 
     /// <summary>A target before the end of the backup cannot be reached: recovery must at least make the backup consistent.</summary>

@@ -16,8 +16,8 @@ public sealed class Catalog(Repository repository, string cluster)
 
     public string Cluster => cluster;
 
-    /// <summary>Every complete backup, oldest first (ids sort by time).</summary>
-    public async Task<List<BackupManifest>> ListAsync(CancellationToken ct)
+    /// <summary>The ids of every complete backup (those with a manifest), oldest first, without reading the manifests.</summary>
+    public async Task<List<string>> ListIdsAsync(CancellationToken ct)
     {
         var ids = new List<string>();
         await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupsPrefix(cluster), ct).ConfigureAwait(false))
@@ -26,6 +26,13 @@ public sealed class Catalog(Repository repository, string cluster)
             if (id != null && info.Key == RepositoryLayout.Manifest(cluster, id)) ids.Add(id);
         }
         ids.Sort(StringComparer.Ordinal);
+        return ids;
+    }
+
+    /// <summary>Every complete backup, oldest first (ids sort by time).</summary>
+    public async Task<List<BackupManifest>> ListAsync(CancellationToken ct)
+    {
+        var ids = await ListIdsAsync(ct).ConfigureAwait(false);
         var manifests = new List<BackupManifest>(ids.Count);
         foreach (var id in ids)
         {
