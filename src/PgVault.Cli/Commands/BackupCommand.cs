@@ -112,7 +112,7 @@ internal static class BackupCommand
         }
         var p = manifest.Physical!;
         renderer.Line($"backup {manifest.Id} complete: {manifest.Type}{(p.Reference != null ? $" on {p.Reference}" : "")}, {p.Files.Count} files, {Units.Bytes(manifest.SizeBytes)} in the cluster, " +
-            $"{p.FilesStored} files stored ({Units.Bytes(manifest.StoredBytes)}, {manifest.Compression}{(manifest.Encrypted ? ", encrypted" : "")}), {p.FilesReferenced} unchanged, " +
+            $"{p.FilesStored} files stored{(p.FilesAsDeltas > 0 ? $" + {p.FilesAsDeltas} as changed pages" : "")} ({Units.Bytes(manifest.StoredBytes)}, {manifest.Compression}{(manifest.Encrypted ? ", encrypted" : "")}), {p.FilesReferenced} unchanged, " +
             $"WAL {p.StartWal} .. {p.StopWal}, in {Units.Duration(manifest.DurationSeconds)}" + (names.Length > 1 ? $", in repositories {string.Join(", ", names)}" : ""));
         if (p.BadPages > 0) renderer.Warn($"{p.BadPages} page(s) failed their checksum: see 'pgvault info {manifest.Id}'");
         return 0;

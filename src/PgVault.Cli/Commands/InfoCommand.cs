@@ -48,7 +48,7 @@ internal static class InfoCommand
             renderer.Line($"reference    {p.Reference ?? "-"} (chain {string.Join(" <- ", p.Chain)})");
             renderer.Line($"wal          {p.StartWal} .. {p.StopWal} (LSN {p.StartLsn} .. {p.StopLsn}, timeline {p.Timeline})");
             renderer.Line($"consistent   {Time(p.StopTime)} (recovery targets must lie after this)");
-            renderer.Line($"files        {p.Files.Count} ({p.FilesStored} stored, {p.FilesReferenced} unchanged: {Units.Bytes(p.BytesReferenced)} taken from the chain) in {p.Packs.Count} packs");
+            renderer.Line($"files        {p.Files.Count} ({p.FilesStored} stored whole, {p.FilesAsDeltas} as changed pages, {p.FilesReferenced} unchanged: {Units.Bytes(p.BytesReferenced)} taken from the chain) in {p.Packs.Count} packs");
             renderer.Line($"checksums    {(p.DataChecksums ? $"page checksums verified, {p.BadPages} bad page(s)" : "data checksums off on the cluster: pages not verified")}");
             foreach (var t in p.Tablespaces) renderer.Line($"tablespace   {t.Name} ({t.Oid}) at {t.Location}");
             foreach (var f in p.Files.Where(f => f.BadPages != null)) renderer.Line($"bad pages    {f.Path}: blocks {string.Join(", ", f.BadPages!)}");

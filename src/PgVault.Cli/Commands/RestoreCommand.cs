@@ -134,7 +134,7 @@ internal static class RestoreCommand
             return 0;
         }
         var plan = outcome.Plan;
-        string target = plan.TargetKind is { } kind ? $"{kind} {plan.TargetValue}" : "the end of the archive";
+        string target = plan.TargetKind switch { null => "the end of the archive", "immediate" => "the end of the backup (immediate)", var kind => $"{kind} {plan.TargetValue}" };
         if (!outcome.Executed)
         {
             renderer.Line($"plan: restore backup {plan.BackupId} ({plan.BackupType}) into {plan.PgData} ({plan.Mode})");

@@ -25,12 +25,13 @@ internal sealed record BackupSummary(
     int? Timeline = null,
     int? FilesStored = null,
     int? FilesReferenced = null,
-    int? BadPages = null)
+    int? BadPages = null,
+    int? FilesAsDeltas = null)
 {
     public static BackupSummary From(BackupManifest m, params string[] repositories) => new(
         m.Id, m.Type, m.Cluster, m.Databases.Select(d => d.Name).ToList(), m.Globals != null, m.StartedAt, m.FinishedAt,
         m.DurationSeconds, m.SizeBytes, m.StoredBytes, m.Compression, m.Encrypted, m.Status, repositories,
-        m.Physical?.Reference, m.Physical?.StartLsn, m.Physical?.StopLsn, m.Physical?.Timeline, m.Physical?.FilesStored, m.Physical?.FilesReferenced, m.Physical?.BadPages);
+        m.Physical?.Reference, m.Physical?.StartLsn, m.Physical?.StopLsn, m.Physical?.Timeline, m.Physical?.FilesStored, m.Physical?.FilesReferenced, m.Physical?.BadPages, m.Physical?.FilesAsDeltas);
 }
 
 internal sealed record RestoreSummary(

@@ -10,7 +10,7 @@ namespace PgVault.Core.Physical;
 /// to the data directory with '/' separators ("base/1/1259", "pg_tblspc/16385/PG_15_202209061/16386/16387",
 /// "backup_label"); <paramref name="Sha256Hex"/> is the SHA-256 of the file's content (64 hex digits).
 /// </summary>
-internal sealed record PgManifestFile(string Path, long Size, DateTimeOffset LastModified, string Sha256Hex);
+internal sealed record PgManifestFile(string Path, long Size, DateTimeOffset LastModified, string Sha256Hex, string? Crc32CHex = null);
 
 /// <summary>WAL needed to make the backup consistent on one timeline: [StartLsn, EndLsn].</summary>
 internal sealed record PgManifestWalRange(uint Timeline, ulong StartLsn, ulong EndLsn);
@@ -81,8 +81,13 @@ internal static class PgBackupManifest
         if (string.IsNullOrEmpty(file.Path) || file.Path.Contains('\0', StringComparison.Ordinal))
             throw new ArgumentException($"invalid manifest path '{file.Path}'", nameof(file));
         if (file.Size < 0) throw new ArgumentException($"negative size for '{file.Path}'", nameof(file));
-        if (file.Sha256Hex is not { Length: 64 } || file.Sha256Hex.AsSpan().ContainsAnyExcept(HexDigits))
-            throw new ArgumentException($"SHA-256 of '{file.Path}' must be 64 hex digits", nameof(file));
+        // SHA-256 when known; a file stored as a delta of an earlier backup carries CRC32C instead
+        // (pg_verifybackup takes the algorithm per file).
+        bool crc = string.IsNullOrEmpty(file.Sha256Hex);
+        string checksum = crc ? file.Crc32CHex ?? "" : file.Sha256Hex;
+        if (crc ? checksum is not { Length: 8 } || checksum.AsSpan().ContainsAnyExcept(HexDigits)
+                : checksum is not { Length: 64 } || checksum.AsSpan().ContainsAnyExcept(HexDigits))
+            throw new ArgumentException($"{(crc ? "CRC32C" : "SHA-256")} of '{file.Path}' must be {(crc ? 8 : 64)} hex digits", nameof(file));
 
         text.Append("{ \"Path\": ");
         AppendJsonString(text, file.Path);
@@ -90,8 +95,8 @@ internal static class PgBackupManifest
             // pg_time_t is whole seconds, printed with strftime("%Y-%m-%d %H:%M:%S %Z") in GMT.
             .Append(", \"Last-Modified\": \"")
             .Append(file.LastModified.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture))
-            .Append(" GMT\", \"Checksum-Algorithm\": \"SHA256\", \"Checksum\": \"")
-            .Append(file.Sha256Hex.ToLowerInvariant())
+            .Append(" GMT\", \"Checksum-Algorithm\": \"").Append(crc ? "CRC32C" : "SHA256").Append("\", \"Checksum\": \"")
+            .Append(checksum.ToLowerInvariant())
             .Append("\" }");
     }
 

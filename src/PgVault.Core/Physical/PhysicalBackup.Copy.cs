@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.IO.Hashing;
 using System.Security.Cryptography;
@@ -19,30 +20,45 @@ public sealed partial class PhysicalBackup
 
     private const int BufferSize = 1 << 20; // a multiple of the page size
 
-    private sealed record CopyResult(List<PhysicalFile> Files, List<StoredFile>[] Packs, int FilesStored, int FilesReferenced, long BytesReferenced);
+    /// <summary>A file stored as page deltas gets stored whole again after this many deltas.</summary>
+    private const int MaxDeltas = 8;
 
-    /// <summary>A file to read: <paramref name="Reference"/> is its entry in the reference backup when the content may be unchanged and must be compared by checksum.</summary>
-    private sealed record CopyItem(ScannedFile File, PhysicalFile? Reference);
+    private sealed record CopyResult(List<PhysicalFile> Files, List<StoredFile>[] Packs, int FilesStored, int FilesReferenced, long BytesReferenced,
+        int FilesAsDeltas, Dictionary<string, (long Size, ulong[] Hashes)> PageHashes);
 
-    private async Task<CopyResult> CopyAsync(string id, List<ScannedFile> scanned, BackupManifest? reference, int timeline, ulong startLsn,
+    /// <summary>
+    /// A file to read. <paramref name="Reference"/>: its entry in the reference backup when the
+    /// content may be unchanged and must be compared by checksum. <paramref name="DeltaBase"/>: the
+    /// reference entry when only the pages that changed since it are stored.
+    /// </summary>
+    private sealed record CopyItem(ScannedFile File, PhysicalFile? Reference, PhysicalFile? DeltaBase = null);
+
+    private async Task<CopyResult> CopyAsync(string id, List<ScannedFile> scanned, BackupManifest? reference,
+        Dictionary<string, (long Size, ulong[] Hashes)>? referenceHashes, int timeline, ulong startLsn,
         DateTimeOffset startTime, bool checksums, PhysicalBackupOptions options, CancellationToken ct)
     {
         var files = new ConcurrentBag<PhysicalFile>();
+        var hashes = new ConcurrentDictionary<string, (long Size, ulong[] Hashes)>(StringComparer.Ordinal);
+        int asDeltas = 0;
         var toCopy = new List<CopyItem>();
+        // A changed large file whose pages the reference recorded is stored as the pages that changed.
+        PhysicalFile? DeltaBaseFor(ScannedFile file, PhysicalFile before) =>
+            referenceHashes != null && file.Size >= PageHashes.MinFileSize && referenceHashes.ContainsKey(file.Path)
+                && (before.Deltas?.Count ?? 0) < MaxDeltas && (before.BaseXxh128 ?? before.Xxh128) != null ? before : null;
         int referenced = 0;
         long referencedBytes = 0;
         var previous = reference?.Physical?.Files.ToDictionary(f => f.Path, StringComparer.Ordinal);
         bool timelineChanged = reference?.Physical is { } rp && rp.Timeline != timeline;
         foreach (var file in scanned)
         {
-            if (previous == null || !previous.TryGetValue(file.Path, out var before) || before.Size != file.Size)
+            if (previous == null || !previous.TryGetValue(file.Path, out var before))
             {
                 toCopy.Add(new CopyItem(file, null));
                 continue;
             }
-            if (before.Mtime != file.Mtime)
+            if (before.Size != file.Size || before.Mtime != file.Mtime)
             {
-                toCopy.Add(new CopyItem(file, null));
+                toCopy.Add(new CopyItem(file, null, DeltaBaseFor(file, before)));
                 continue;
             }
             // Same size and mtime. Trust it unless the time stamps cannot be trusted: an mtime in
@@ -52,10 +68,12 @@ public sealed partial class PhysicalBackup
                 || file.Mtime >= TruncateToSecond(reference!.Physical!.StartTime);
             if (untrusted)
             {
-                toCopy.Add(new CopyItem(file, before));
+                var deltaBase = DeltaBaseFor(file, before);
+                toCopy.Add(deltaBase != null ? new CopyItem(file, null, deltaBase) : new CopyItem(file, before));
                 continue;
             }
             files.Add(before with { Mode = file.Mode });
+            if (referenceHashes != null && referenceHashes.TryGetValue(file.Path, out var kept)) hashes[file.Path] = kept;
             referenced++;
             referencedBytes += before.Size;
         }
@@ -76,7 +94,10 @@ public sealed partial class PhysicalBackup
                 foreach (var item in pack.Items)
                 {
                     c2.ThrowIfCancellationRequested();
-                    var copied = CopyFile(item, counter, id, relative, startLsn, checksums, options.Compression, bytes => task.Report(Interlocked.Add(ref done, bytes)));
+                    Action<long> advanced = bytes => task.Report(Interlocked.Add(ref done, bytes));
+                    var copied = item.DeltaBase is { } deltaBase
+                        ? CopyDelta(item.File, deltaBase, referenceHashes![item.File.Path].Hashes, counter, id, relative, startLsn, checksums, options.Compression, advanced, hashes)
+                        : CopyFile(item, counter, id, relative, startLsn, checksums, options.Compression, advanced, hashes);
                     if (copied != null) members.Add(copied);
                 }
                 counter.Flush();
@@ -87,6 +108,7 @@ public sealed partial class PhysicalBackup
             {
                 files.Add(member);
                 if (member.Backup == id) Interlocked.Increment(ref stored);
+                else if (member.Deltas is { Count: > 0 } deltas && deltas[^1].Backup == id) Interlocked.Increment(ref asDeltas);
                 else
                 {
                     Interlocked.Increment(ref referenced);
@@ -95,7 +117,7 @@ public sealed partial class PhysicalBackup
             }
         }).ConfigureAwait(false);
         return new CopyResult(files.ToList(), perRepository.Select(b => b.OrderBy(p => p.Name, StringComparer.Ordinal).ToList()).ToArray(),
-            stored, referenced, referencedBytes);
+            stored, referenced, referencedBytes, asDeltas, new Dictionary<string, (long, ulong[])>(hashes, StringComparer.Ordinal));
     }
 
     private static DateTimeOffset TruncateToSecond(DateTimeOffset time) => new(time.Ticks - time.Ticks % TimeSpan.TicksPerSecond, time.Offset);
@@ -135,23 +157,10 @@ public sealed partial class PhysicalBackup
     /// normal: WAL replay makes them consistent).
     /// </summary>
     private PhysicalFile? CopyFile(CopyItem item, CountingStream pack, string id, string packName, ulong startLsn, bool checksums,
-        CompressionSpec compression, Action<long> advanced)
+        CompressionSpec compression, Action<long> advanced, ConcurrentDictionary<string, (long Size, ulong[] Hashes)> pageHashes)
     {
         var file = item.File;
-        SafeFileHandle handle;
-        try
-        {
-            handle = File.OpenHandle(file.FullPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.SequentialScan);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return null; // dropped while the backup ran: WAL replay removes it anyway
-        }
-        catch (UnauthorizedAccessException)
-        {
-            throw new PgVaultException($"unable to read '{file.FullPath}': permission denied",
-                "run the backup as the cluster's OS user (postgres) or root");
-        }
+        if (OpenForCopy(file) is not { } handle) return null;
         using (handle)
         {
             byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
@@ -166,6 +175,7 @@ public sealed partial class PhysicalBackup
                 List<long>? badPages = null;
                 using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
                 var xxh = new XxHash128();
+                List<ulong>? hashes = file.Size >= PageHashes.MinFileSize ? new List<ulong>(PageHashes.PageCount(file.Size)) : null;
                 long offset = pack.Bytes;
                 long position = 0;
                 using (var compressor = Compression.CompressTo(pack, compression, leaveOpen: true))
@@ -175,6 +185,7 @@ public sealed partial class PhysicalBackup
                     {
                         sha.AppendData(buffer, 0, read);
                         xxh.Append(buffer.AsSpan(0, read));
+                        if (hashes != null) HashPages(buffer.AsSpan(0, read), hashes);
                         if (segment is { } seg) CheckPages(handle, buffer, read, position, seg, startLsn, ref badPages);
                         compressor.Write(buffer, 0, read);
                         position += read;
@@ -182,6 +193,7 @@ public sealed partial class PhysicalBackup
                         if (read < BufferSize) break;
                     }
                 }
+                if (hashes != null) pageHashes[file.Path] = (position, hashes.ToArray());
                 return new PhysicalFile
                 {
                     Path = file.Path,
@@ -195,6 +207,117 @@ public sealed partial class PhysicalBackup
                     Offset = offset,
                     Length = pack.Bytes - offset,
                     Compression = CompressionSpec.TypeName(compression.Type),
+                    BadPages = badPages,
+                };
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    /// <summary>Opens a file to copy; null when it vanished (normal during an online backup).</summary>
+    private static SafeFileHandle? OpenForCopy(ScannedFile file)
+    {
+        try
+        {
+            return File.OpenHandle(file.FullPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.SequentialScan);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null; // dropped while the backup ran: WAL replay removes it anyway
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new PgVaultException($"unable to read '{file.FullPath}': permission denied",
+                "run the backup as the cluster's OS user (postgres) or root");
+        }
+    }
+
+    /// <summary>XXH64 of each 8 KiB page (the last one may be shorter) of a buffer that starts on a page boundary.</summary>
+    private static void HashPages(ReadOnlySpan<byte> data, List<ulong> hashes)
+    {
+        for (int at = 0; at < data.Length; at += PageHashes.PageSize)
+            hashes.Add(XxHash64.HashToUInt64(data.Slice(at, Math.Min(PageHashes.PageSize, data.Length - at))));
+    }
+
+    /// <summary>
+    /// Stores the pages of a large file that differ from the reference (by XXH64 of each page) as
+    /// one compressed delta member, read in one pass so the pages, the page hashes and the file's
+    /// checksums all come from the same read. Returns the reference entry unchanged when no page
+    /// changed, else an entry whose base is the reference's and whose deltas end with this one.
+    /// </summary>
+    private PhysicalFile? CopyDelta(ScannedFile file, PhysicalFile before, ulong[] referenceHashes, CountingStream pack, string id, string packName,
+        ulong startLsn, bool checksums, CompressionSpec compression, Action<long> advanced, ConcurrentDictionary<string, (long Size, ulong[] Hashes)> pageHashes)
+    {
+        if (OpenForCopy(file) is not { } handle) return null;
+        using (handle)
+        {
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+            try
+            {
+                int? segment = checksums ? DataDirectory.RelationSegment(file.Path) : null;
+                List<long>? badPages = null;
+                var crc = new Crc32C();
+                var xxh = new XxHash128();
+                var hashes = new List<ulong>(PageHashes.PageCount(file.Size));
+                long offset = pack.Bytes;
+                long position = 0;
+                int changed = 0;
+                Span<byte> header = stackalloc byte[12];
+                using (var compressor = Compression.CompressTo(pack, compression, leaveOpen: true))
+                {
+                    int read;
+                    while ((read = FillBuffer(handle, buffer, position)) > 0)
+                    {
+                        crc.Append(buffer.AsSpan(0, read));
+                        xxh.Append(buffer.AsSpan(0, read));
+                        if (segment is { } seg) CheckPages(handle, buffer, read, position, seg, startLsn, ref badPages);
+                        for (int at = 0; at < read; at += PageHashes.PageSize)
+                        {
+                            var page = buffer.AsSpan(at, Math.Min(PageHashes.PageSize, read - at));
+                            ulong hash = XxHash64.HashToUInt64(page);
+                            int number = hashes.Count;
+                            hashes.Add(hash);
+                            if (number < referenceHashes.Length && referenceHashes[number] == hash) continue;
+                            BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)number);
+                            BinaryPrimitives.WriteUInt32LittleEndian(header[4..], (uint)page.Length);
+                            compressor.Write(header[..8]);
+                            compressor.Write(page);
+                            changed++;
+                        }
+                        position += read;
+                        advanced(read);
+                        if (read < BufferSize) break;
+                    }
+                    BinaryPrimitives.WriteUInt32LittleEndian(header, uint.MaxValue); // end of pages, then the final size
+                    BinaryPrimitives.WriteUInt64LittleEndian(header[4..], (ulong)position);
+                    compressor.Write(header);
+                }
+                pageHashes[file.Path] = (position, hashes.ToArray());
+                if (changed == 0 && position == before.Size)
+                    return before with { Mode = file.Mode, Mtime = file.Mtime, BadPages = badPages };
+                var delta = new DeltaRef
+                {
+                    Backup = id,
+                    Pack = packName,
+                    Offset = offset,
+                    Length = pack.Bytes - offset,
+                    Compression = CompressionSpec.TypeName(compression.Type),
+                    Pages = changed,
+                };
+                return before with
+                {
+                    Size = position,
+                    Mtime = file.Mtime,
+                    Mode = file.Mode,
+                    Sha256 = "",
+                    Crc32c = crc.Hex(),
+                    Xxh128 = Convert.ToHexStringLower(xxh.GetCurrentHash()),
+                    BaseSize = before.BaseSize ?? before.Size,
+                    BaseXxh128 = before.BaseXxh128 ?? before.Xxh128,
+                    Deltas = [.. before.Deltas ?? [], delta],
                     BadPages = badPages,
                 };
             }

@@ -42,7 +42,8 @@ public sealed partial class PhysicalBackup(CatalogSet targets, ConnInfo connecti
             inBackup = true;
             var tablespaces = await TablespacesAsync(conn, ct).ConfigureAwait(false);
             var (directories, scanned) = DataDirectory.Scan(facts.PgData, tablespaces);
-            var copy = await CopyAsync(id, scanned, reference, timeline, startLsn, startTime, facts.DataChecksums, options, ct).ConfigureAwait(false);
+            var referenceHashes = reference != null ? await ReadPageHashesAsync(reference, ct).ConfigureAwait(false) : null;
+            var copy = await CopyAsync(id, scanned, reference, referenceHashes, timeline, startLsn, startTime, facts.DataChecksums, options, ct).ConfigureAwait(false);
             var stop = await BackupStopAsync(conn, ct).ConfigureAwait(false);
             inBackup = false;
             string startWal = StartWalFromLabel(stop.Label) ?? WalSegments.Name((uint)timeline, WalSegments.SegmentOf(startLsn, facts.SegmentSize), facts.SegmentSize);
@@ -51,7 +52,7 @@ public sealed partial class PhysicalBackup(CatalogSet targets, ConnInfo connecti
             var files = copy.Files.OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
             var labelBytes = System.Text.Encoding.UTF8.GetBytes(stop.Label);
             var pgManifest = PgBackupManifest.Build(
-                files.Select(f => new PgManifestFile(f.Path, f.Size, f.Mtime, f.Sha256))
+                files.Select(f => new PgManifestFile(f.Path, f.Size, f.Mtime, f.Sha256, f.Crc32c))
                     .Append(new PgManifestFile("backup_label", labelBytes.Length, stop.StopTime, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(labelBytes))))
                     .ToList(),
                 [new PgManifestWalRange((uint)timeline, startLsn, stop.StopLsn)]);
@@ -59,11 +60,21 @@ public sealed partial class PhysicalBackup(CatalogSet targets, ConnInfo connecti
             var storedManifest = await targets.WriteObjectAsync(id, pgManifestObject, Pipeline.CompressionSpec.None,
                 (s, c) => s.WriteAsync(pgManifest, c).AsTask(), ct).ConfigureAwait(false);
 
+            // Page hashes of every large file in the backup: what the next incremental compares.
+            var pageHashes = files.Where(f => f.Size >= PageHashes.MinFileSize && copy.PageHashes.ContainsKey(f.Path))
+                .ToDictionary(f => f.Path, f => copy.PageHashes[f.Path], StringComparer.Ordinal);
+            byte[] pageHashBytes = PageHashes.Serialize(pageHashes);
+            const string pageHashesObject = "pagehashes";
+            var storedHashes = await targets.WriteObjectAsync(id, pageHashesObject, Pipeline.CompressionSpec.None,
+                (s, c) => s.WriteAsync(pageHashBytes, c).AsTask(), ct).ConfigureAwait(false);
+
             int badPages = files.Sum(f => f.BadPages?.Count ?? 0);
             if (badPages > 0)
                 progress.Warn($"{badPages} page(s) failed their checksum: {string.Join(", ", files.Where(f => f.BadPages != null).Take(5).Select(f => $"{f.Path} block {string.Join('/', f.BadPages!.Take(3))}"))} (recorded in the manifest)");
             var finished = DateTimeOffset.UtcNow;
-            var chain = files.Where(f => f.Backup.Length > 0).Select(f => f.Backup).Append(id).Distinct().Order(StringComparer.Ordinal).ToList();
+            var chain = files.Where(f => f.Backup.Length > 0).Select(f => f.Backup)
+                .Concat(files.SelectMany(f => f.Deltas ?? []).Select(d => d.Backup))
+                .Append(id).Distinct().Order(StringComparer.Ordinal).ToList();
             var manifests = Enumerable.Range(0, targets.Count).Select(r => new BackupManifest
             {
                 Id = id,
@@ -106,6 +117,10 @@ public sealed partial class PhysicalBackup(CatalogSet targets, ConnInfo connecti
                     PgManifestObject = pgManifestObject,
                     PgManifestSha256 = storedManifest[r].Sha256,
                     PgManifestBytes = pgManifest.Length,
+                    PageHashesObject = pageHashesObject,
+                    PageHashesSha256 = storedHashes[r].Sha256,
+                    PageHashesBytes = pageHashBytes.Length,
+                    FilesAsDeltas = copy.FilesAsDeltas,
                 },
             }).ToArray();
             await targets.CommitAsync(id, r => manifests[r], ct).ConfigureAwait(false); // the commit point
@@ -118,6 +133,30 @@ public sealed partial class PhysicalBackup(CatalogSet targets, ConnInfo connecti
             await targets.DiscardAsync(id, progress).ConfigureAwait(false);
             if (e is IOException io) throw new PgVaultException($"unable to write backup {id} to repository {targets.Names}: {io.Message}", inner: io);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The page hashes the reference recorded; null (every changed file is then stored whole) when
+    /// it has none or they cannot be read.
+    /// </summary>
+    private async Task<Dictionary<string, (long Size, ulong[] Hashes)>?> ReadPageHashesAsync(BackupManifest reference, CancellationToken ct)
+    {
+        if (reference.Physical is not { PageHashesObject: { } name, PageHashesSha256: { } sha } physical) return null;
+        var repository = targets.Catalogs[0].Repository;
+        string key = RepositoryLayout.BackupObject(targets.Cluster, reference.Id, name);
+        try
+        {
+            var stored = new StoredFile { Compression = "none", Encrypted = repository.Encrypted, Sha256 = sha, SizeBytes = physical.PageHashesBytes };
+            await using var input = await repository.OpenObjectAsync(key, stored, ct).ConfigureAwait(false);
+            using var buffer = new MemoryStream();
+            await input.CopyToAsync(buffer, ct).ConfigureAwait(false);
+            return PageHashes.Deserialize(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), key);
+        }
+        catch (PgVaultException e) when (e.RepositoryFault)
+        {
+            progress.Warn($"page hashes of backup {reference.Id} are unreadable ({e.Message}): changed files are stored whole");
+            return null;
         }
     }
 

@@ -43,6 +43,12 @@ public sealed record PhysicalBackupInfo
     public int BadPages { get; init; }
     /// <summary>Object (relative to this backup) holding the PostgreSQL-format backup_manifest.</summary>
     public string PgManifestObject { get; init; } = "";
+    /// <summary>Object with the XXH64 of every 8 KiB page of each file of 1 MiB or more: what the next incremental compares.</summary>
+    public string? PageHashesObject { get; init; }
+    public string? PageHashesSha256 { get; init; }
+    public long PageHashesBytes { get; init; }
+    /// <summary>Files stored as page deltas by this backup.</summary>
+    public int FilesAsDeltas { get; init; }
     public string PgManifestSha256 { get; init; } = "";
     public long PgManifestBytes { get; init; }
 }
@@ -81,4 +87,30 @@ public sealed record PhysicalFile
     public string Compression { get; init; } = "none";
     /// <summary>Block numbers whose page checksum failed (re-read once before counting); null when none.</summary>
     public List<long>? BadPages { get; init; }
+
+    /// <summary>CRC-32C of the content, for backup_manifest when <see cref="Sha256"/> is empty (a file stored as deltas).</summary>
+    public string? Crc32c { get; init; }
+
+    /// <summary>
+    /// Pages changed since the base member, oldest first: the file is the base member (size
+    /// <see cref="BaseSize"/>, XXH128 <see cref="BaseXxh128"/>) with each delta applied in turn.
+    /// Null for a file stored whole.
+    /// </summary>
+    public List<DeltaRef>? Deltas { get; init; }
+    public long? BaseSize { get; init; }
+    public string? BaseXxh128 { get; init; }
+}
+
+/// <summary>
+/// A compressed member holding the pages of a file that changed since the reference backup:
+/// u64 final size, u32 page count, then per page u32 page number, u32 length and its bytes.
+/// </summary>
+public sealed record DeltaRef
+{
+    public string Backup { get; init; } = "";
+    public string Pack { get; init; } = "";
+    public long Offset { get; init; }
+    public long Length { get; init; }
+    public string Compression { get; init; } = "none";
+    public int Pages { get; init; }
 }

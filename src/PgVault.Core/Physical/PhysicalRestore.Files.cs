@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.IO.Hashing;
 using System.Security.Cryptography;
@@ -104,6 +105,9 @@ public sealed partial class PhysicalRestore
             }).ConfigureAwait(false);
         }
 
+        await ApplyDeltasAsync(holders, p.Files.Where(f => !unchanged.ContainsKey(f.Path) && f.Deltas is { Count: > 0 }).ToList(),
+            pgdata, root ? p : null, options.Parallel, ct).ConfigureAwait(false);
+
         string label = Path.Combine(pgdata, "backup_label");
         await File.WriteAllTextAsync(label, p.BackupLabel, ct).ConfigureAwait(false);
         File.SetUnixFileMode(label, UnixFileMode.UserRead | UnixFileMode.UserWrite);
@@ -115,24 +119,129 @@ public sealed partial class PhysicalRestore
     }
 
     /// <summary>Restores the files stored in one pack, reading it once from the first repository that serves it.</summary>
-    private async Task RestorePackAsync(List<Catalog> holders, List<PhysicalFile> members, string pgdata, PhysicalBackupInfo? owner, Action<long> advanced, CancellationToken ct)
+    private Task RestorePackAsync(List<Catalog> holders, List<PhysicalFile> members, string pgdata, PhysicalBackupInfo? owner, Action<long> advanced, CancellationToken ct) =>
+        ReadPackAsync(holders, members[0].Backup, members[0].Pack, (stream, key) => ExtractMembers(stream, key, members, pgdata, owner, advanced, ct), ct);
+
+    /// <summary>Reads one pack front to back on a thread of its own, from the first repository that serves it.</summary>
+    private async Task ReadPackAsync(List<Catalog> holders, string backup, string pack, Action<Stream, string> read, CancellationToken ct)
     {
-        var first = members[0];
-        string key = RepositoryLayout.BackupObject(sources.Cluster, first.Backup, first.Pack);
+        string key = RepositoryLayout.BackupObject(sources.Cluster, backup, pack);
         for (int i = 0; ; i++)
         {
             var repository = holders[i].Repository;
             try
             {
                 await using var stream = await repository.OpenObjectAsync(key, CompressionType.None, ct).ConfigureAwait(false);
-                await Task.Factory.StartNew(() => ExtractMembers(stream, key, members, pgdata, owner, advanced, ct), ct,
-                    TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+                await Task.Factory.StartNew(() => read(stream, key), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
                 return;
             }
             catch (PgVaultException e) when (e.RepositoryFault && i + 1 < holders.Count)
             {
-                progress.Warn($"repository '{repository.Name}': {e.Message}; reading {first.Pack} of backup {first.Backup} from '{holders[i + 1].Repository.Name}'");
+                progress.Warn($"repository '{repository.Name}': {e.Message}; reading {pack} of backup {backup} from '{holders[i + 1].Repository.Name}'");
             }
+        }
+    }
+
+    /// <summary>
+    /// Applies the page deltas of the files restored from their base members: backup by backup,
+    /// oldest first (a file has at most one delta per backup), packs of one backup in parallel;
+    /// then checks every such file against its final XXH128 and gives it its mode and mtime.
+    /// </summary>
+    private async Task ApplyDeltasAsync(List<Catalog> holders, List<PhysicalFile> files, string pgdata, PhysicalBackupInfo? owner, int parallel, CancellationToken ct)
+    {
+        if (files.Count == 0) return;
+        using var task = progress.Start($"apply page deltas to {files.Count} files");
+        foreach (var backup in files.SelectMany(f => f.Deltas!).Select(d => d.Backup).Distinct().Order(StringComparer.Ordinal))
+        {
+            var packs = files.SelectMany(f => f.Deltas!.Where(d => d.Backup == backup).Select(d => (File: f, Delta: d)))
+                .GroupBy(x => x.Delta.Pack, StringComparer.Ordinal)
+                .Select(g => g.OrderBy(x => x.Delta.Offset).ToList())
+                .ToList();
+            await Parallel.ForEachAsync(packs, new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct }, (items, c) =>
+                new ValueTask(ReadPackAsync(holders, backup, items[0].Delta.Pack, (stream, key) => ApplyMembers(stream, key, items, pgdata, c), c))).ConfigureAwait(false);
+        }
+        await Parallel.ForEachAsync(files.OrderByDescending(f => f.Size), new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct }, (f, c) =>
+        {
+            string full = Path.Combine(pgdata, f.Path);
+            if (new FileInfo(full).Length != f.Size || Xxh128Of(full) != f.Xxh128)
+                throw new PgVaultException($"restored {f.Path} does not match the backup after applying its {f.Deltas!.Count} page delta(s)",
+                    "restore from another repository or an older backup") { RepositoryFault = true };
+            File.SetUnixFileMode(full, (UnixFileMode)f.Mode);
+            File.SetLastWriteTimeUtc(full, f.Mtime.UtcDateTime);
+            if (_fsyncEach) Posix.FsyncFile(full);
+            return ValueTask.CompletedTask;
+        }).ConfigureAwait(false);
+    }
+
+    private static void ApplyMembers(Stream pack, string key, List<(PhysicalFile File, DeltaRef Delta)> items, string pgdata, CancellationToken ct)
+    {
+        byte[] page = new byte[PageHashes.PageSize];
+        byte[] head = new byte[12];
+        long position = 0;
+        foreach (var (f, d) in items)
+        {
+            ct.ThrowIfCancellationRequested();
+            SkipTo(pack, key, position, d.Offset, f.Path);
+            position = d.Offset;
+            string full = Path.Combine(pgdata, f.Path);
+            try
+            {
+                using var handle = File.OpenHandle(full, FileMode.Open, FileAccess.Write);
+                using var member = new BoundedReadStream(pack, d.Length);
+                using var content = Compression.DecompressFrom(member, CompressionSpec.ParseType(d.Compression), leaveOpen: true);
+                int pages = 0;
+                while (true)
+                {
+                    content.ReadExactly(head, 0, 4);
+                    uint number = BinaryPrimitives.ReadUInt32LittleEndian(head);
+                    if (number == uint.MaxValue)
+                    {
+                        content.ReadExactly(head, 4, 8);
+                        RandomAccess.SetLength(handle, (long)BinaryPrimitives.ReadUInt64LittleEndian(head.AsSpan(4)));
+                        break;
+                    }
+                    content.ReadExactly(head, 4, 4);
+                    int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(4));
+                    if (length is <= 0 or > PageHashes.PageSize) throw new InvalidDataException($"page {number} has length {length}");
+                    content.ReadExactly(page, 0, length);
+                    RandomAccess.Write(handle, page.AsSpan(0, length), (long)number * PageHashes.PageSize);
+                    pages++;
+                }
+                if (content.Read(page, 0, 1) != 0 || member.Remaining > 0) throw new InvalidDataException("bytes after the end of the delta");
+                if (pages != d.Pages) throw new InvalidDataException($"{pages} pages instead of {d.Pages}");
+            }
+            catch (Exception e) when (IsDamage(e))
+            {
+                if (e is PgVaultException { RepositoryFault: false } p) throw p;
+                throw new PgVaultException($"stored page delta of {f.Path} (backup {d.Backup}) is damaged: {(e is PgVaultException pv ? pv.Message : e.Message)}",
+                    "restore from another repository or an older backup", inner: e) { RepositoryFault = true };
+            }
+            position += d.Length;
+        }
+    }
+
+    /// <summary>
+    /// Failures that mean the stored bytes are bad (decompression, checksums, a member or pack
+    /// ending early) rather than the restore's own disk failing (other I/O errors, permissions).
+    /// </summary>
+    private static bool IsDamage(Exception e) =>
+        e is not (OperationCanceledException or UnauthorizedAccessException) && (e is EndOfStreamException || e is not IOException);
+
+    private static void SkipTo(Stream pack, string key, long position, long offset, string path)
+    {
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            while (position < offset)
+            {
+                int skip = pack.Read(scratch, 0, (int)Math.Min(BufferSize, offset - position));
+                if (skip == 0) throw PgVaultException.Corrupt(key, $"the pack ends before {path}");
+                position += skip;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
         }
     }
 
@@ -160,7 +269,7 @@ public sealed partial class PhysicalRestore
                 {
                     WriteMember(pack, buffer, f, full, advanced, _fsyncEach);
                 }
-                catch (Exception e) when (e is not (OperationCanceledException or IOException or UnauthorizedAccessException))
+                catch (Exception e) when (IsDamage(e))
                 {
                     if (e is PgVaultException { RepositoryFault: false } p) throw p;
                     throw new PgVaultException($"stored copy of {f.Path} (backup {f.Backup}) is damaged: {(e is PgVaultException pv ? pv.Message : e.Message)}",
@@ -185,20 +294,24 @@ public sealed partial class PhysicalRestore
     /// </summary>
     private static void WriteMember(Stream pack, byte[] buffer, PhysicalFile f, string full, Action<long> advanced, bool fsync)
     {
-        var check = new ContentCheck(f);
+        // A file stored as deltas is first its base member; the deltas and the final check follow.
+        bool deltas = f.Deltas is { Count: > 0 };
+        var check = deltas ? new ContentCheck(f.BaseXxh128, null) : new ContentCheck(f.Xxh128, f.Sha256);
+        long expectedSize = deltas ? f.BaseSize ?? -1 : f.Size;
         long size;
         using (var handle = File.OpenHandle(full, FileMode.Create, FileAccess.Write, FileShare.None, FileOptions.None, preallocationSize: f.Size))
         {
             using (var member = new BoundedReadStream(pack, f.Length))
             using (var content = Compression.DecompressFrom(member, CompressionSpec.ParseType(f.Compression), leaveOpen: true))
             {
-                size = f.Size >= PipelineThreshold
+                size = expectedSize >= PipelineThreshold
                     ? CopyPipelined(content, handle, check, advanced)
                     : CopyDirect(content, handle, buffer, check, advanced);
                 if (member.Remaining > 0) throw new InvalidDataException($"{member.Remaining} stored bytes left after the end of the compressed content");
             }
-            if (size != f.Size) throw new InvalidDataException($"size {size} instead of {f.Size}");
+            if (size != expectedSize) throw new InvalidDataException($"size {size} instead of {expectedSize}");
             check.Verify();
+            if (deltas) return;
             File.SetUnixFileMode(handle, (UnixFileMode)f.Mode);
             File.SetLastWriteTimeUtc(handle, f.Mtime.UtcDateTime);
             if (fsync) Posix.Fsync(handle, full);
@@ -279,10 +392,10 @@ public sealed partial class PhysicalRestore
     }
 
     /// <summary>The checksum a restored file is checked against: XXH128 when recorded, else SHA-256.</summary>
-    private sealed class ContentCheck(PhysicalFile file)
+    private sealed class ContentCheck(string? xxh128, string? sha256)
     {
-        private readonly XxHash128? _xxh = file.Xxh128 != null ? new XxHash128() : null;
-        private readonly IncrementalHash? _sha = file.Xxh128 == null ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
+        private readonly XxHash128? _xxh = xxh128 != null ? new XxHash128() : null;
+        private readonly IncrementalHash? _sha = xxh128 == null ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
 
         public void Append(ReadOnlySpan<byte> data)
         {
@@ -292,7 +405,7 @@ public sealed partial class PhysicalRestore
 
         public void Verify()
         {
-            string expected = file.Xxh128 ?? file.Sha256;
+            string expected = xxh128 ?? sha256 ?? "";
             string actual = Convert.ToHexStringLower(_xxh != null ? _xxh.GetCurrentHash() : _sha!.GetHashAndReset());
             _sha?.Dispose();
             if (actual != expected) throw new InvalidDataException($"checksum mismatch (expected {expected[..16]}, got {actual[..16]})");

@@ -96,6 +96,14 @@ public sealed class RepositorySync(IReadOnlyList<Repository> repositories, IProg
                     Name = p.PgManifestObject, Object = p.PgManifestObject, Compression = "none", Encrypted = from.Repository.Encrypted,
                     Sha256 = p.PgManifestSha256, SizeBytes = p.PgManifestBytes,
                 }).ConfigureAwait(false);
+                if (p.PageHashesObject is { } hashes && p.PageHashesSha256 is { } hashesSha)
+                {
+                    await Copy(new StoredFile
+                    {
+                        Name = hashes, Object = hashes, Compression = "none", Encrypted = from.Repository.Encrypted,
+                        Sha256 = hashesSha, SizeBytes = p.PageHashesBytes,
+                    }).ConfigureAwait(false);
+                }
                 physical = p with { Packs = packs };
             }
             var copy = manifest with

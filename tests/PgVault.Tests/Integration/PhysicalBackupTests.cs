@@ -19,11 +19,11 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
     public async Task Full_incr_diff_chain_restores_and_starts_with_the_same_data()
     {
         await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS chain (id int PRIMARY KEY, v text); TRUNCATE chain; " +
-            "INSERT INTO chain SELECT g, md5(g::text) FROM generate_series(1, 20000) g");
+            "INSERT INTO chain SELECT g, md5(g::text) FROM generate_series(1, 60000) g");
         string full = await fixture.BackupAsync("full");
         string atFull = await FingerprintAsync();
 
-        await fixture.ExecAsync("postgres", "UPDATE chain SET v = v || 'x' WHERE id % 100 = 0; INSERT INTO chain SELECT g, 'incr' FROM generate_series(20001, 21000) g");
+        await fixture.ExecAsync("postgres", "UPDATE chain SET v = v || 'x' WHERE id % 100 = 0; INSERT INTO chain SELECT g, 'incr' FROM generate_series(60001, 61000) g");
         string incr = await fixture.BackupAsync("incr");
         string atIncr = await FingerprintAsync();
 
@@ -31,9 +31,9 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
         string diff = await fixture.BackupAsync("diff");
         string atDiff = await FingerprintAsync();
 
-        await fixture.ExecAsync("postgres", "INSERT INTO chain SELECT g, 'incr2' FROM generate_series(30001, 30500) g");
+        await fixture.ExecAsync("postgres", "INSERT INTO chain SELECT g, 'incr2' FROM generate_series(70001, 70500) g");
         string incr2 = await fixture.BackupAsync("incr");
-        await fixture.ExecAsync("postgres", "INSERT INTO chain VALUES (40000, 'after every backup')");
+        await fixture.ExecAsync("postgres", "INSERT INTO chain VALUES (80000, 'after every backup')");
         string atEnd = await FingerprintAsync();
         await fixture.ArchiveEverythingAsync();
 
@@ -45,12 +45,21 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
         Assert.DoesNotContain(incr, chain); // a diff replaces the incrementals before it
         var diffInfo = (await fixture.RunAsync("info", diff, "--output", "json")).Json.GetProperty("physical");
         Assert.Equal(full, diffInfo.GetProperty("reference").GetString());
+        // The chain table (several MiB) changed in a few pages each time: stored as changed pages.
+        string table = await fixture.ScalarAsync<string>("postgres", "SELECT pg_relation_filepath('chain')");
+        var entry = physical.GetProperty("files").EnumerateArray().Single(f => f.GetProperty("path").GetString() == table);
+        var deltas = entry.GetProperty("deltas").EnumerateArray().Select(d => d.GetProperty("backup").GetString()).ToList();
+        Assert.Equal([diff, incr2], deltas); // on the full's base: the diff's pages, then the incr's
+        Assert.Equal(full, entry.GetProperty("backup").GetString());
+        Assert.True(physical.GetProperty("files_as_deltas").GetInt32() >= 1);
 
         foreach (var (id, expected) in new[] { (full, atFull), (incr, atIncr), (diff, atDiff) })
         {
             string dir = fixture.NewRestoreDir("chain");
             var restore = await fixture.RunAsync("restore", "--backup", id, "--pgdata", dir, "--target", "immediate", "--target-action", "promote", "--archive-mode", "off");
             Assert.True(restore.ExitCode == 0, restore.ToString());
+            var (verified, report) = await Run("/usr/lib/postgresql/15/bin/pg_verifybackup", "--no-parse-wal", dir); // SHA-256 and CRC32C entries
+            Assert.True(verified, report);
             await using var server = await RestoredServer.StartAsync(dir);
             await server.WaitPromotedAsync();
             Assert.Equal(expected, await server.ScalarAsync<string>(Fingerprint));
@@ -478,7 +487,18 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
     private static void CopyDirectory(string from, string to)
     {
         Directory.CreateDirectory(to);
-        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
+        foreach (var f in Directory.GetFiles(from))
+        {
+            if (Path.GetFileName(f).StartsWith('.')) continue; // a temporary the archiver is writing right now
+            try
+            {
+                File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
+            }
+            catch (FileNotFoundException)
+            {
+                // renamed or removed while we copied
+            }
+        }
         foreach (var d in Directory.GetDirectories(from)) CopyDirectory(d, Path.Combine(to, Path.GetFileName(d)));
     }
 

@@ -122,3 +122,37 @@ public sealed class WalSegmentsTests
         Assert.Throws<PgVault.Core.Errors.PgVaultException>(() => TimelineHistory.Spans(2, "garbage line\n"));
     }
 }
+
+public sealed class PageHashesAndCrcTests
+{
+    [Fact]
+    public void Crc32c_matches_the_standard_check_value_in_both_implementations()
+    {
+        var crc = new PgVault.Core.Physical.Crc32C();
+        crc.Append("123456789"u8);
+        Assert.Equal(0xE3069283u, crc.Value);
+        Assert.Equal("839206e3", crc.Hex()); // the value's bytes in memory order, as backup_manifest writes it
+        var split = new PgVault.Core.Physical.Crc32C();
+        split.Append("1234"u8);
+        split.Append("56789"u8);
+        Assert.Equal(crc.Value, split.Value);
+    }
+
+    [Fact]
+    public void Page_hashes_round_trip_and_damage_is_reported()
+    {
+        var files = new Dictionary<string, (long Size, ulong[] Hashes)>
+        {
+            ["base/5/16384"] = (3 * 8192 + 100, [1UL, ulong.MaxValue, 42UL, 7UL]),
+            ["base/5/16384.1"] = (8192, [99UL]),
+        };
+        byte[] bytes = PageHashes.Serialize(files);
+        var back = PageHashes.Deserialize(bytes, "k");
+        Assert.Equal(2, back.Count);
+        Assert.Equal(files["base/5/16384"].Hashes, back["base/5/16384"].Hashes);
+        Assert.Equal(3 * 8192 + 100, back["base/5/16384"].Size);
+        Assert.Equal(4, PageHashes.PageCount(3 * 8192 + 100));
+        var e = Assert.Throws<PgVault.Core.Errors.PgVaultException>(() => PageHashes.Deserialize(bytes.AsSpan(0, bytes.Length - 3), "k"));
+        Assert.Contains("corrupt object 'k'", e.Message);
+    }
+}
