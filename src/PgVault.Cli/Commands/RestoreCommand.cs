@@ -15,7 +15,7 @@ namespace PgVault.Cli.Commands;
 /// <summary>`pgvault restore`: restore a database of a logical backup (into a new database by default).</summary>
 internal static class RestoreCommand
 {
-    private static readonly Option<string> Backup = new("--backup", "-b") { Description = "Backup id, or 'latest'", DefaultValueFactory = _ => "latest" };
+    private static readonly Option<string> Backup = new("--backup", "-b") { Description = "Backup id, or 'latest'; without it a physical restore to a time, LSN or restore point takes the newest backup that ended before the target", DefaultValueFactory = _ => "latest" };
     private static readonly Option<string?> Db = new("--db", "-d") { Description = "Target database (created when missing; default <db>_restored_<timestamp>)" };
     private static readonly Option<string?> SourceDb = new("--source-db") { Description = "Database of the backup to restore, when it holds several" };
     private static readonly Option<string[]> Table = new("--table", "-t") { Description = "Restore only this table (repeatable)" };
