@@ -65,24 +65,12 @@ public sealed class SandboxCluster : IAsyncDisposable
         {
             File.SetUnixFileMode(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
                 | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-            if (RunningAsRoot) await RunAsync("chown", ["postgres:postgres", root], asOwner: false, ct).ConfigureAwait(false);
+            await GiveToServerUserAsync(root, recursive: false, ct).ConfigureAwait(false);
             var args = new List<string> { "-D", Path.Combine(root, "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync" };
             if (options.DataChecksums) args.Add("--data-checksums");
             await RunAsync(Path.Combine(binDir, "initdb"), args, asOwner: true, ct).ConfigureAwait(false);
             await ConfigureAsync(root, options, ct).ConfigureAwait(false);
-            for (int attempt = 1; ; attempt++)
-            {
-                var cluster = new SandboxCluster(root, binDir, FreePort());
-                try
-                {
-                    await cluster.StartServerAsync(ct).ConfigureAwait(false);
-                    return cluster;
-                }
-                catch (PgVaultException) when (attempt < 3)
-                {
-                    // The port was taken between probing and binding: try another.
-                }
-            }
+            return await StartExistingAsync(root, binDir, ct).ConfigureAwait(false);
         }
         catch
         {

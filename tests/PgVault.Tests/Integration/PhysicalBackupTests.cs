@@ -304,6 +304,32 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task An_interrupted_backup_removes_what_it_wrote_at_once()
+    {
+        await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS bulky AS SELECT g, md5(random()::text) || md5(random()::text) AS v FROM generate_series(1, 1500000) g");
+        string backups = Path.Combine(fixture.RepoPath, "clusters/main/backups");
+        var before = Directory.Exists(backups) ? Directory.GetDirectories(backups).Select(Path.GetFileName).ToList() : [];
+        using var process = PgVaultCli.Start(["--config", fixture.ConfigFile, "backup", "--type", "full", "--parallel", "1"]);
+        var stderr = process.StandardError.ReadToEndAsync();
+        var clock = Stopwatch.StartNew();
+        while (!Directory.Exists(backups) || !Directory.EnumerateDirectories(backups).Any(d => !before.Contains(Path.GetFileName(d)) && Directory.Exists(Path.Combine(d, "pg"))
+            && Directory.EnumerateFiles(Path.Combine(d, "pg")).Any()))
+        {
+            Assert.False(process.HasExited, "the backup finished before it could be interrupted");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60));
+            await Task.Delay(20);
+        }
+        using (var kill = Process.Start("kill", ["-INT", process.Id.ToString()])) await kill.WaitForExitAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 130, $"exit {process.ExitCode}: {await stderr}");
+        Assert.Contains("interrupted", await stderr);
+        Assert.Equal(before.Order(), (Directory.Exists(backups) ? Directory.GetDirectories(backups).Select(Path.GetFileName).ToList() : []).Order());
+        // The server is not left in backup mode: the next backup starts at once.
+        string next = await fixture.BackupAsync("incr");
+        Assert.NotEmpty(next);
+    }
+
+    [Fact]
     public async Task A_standby_restore_follows_its_primary()
     {
         string id = await fixture.BackupAsync("full");
