@@ -148,10 +148,7 @@ public sealed partial class PhysicalBackup(CatalogSet targets, ConnInfo connecti
         try
         {
             var stored = new StoredFile { Compression = "none", Encrypted = repository.Encrypted, Sha256 = sha, SizeBytes = physical.PageHashesBytes };
-            await using var input = await repository.OpenObjectAsync(key, stored, ct).ConfigureAwait(false);
-            using var buffer = new MemoryStream();
-            await input.CopyToAsync(buffer, ct).ConfigureAwait(false);
-            return PageHashes.Deserialize(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), key);
+            return PageHashes.Deserialize(await repository.ReadAllBytesAsync(key, stored, ct).ConfigureAwait(false), key);
         }
         catch (PgVaultException e) when (e.RepositoryFault)
         {

@@ -107,6 +107,15 @@ public sealed class Repository
         return ObjectPipeline.OpenRead(stored, CompressionSpec.ParseType(file.Compression), file.Encrypted ? _dataKey : null, key, file.Sha256, file.SizeBytes);
     }
 
+    /// <summary>A small stored file read whole, verified against its size and checksum.</summary>
+    public async Task<byte[]> ReadAllBytesAsync(string key, StoredFile file, CancellationToken ct)
+    {
+        await using var input = await OpenObjectAsync(key, file, ct).ConfigureAwait(false);
+        using var buffer = new MemoryStream();
+        await input.CopyToAsync(buffer, ct).ConfigureAwait(false);
+        return buffer.ToArray();
+    }
+
     /// <summary>
     /// Opens an object whose compression is known from its name (WAL): decrypted with the
     /// repository's key when it is encrypted; the caller verifies the content checksum.

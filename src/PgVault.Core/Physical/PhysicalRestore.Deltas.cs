@@ -1,0 +1,89 @@
+using System.Buffers.Binary;
+using PgVault.Core.Errors;
+using PgVault.Core.Pipeline;
+using PgVault.Core.Repository;
+using PgVault.Core.Storage;
+
+namespace PgVault.Core.Physical;
+
+/// <summary>Restore, phase 2: page deltas applied on top of the base members, then each such file checked.</summary>
+public sealed partial class PhysicalRestore
+{
+    /// <summary>
+    /// Applies the page deltas of the files restored from their base members: backup by backup,
+    /// oldest first (a file has at most one delta per backup), packs of one backup in parallel;
+    /// then checks every such file against its final XXH128 and gives it its mode and mtime.
+    /// </summary>
+    private async Task ApplyDeltasAsync(List<Catalog> holders, List<PhysicalFile> files, string pgdata, PhysicalBackupInfo? owner, int parallel, CancellationToken ct)
+    {
+        if (files.Count == 0) return;
+        using var task = progress.Start($"apply page deltas to {files.Count} files");
+        foreach (var backup in files.SelectMany(f => f.Deltas!).Select(d => d.Backup).Distinct().Order(StringComparer.Ordinal))
+        {
+            var packs = files.SelectMany(f => f.Deltas!.Where(d => d.Backup == backup).Select(d => (File: f, Delta: d)))
+                .GroupBy(x => x.Delta.Pack, StringComparer.Ordinal)
+                .Select(g => g.OrderBy(x => x.Delta.Offset).ToList())
+                .ToList();
+            await Parallel.ForEachAsync(packs, new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct }, (items, c) =>
+                new ValueTask(ReadPackAsync(holders, backup, items[0].Delta.Pack, (stream, key) => ApplyMembers(stream, key, items, pgdata, c), c))).ConfigureAwait(false);
+        }
+        await Parallel.ForEachAsync(files.OrderByDescending(f => f.Size), new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct }, (f, c) =>
+        {
+            string full = Path.Combine(pgdata, f.Path);
+            if (new FileInfo(full).Length != f.Size || Xxh128Of(full) != f.Xxh128)
+                throw new PgVaultException($"restored {f.Path} does not match the backup after applying its {f.Deltas!.Count} page delta(s)",
+                    "restore from another repository or an older backup") { RepositoryFault = true };
+            File.SetUnixFileMode(full, (UnixFileMode)f.Mode);
+            File.SetLastWriteTimeUtc(full, f.Mtime.UtcDateTime);
+            if (_fsyncEach) Posix.FsyncFile(full);
+            return ValueTask.CompletedTask;
+        }).ConfigureAwait(false);
+    }
+
+    private static void ApplyMembers(Stream pack, string key, List<(PhysicalFile File, DeltaRef Delta)> items, string pgdata, CancellationToken ct)
+    {
+        byte[] page = new byte[PageHashes.PageSize];
+        byte[] head = new byte[12];
+        long position = 0;
+        foreach (var (f, d) in items)
+        {
+            ct.ThrowIfCancellationRequested();
+            SkipTo(pack, key, position, d.Offset, f.Path);
+            position = d.Offset;
+            string full = Path.Combine(pgdata, f.Path);
+            try
+            {
+                using var handle = File.OpenHandle(full, FileMode.Open, FileAccess.Write);
+                using var member = new BoundedReadStream(pack, d.Length);
+                using var content = Compression.DecompressFrom(member, CompressionSpec.ParseType(d.Compression), leaveOpen: true);
+                int pages = 0;
+                while (true)
+                {
+                    content.ReadExactly(head, 0, 4);
+                    uint number = BinaryPrimitives.ReadUInt32LittleEndian(head);
+                    if (number == uint.MaxValue)
+                    {
+                        content.ReadExactly(head, 4, 8);
+                        RandomAccess.SetLength(handle, (long)BinaryPrimitives.ReadUInt64LittleEndian(head.AsSpan(4)));
+                        break;
+                    }
+                    content.ReadExactly(head, 4, 4);
+                    int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(4));
+                    if (length is <= 0 or > PageHashes.PageSize) throw new InvalidDataException($"page {number} has length {length}");
+                    content.ReadExactly(page, 0, length);
+                    RandomAccess.Write(handle, page.AsSpan(0, length), (long)number * PageHashes.PageSize);
+                    pages++;
+                }
+                if (content.Read(page, 0, 1) != 0 || member.Remaining > 0) throw new InvalidDataException("bytes after the end of the delta");
+                if (pages != d.Pages) throw new InvalidDataException($"{pages} pages instead of {d.Pages}");
+            }
+            catch (Exception e) when (IsDamage(e))
+            {
+                if (e is PgVaultException { RepositoryFault: false } p) throw p;
+                throw new PgVaultException($"stored page delta of {f.Path} (backup {d.Backup}) is damaged: {(e is PgVaultException pv ? pv.Message : e.Message)}",
+                    "restore from another repository or an older backup", inner: e) { RepositoryFault = true };
+            }
+            position += d.Length;
+        }
+    }
+}

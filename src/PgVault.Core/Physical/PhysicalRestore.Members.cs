@@ -1,0 +1,220 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.IO.Hashing;
+using System.Security.Cryptography;
+using Microsoft.Win32.SafeHandles;
+using PgVault.Core.Errors;
+using PgVault.Core.IO;
+using PgVault.Core.Pipeline;
+using PgVault.Core.Repository;
+using PgVault.Core.Storage;
+
+namespace PgVault.Core.Physical;
+
+/// <summary>Restore: one file out of a pack member, checked as it is written.</summary>
+public sealed partial class PhysicalRestore
+{
+    /// <summary>
+    /// Failures that mean the stored bytes are bad (decompression, checksums, a member or pack
+    /// ending early) rather than the restore's own disk failing (other I/O errors, permissions).
+    /// </summary>
+    private static bool IsDamage(Exception e) =>
+        e is not (OperationCanceledException or UnauthorizedAccessException) && (e is EndOfStreamException || e is not IOException);
+
+    private static void SkipTo(Stream pack, string key, long position, long offset, string path)
+    {
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            while (position < offset)
+            {
+                int skip = pack.Read(scratch, 0, (int)Math.Min(BufferSize, offset - position));
+                if (skip == 0) throw PgVaultException.Corrupt(key, $"the pack ends before {path}");
+                position += skip;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    private void ExtractMembers(Stream pack, string key, List<PhysicalFile> members, string pgdata, PhysicalBackupInfo? owner, Action<long> advanced, CancellationToken ct)
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            long position = 0;
+            foreach (var f in members)
+            {
+                ct.ThrowIfCancellationRequested();
+                SkipTo(pack, key, position, f.Offset, f.Path);
+                position = f.Offset;
+                string full = Path.Combine(pgdata, f.Path);
+                try
+                {
+                    WriteMember(pack, buffer, f, full, advanced, _fsyncEach);
+                }
+                catch (Exception e) when (IsDamage(e))
+                {
+                    if (e is PgVaultException { RepositoryFault: false } p) throw p;
+                    throw new PgVaultException($"stored copy of {f.Path} (backup {f.Backup}) is damaged: {(e is PgVaultException pv ? pv.Message : e.Message)}",
+                        "restore from another repository or an older backup", inner: e) { RepositoryFault = true };
+                }
+                position += f.Length;
+                if (owner != null) Posix.ChangeOwner(full, owner.OwnerUid, owner.OwnerGid);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Members from this size on are decompressed on one thread and checked + written on another.</summary>
+    private const long PipelineThreshold = 8L << 20;
+
+    /// <summary>
+    /// Writes one file from its compressed member, checking size and checksum (XXH128 when the
+    /// backup recorded it, else SHA-256) before it counts as restored.
+    /// </summary>
+    private static void WriteMember(Stream pack, byte[] buffer, PhysicalFile f, string full, Action<long> advanced, bool fsync)
+    {
+        // A file stored as deltas is first its base member; the deltas and the final check follow.
+        bool deltas = f.Deltas is { Count: > 0 };
+        var check = deltas ? new ContentCheck(f.BaseXxh128, null) : new ContentCheck(f.Xxh128, f.Sha256);
+        long expectedSize = deltas ? f.BaseSize ?? -1 : f.Size;
+        long size;
+        using (var handle = File.OpenHandle(full, FileMode.Create, FileAccess.Write, FileShare.None, FileOptions.None, preallocationSize: f.Size))
+        {
+            using (var member = new BoundedReadStream(pack, f.Length))
+            using (var content = Compression.DecompressFrom(member, CompressionSpec.ParseType(f.Compression), leaveOpen: true))
+            {
+                size = expectedSize >= PipelineThreshold
+                    ? CopyPipelined(content, handle, check, advanced)
+                    : CopyDirect(content, handle, buffer, check, advanced);
+                if (member.Remaining > 0) throw new InvalidDataException($"{member.Remaining} stored bytes left after the end of the compressed content");
+            }
+            if (size != expectedSize) throw new InvalidDataException($"size {size} instead of {expectedSize}");
+            check.Verify();
+            if (deltas) return;
+            File.SetUnixFileMode(handle, (UnixFileMode)f.Mode);
+            File.SetLastWriteTimeUtc(handle, f.Mtime.UtcDateTime);
+            if (fsync) Posix.Fsync(handle, full);
+        }
+    }
+
+    private static long CopyDirect(Stream content, SafeFileHandle handle, byte[] buffer, ContentCheck check, Action<long> advanced)
+    {
+        long size = 0;
+        int read;
+        while ((read = content.Read(buffer, 0, BufferSize)) > 0)
+        {
+            check.Append(buffer.AsSpan(0, read));
+            RandomAccess.Write(handle, buffer.AsSpan(0, read), size);
+            size += read;
+            advanced(read);
+        }
+        return size;
+    }
+
+    /// <summary>Decompression here, checksum and write on a second thread, through a few rotating buffers.</summary>
+    private static long CopyPipelined(Stream content, SafeFileHandle handle, ContentCheck check, Action<long> advanced)
+    {
+        const int Buffers = 4;
+        using var failed = new CancellationTokenSource();
+        using var free = new BlockingCollection<byte[]>(Buffers);
+        using var full = new BlockingCollection<(byte[] Buffer, int Length)>(Buffers);
+        var rented = Enumerable.Range(0, Buffers).Select(_ => ArrayPool<byte>.Shared.Rent(BufferSize)).ToList();
+        foreach (var b in rented) free.Add(b);
+        long size = 0;
+        var writer = Task.Factory.StartNew(() =>
+        {
+            try
+            {
+                foreach (var (b, n) in full.GetConsumingEnumerable(failed.Token))
+                {
+                    check.Append(b.AsSpan(0, n));
+                    RandomAccess.Write(handle, b.AsSpan(0, n), size);
+                    size += n;
+                    advanced(n);
+                    free.Add(b);
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                failed.Cancel();
+                throw;
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        try
+        {
+            while (true)
+            {
+                var b = free.Take(failed.Token);
+                int n = content.Read(b, 0, BufferSize);
+                if (n == 0) break;
+                full.Add((b, n), failed.Token);
+            }
+            full.CompleteAdding();
+            writer.GetAwaiter().GetResult();
+            return size;
+        }
+        catch (OperationCanceledException) when (failed.IsCancellationRequested)
+        {
+            writer.GetAwaiter().GetResult(); // the writer's own failure
+            throw;
+        }
+        catch
+        {
+            failed.Cancel();
+            try { writer.GetAwaiter().GetResult(); } catch (Exception) { /* the first failure is the one reported */ }
+            throw;
+        }
+        finally
+        {
+            foreach (var b in rented) ArrayPool<byte>.Shared.Return(b);
+        }
+    }
+
+    /// <summary>The checksum a restored file is checked against: XXH128 when recorded, else SHA-256.</summary>
+    private sealed class ContentCheck(string? xxh128, string? sha256)
+    {
+        private readonly XxHash128? _xxh = xxh128 != null ? new XxHash128() : null;
+        private readonly IncrementalHash? _sha = xxh128 == null ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
+
+        public void Append(ReadOnlySpan<byte> data)
+        {
+            if (_xxh != null) _xxh.Append(data);
+            else _sha!.AppendData(data);
+        }
+
+        public void Verify()
+        {
+            string expected = xxh128 ?? sha256 ?? "";
+            string actual = Convert.ToHexStringLower(_xxh != null ? _xxh.GetCurrentHash() : _sha!.GetHashAndReset());
+            _sha?.Dispose();
+            if (actual != expected) throw new InvalidDataException($"checksum mismatch (expected {expected[..16]}, got {actual[..16]})");
+        }
+    }
+
+    /// <summary>Reads at most <c>length</c> bytes of the stream it wraps, which it leaves open.</summary>
+    private sealed class BoundedReadStream(Stream inner, long length) : ReadOnlyStreamBase
+    {
+        public long Remaining { get; private set; } = length;
+
+        public override bool CanRead => true;
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (Remaining == 0) return 0;
+            int read = inner.Read(buffer[..(int)Math.Min(buffer.Length, Remaining)]);
+            if (read == 0) throw new EndOfStreamException($"the pack ends {Remaining} bytes early");
+            Remaining -= read;
+            return read;
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult(Read(buffer.Span));
+    }
+}
