@@ -31,7 +31,10 @@ internal static class RepoCommand
             From, To,
         };
         CommandRunner.SetAction(sync, SyncAsync);
-        return new Command("repo", "Manage repositories") { init, change, sync };
+        var upgrade = new Command("upgrade",
+            "Bring every selected repository to the current format (format 1 -> 2: encrypted objects re-encrypted bound to their names, descriptor authenticated); safe to interrupt and run again");
+        CommandRunner.SetAction(upgrade, UpgradeAsync);
+        return new Command("repo", "Manage repositories") { init, change, sync, upgrade };
     }
 
     /// <summary>Initialises every selected repository that is not initialised yet.</summary>
@@ -51,7 +54,7 @@ internal static class RepoCommand
             Repository repository;
             try
             {
-                repository = await Repository.InitAsync(VaultContext.OpenStore(config), passphrase, ct).ConfigureAwait(false);
+                repository = await Repository.InitAsync(VaultContext.OpenStore(config), config.PassphraseFor(passphrase), ct).ConfigureAwait(false);
             }
             catch (PgVaultException e) when (e.Message.Contains("already initialised", StringComparison.Ordinal))
             {
@@ -87,6 +90,24 @@ internal static class RepoCommand
         }
         if (copied.Count == 0) renderer.Line("every repository already holds every backup");
         foreach (var c in copied) renderer.Line($"copied backup {c.Id} of cluster '{c.Cluster}' from '{c.From}' to '{c.To}' ({Units.Bytes(c.StoredBytes)} stored)");
+        return 0;
+    }
+
+    private static async Task<int> UpgradeAsync(ParseResult result, Renderer renderer, CancellationToken ct)
+    {
+        var context = VaultContext.Resolve(Globals.Read(result));
+        var repositories = await context.OpenRepositoriesAsync(forWriting: false, renderer.Warn, ct).ConfigureAwait(false);
+        string? passphrase = Passphrase.Resolve(context.Config.Encryption);
+        var summaries = new List<RepoSummary>();
+        foreach (var repository in repositories)
+        {
+            int from = repository.Descriptor.Format;
+            var (upgraded, rewritten) = await repository.UpgradeAsync(passphrase, m => Console.Error.WriteLine("pgvault: " + m), ct).ConfigureAwait(false);
+            string action = from == upgraded.Descriptor.Format ? "already current" : $"upgraded from format {from} ({rewritten} objects rewritten)";
+            summaries.Add(new RepoSummary(upgraded.Name, upgraded.Store.Location, upgraded.Descriptor.Format, upgraded.Encrypted, action));
+            if (!renderer.Json) renderer.Line($"repository '{upgraded.Name}': format {upgraded.Descriptor.Format}, {action}");
+        }
+        if (renderer.Json) renderer.WriteJson(summaries, CliJson.Default.ListRepoSummary);
         return 0;
     }
 

@@ -16,10 +16,10 @@ public static class ConfigLoader
 
     private static readonly string[] TopKeys = ["repositories", "encryption", "clusters"];
     private static readonly string[] RepositoryTypes = ["filesystem", "s3"];
-    private static readonly string[] FileSystemRepositoryKeys = ["name", "type", "path"];
+    private static readonly string[] FileSystemRepositoryKeys = ["name", "type", "path", "encrypted"];
     private static readonly string[] S3RepositoryKeys =
     [
-        "name", "type", "endpoint", "bucket", "prefix", "region", "path_style", "access_key_id_env", "secret_access_key_env",
+        "name", "type", "encrypted", "endpoint", "bucket", "prefix", "region", "path_style", "access_key_id_env", "secret_access_key_env",
         "sse", "sse_kms_key_id", "verify_tls", "part_size_mb", "upload_concurrency",
     ];
     private static readonly string[] EncryptionKeys = ["passphrase_file", "passphrase_env"];
@@ -84,14 +84,21 @@ public static class ConfigLoader
                 string name = reader.String(map, "name", where + ".name") ?? throw reader.Error(where + ".name", "is required");
                 if (!IsSimpleName(name)) throw reader.Error(where + ".name", $"'{name}' must be letters, digits, '-' or '_'");
                 if (repositories.Any(r => r.Name == name)) throw reader.Error(where + ".name", $"'{name}' is used twice");
+                bool? encrypted = reader.String(map, "encrypted", where + ".encrypted") switch
+                {
+                    null => null,
+                    "true" or "yes" => true,
+                    "false" or "no" => false,
+                    var other => throw reader.Error(where + ".encrypted", $"'{other}' is not true or false"),
+                };
                 if (type == "s3")
                 {
-                    repositories.Add(new RepositoryConfig(name, type, null, ParseS3(reader, map, where)));
+                    repositories.Add(new RepositoryConfig(name, type, null, ParseS3(reader, map, where)) { Encrypted = encrypted });
                     continue;
                 }
                 string? repoPath = reader.String(map, "path", where + ".path");
                 if (string.IsNullOrEmpty(repoPath)) throw reader.Error(where + ".path", "is required for a filesystem repository");
-                repositories.Add(new RepositoryConfig(name, type, repoPath));
+                repositories.Add(new RepositoryConfig(name, type, repoPath) { Encrypted = encrypted });
             }
         }
 

@@ -16,7 +16,18 @@ public sealed record PgVaultConfig(
 /// One repository. <see cref="Type"/> is "filesystem" (with <see cref="Path"/>) or "s3" (with
 /// <see cref="S3"/>).
 /// </summary>
-public sealed record RepositoryConfig(string Name, string Type, string? Path, S3Settings? S3 = null);
+public sealed record RepositoryConfig(string Name, string Type, string? Path, S3Settings? S3 = null)
+{
+    /// <summary>
+    /// <c>encrypted:</c> of the repository. False: this repository is (and is created) unencrypted
+    /// even when the configuration has a passphrase. Null or true: encrypted exactly when the
+    /// configuration has a passphrase, and an unencrypted descriptor is then refused (downgrade).
+    /// </summary>
+    public bool? Encrypted { get; init; }
+
+    /// <summary>The passphrase this repository is opened (or created) with.</summary>
+    public string? PassphraseFor(string? configured) => Encrypted == false ? null : configured;
+}
 
 /// <summary>
 /// Where and how an S3 (or S3-compatible) repository is reached. Validated by the config loader.

@@ -104,8 +104,8 @@ public sealed class VaultContext
 
     public async Task<Repository.Repository> OpenRepositoryAsync(CancellationToken ct)
     {
-        var store = OpenStore(SingleRepository());
-        return await Repository.Repository.OpenAsync(store, Passphrase.Resolve(Config.Encryption), ct).ConfigureAwait(false);
+        var config = SingleRepository();
+        return await Repository.Repository.OpenAsync(OpenStore(config), config.PassphraseFor(Passphrase.Resolve(Config.Encryption)), ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -124,7 +124,9 @@ public sealed class VaultContext
         {
             try
             {
-                opened.Add(await Repository.Repository.OpenAsync(OpenStore(config), passphrase, ct).ConfigureAwait(false));
+                var repository = await Repository.Repository.OpenAsync(OpenStore(config), config.PassphraseFor(passphrase), ct).ConfigureAwait(false);
+                if (forWriting) repository.EnsureWritable();
+                opened.Add(repository);
             }
             catch (PgVaultException e) when (!forWriting && Repositories.Count > 1)
             {

@@ -40,7 +40,14 @@ public sealed class DecryptingStream : ReadOnlyStreamBase
     private ExceptionDispatchInfo? _failure;
     private bool _disposed;
 
-    public DecryptingStream(Stream inner, ReadOnlySpan<byte> dataKey, string objectKey, bool leaveOpen)
+    private readonly bool _requireBound;
+
+    /// <summary>
+    /// Decrypts the object stored under <paramref name="objectKey"/>: a version 2 object
+    /// authenticates only under that name. With <paramref name="requireBound"/> (repository format 2)
+    /// a version 1 object, which is not bound to a name, is refused as corrupt.
+    /// </summary>
+    public DecryptingStream(Stream inner, ReadOnlySpan<byte> dataKey, string objectKey, bool leaveOpen, bool requireBound = false)
     {
         ArgumentNullException.ThrowIfNull(inner);
         ArgumentNullException.ThrowIfNull(objectKey);
@@ -53,6 +60,7 @@ public sealed class DecryptingStream : ReadOnlyStreamBase
         _inner = inner;
         _objectKey = objectKey;
         _leaveOpen = leaveOpen;
+        _requireBound = requireBound;
         _dataKey = dataKey.ToArray();
         _frame = ArrayPool<byte>.Shared.Rent(MaxStoredFrameSize);
         _plain = ArrayPool<byte>.Shared.Rent(FrameSize);
@@ -207,12 +215,18 @@ public sealed class DecryptingStream : ReadOnlyStreamBase
             throw Corrupt("bad header (not a PgVault encrypted object)");
         }
 
-        if (header[Magic.Length] != FormatVersion)
+        byte version = header[Magic.Length];
+        if (version is not (VersionUnbound or VersionBound))
         {
-            throw Corrupt($"bad header (unsupported encryption format version {header[Magic.Length]})");
+            throw Corrupt($"bad header (unsupported encryption format version {version})");
         }
 
-        _aes = CreateCipher(_dataKey!, header);
+        if (version == VersionUnbound && _requireBound)
+        {
+            throw Corrupt("bad header (an object of encryption format 1, not bound to its name, in a repository of format 2)");
+        }
+
+        _aes = CreateCipher(_dataKey!, header, _objectKey);
         CryptographicOperations.ZeroMemory(_dataKey);
         _dataKey = null;
     }

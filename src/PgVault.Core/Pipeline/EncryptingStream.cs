@@ -27,7 +27,12 @@ public sealed class EncryptingStream : WriteOnlyStreamBase
     private bool _finished;
     private bool _disposed;
 
-    public EncryptingStream(Stream inner, ReadOnlySpan<byte> dataKey, bool leaveOpen)
+    /// <summary>
+    /// Encrypts into <paramref name="inner"/>. With <paramref name="boundName"/> (the object's
+    /// repository-relative key) the object is written in version 2 and authenticates only under that
+    /// name; without it, in version 1 (repository format 1).
+    /// </summary>
+    public EncryptingStream(Stream inner, ReadOnlySpan<byte> dataKey, bool leaveOpen, string? boundName = null)
     {
         ArgumentNullException.ThrowIfNull(inner);
         CheckDataKey(dataKey);
@@ -38,8 +43,8 @@ public sealed class EncryptingStream : WriteOnlyStreamBase
 
         _inner = inner;
         _leaveOpen = leaveOpen;
-        CreateHeader(_header);
-        _aes = CreateCipher(dataKey, _header);
+        CreateHeader(_header, boundName != null);
+        _aes = CreateCipher(dataKey, _header, boundName);
         _plain = ArrayPool<byte>.Shared.Rent(FrameSize);
         _output = ArrayPool<byte>.Shared.Rent(HeaderSize + MaxStoredFrameSize);
     }

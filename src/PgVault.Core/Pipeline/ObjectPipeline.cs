@@ -11,9 +11,10 @@ public static class ObjectPipeline
 {
     /// <summary>
     /// Opens the write chain into <paramref name="destination"/> (left open). Encrypts when
-    /// <paramref name="dataKey"/> (32 bytes) is given.
+    /// <paramref name="dataKey"/> (32 bytes) is given; with <paramref name="boundName"/> the encrypted
+    /// object is bound to that name (encryption format 2).
     /// </summary>
-    public static WritePipeline OpenWrite(Stream destination, CompressionSpec compression, byte[]? dataKey)
+    public static WritePipeline OpenWrite(Stream destination, CompressionSpec compression, byte[]? dataKey, string? boundName = null)
     {
         ArgumentNullException.ThrowIfNull(destination);
         ArgumentNullException.ThrowIfNull(compression);
@@ -23,7 +24,7 @@ public static class ObjectPipeline
             EncryptionFormat.CheckDataKey(dataKey);
         }
 
-        return new WritePipeline(destination, compression, dataKey);
+        return new WritePipeline(destination, compression, dataKey, boundName);
     }
 
     /// <summary>
@@ -32,9 +33,12 @@ public static class ObjectPipeline
     /// framing and authentication when encrypted. Damage throws
     /// <see cref="PgVaultException.Corrupt"/> naming <paramref name="objectKey"/>; storage errors
     /// pass through unchanged. Bytes are returned before the final check, so consumers must not
-    /// treat the data as good until the stream has reported its end.
+    /// treat the data as good until the stream has reported its end. An encrypted object of format 2
+    /// authenticates only under <paramref name="objectKey"/>; <paramref name="requireBound"/> refuses
+    /// format 1 objects (not bound to a name).
     /// </summary>
-    public static Stream OpenRead(Stream stored, CompressionType compression, byte[]? dataKey, string objectKey, string? expectedSha256, long? expectedBytes)
+    public static Stream OpenRead(Stream stored, CompressionType compression, byte[]? dataKey, string objectKey, string? expectedSha256, long? expectedBytes,
+        bool requireBound = false)
     {
         ArgumentNullException.ThrowIfNull(stored);
         ArgumentNullException.ThrowIfNull(objectKey);
@@ -44,7 +48,7 @@ public static class ObjectPipeline
         }
 
         var source = new SourceGuardStream(stored, leaveOpen: false);
-        Stream compressed = dataKey is null ? source : new DecryptingStream(source, dataKey, objectKey, leaveOpen: false);
+        Stream compressed = dataKey is null ? source : new DecryptingStream(source, dataKey, objectKey, leaveOpen: false, requireBound);
         TailKeepingStream? gzipTail = null;
         if (compression == CompressionType.Gzip)
         {

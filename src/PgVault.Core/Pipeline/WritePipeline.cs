@@ -16,13 +16,13 @@ public sealed class WritePipeline : IAsyncDisposable
     private PipelineResult? _result;
     private bool _disposed;
 
-    internal WritePipeline(Stream destination, CompressionSpec compression, byte[]? dataKey)
+    internal WritePipeline(Stream destination, CompressionSpec compression, byte[]? dataKey, string? boundName = null)
     {
         _counting = new CountingStream(destination, leaveOpen: true);
         Stream below = _counting;
         if (dataKey is not null)
         {
-            _encryptor = new EncryptingStream(_counting, dataKey, leaveOpen: true);
+            _encryptor = new EncryptingStream(_counting, dataKey, leaveOpen: true, boundName);
             below = _encryptor;
         }
 

@@ -10,18 +10,20 @@ namespace PgVault.Core.Repository;
 /// Metadata files carry their own checksum: the file is indented JSON whose last property is
 /// <c>"checksum"</c>, the SHA-256 of the document as it would read without that property.
 /// A reader re-derives those bytes, so a flipped or truncated file is caught without any sidecar.
+/// With a key (the descriptor of an encrypted repository of format 2) the checksum is an
+/// HMAC-SHA256 instead, so someone without the key cannot edit the file and recompute it.
 /// </summary>
 public static class ChecksummedJson
 {
     private static readonly byte[] Marker = Encoding.UTF8.GetBytes(",\n  \"checksum\": \"");
 
-    public static byte[] Serialize<T>(T value, JsonTypeInfo<T> typeInfo)
+    public static byte[] Serialize<T>(T value, JsonTypeInfo<T> typeInfo, byte[]? macKey = null)
     {
         byte[] body = JsonSerializer.SerializeToUtf8Bytes(value, typeInfo);
         // body ends with "\n}" (indented); splice the checksum in as the last property.
         if (body.Length < 2 || body[^1] != (byte)'}' || body[^2] != (byte)'\n')
             throw new InvalidOperationException("checksummed JSON needs an indented object");
-        string hash = Convert.ToHexStringLower(SHA256.HashData(body));
+        string hash = Digest(body, macKey);
         var output = new MemoryStream(body.Length + 100);
         output.Write(body, 0, body.Length - 2);
         output.Write(Marker);
@@ -29,7 +31,19 @@ public static class ChecksummedJson
         return output.ToArray();
     }
 
-    public static T Deserialize<T>(ReadOnlySpan<byte> data, JsonTypeInfo<T> typeInfo, string key)
+    /// <summary>
+    /// Checks and parses a checksummed file: SHA-256 without <paramref name="macKey"/>, HMAC-SHA256
+    /// under it with one (metadata of an encrypted repository that is not itself encrypted).
+    /// </summary>
+    public static T Deserialize<T>(ReadOnlySpan<byte> data, JsonTypeInfo<T> typeInfo, string key, byte[]? macKey = null)
+    {
+        var (body, stored) = Split(data, key);
+        Check(body, stored, macKey, key);
+        return Parse(body, typeInfo, key);
+    }
+
+    /// <summary>The document without its checksum property, and the stored checksum (not yet checked).</summary>
+    public static (byte[] Body, string Stored) Split(ReadOnlySpan<byte> data, string key)
     {
         int end = data.Length;
         while (end > 0 && data[end - 1] is (byte)'\n' or (byte)' ') end--;
@@ -43,8 +57,19 @@ public static class ChecksummedJson
         data[..at].CopyTo(body);
         body[^2] = (byte)'\n';
         body[^1] = (byte)'}';
-        if (!string.Equals(Convert.ToHexStringLower(SHA256.HashData(body)), stored, StringComparison.Ordinal))
-            throw PgVaultException.Corrupt(key, "metadata checksum mismatch");
+        return (body, stored);
+    }
+
+    public static void Check(byte[] body, string stored, byte[]? macKey, string key)
+    {
+        byte[] expected = Encoding.ASCII.GetBytes(Digest(body, macKey));
+        if (!CryptographicOperations.FixedTimeEquals(expected, Encoding.ASCII.GetBytes(stored)))
+            throw PgVaultException.Corrupt(key, macKey is null ? "metadata checksum mismatch" : "metadata authentication failed (edited without the repository key)");
+    }
+
+    /// <summary>Parses a document (untrusted: a JSON null where an object is expected is "corrupt", not a crash).</summary>
+    public static T Parse<T>(byte[] body, JsonTypeInfo<T> typeInfo, string key)
+    {
         try
         {
             return JsonSerializer.Deserialize(body, typeInfo) ?? throw PgVaultException.Corrupt(key, "empty metadata");
@@ -54,4 +79,7 @@ public static class ChecksummedJson
             throw PgVaultException.Corrupt(key, "unreadable metadata: " + e.Message);
         }
     }
+
+    private static string Digest(byte[] body, byte[]? macKey) =>
+        Convert.ToHexStringLower(macKey is null ? SHA256.HashData(body) : HMACSHA256.HashData(macKey, body));
 }

@@ -24,13 +24,14 @@ internal static class FanOutWriter
         var encryptors = new List<EncryptingStream?>(repositories.Count);
         try
         {
+            foreach (var repository in repositories) repository.EnsureWritable();
             foreach (var repository in repositories)
             {
                 var writer = await repository.Store.OpenWriteAsync(key, ct).ConfigureAwait(false);
                 writers.Add(writer);
                 var counter = new CountingStream(writer, leaveOpen: true);
                 counters.Add(counter);
-                encryptors.Add(repository.DataKey is { } dataKey ? new EncryptingStream(counter, dataKey, leaveOpen: true) : null);
+                encryptors.Add(repository.DataKey is { } dataKey ? new EncryptingStream(counter, dataKey, leaveOpen: true, repository.BindsNames ? key : null) : null);
             }
             var branches = counters.Select((c, i) => (Stream?)encryptors[i] ?? c).ToArray();
             PipelineResult result;

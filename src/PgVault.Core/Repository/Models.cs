@@ -5,7 +5,8 @@ namespace PgVault.Core.Repository;
 /// <summary>pgvault.repo.json: what a repository is. See docs/repository-format.md.</summary>
 public sealed record RepositoryDescriptor
 {
-    public const int CurrentFormat = 1;
+    /// <summary>2: encrypted objects bound to their names, authenticated descriptor (see docs/repository-format.md).</summary>
+    public const int CurrentFormat = 2;
 
     public int Format { get; init; } = CurrentFormat;
     public DateTimeOffset CreatedAt { get; init; }
@@ -87,7 +88,8 @@ public sealed record LogicalGlobals
 /// <summary>manifest.json: written last; its presence is what makes a backup exist.</summary>
 public sealed record BackupManifest
 {
-    public const int CurrentFormat = 1;
+    /// <summary>2: encrypted objects bound to their names, authenticated descriptor (see docs/repository-format.md).</summary>
+    public const int CurrentFormat = 2;
 
     public int Format { get; init; } = CurrentFormat;
     public string Id { get; init; } = "";

@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json.Serialization.Metadata;
 using PgVault.Core.Errors;
 using PgVault.Core.Pipeline;
@@ -12,12 +14,14 @@ namespace PgVault.Core.Repository;
 public sealed class Repository
 {
     private readonly byte[]? _dataKey;
+    private readonly byte[]? _metadataKey;
 
     private Repository(IObjectStore store, RepositoryDescriptor descriptor, byte[]? dataKey)
     {
         Store = store;
         Descriptor = descriptor;
         _dataKey = dataKey;
+        _metadataKey = dataKey is null ? null : DeriveKey(dataKey, "pgvault metadata v2");
     }
 
     public IObjectStore Store { get; }
@@ -27,6 +31,20 @@ public sealed class Repository
     public string Name => Store.Name;
 
     public bool Encrypted => _dataKey != null;
+
+    /// <summary>Format 2 binds every encrypted object to its name and authenticates the descriptor.</summary>
+    internal bool BindsNames => Descriptor.Format >= 2;
+
+    /// <summary>False for a repository of an older format: it is read, and written only after 'pgvault repo upgrade'.</summary>
+    public bool Writable => Descriptor.Format == RepositoryDescriptor.CurrentFormat;
+
+    /// <summary>Refuses to write into a repository of an older format (one clear line with the fix).</summary>
+    public void EnsureWritable()
+    {
+        if (!Writable)
+            throw new PgVaultException($"repository '{Name}' has format {Descriptor.Format}; this PgVault writes only format {RepositoryDescriptor.CurrentFormat}",
+                "run 'pgvault repo upgrade' once (backups in it stay readable meanwhile)");
+    }
 
     /// <summary>Creates the descriptor (and, with a passphrase, a new wrapped data key).</summary>
     public static async Task<Repository> InitAsync(IObjectStore store, string? passphrase, CancellationToken ct)
@@ -39,13 +57,19 @@ public sealed class Repository
         {
             CreatedAt = DateTimeOffset.UtcNow,
             CreatedBy = "pgvault " + VersionInfo.Version,
-            Encryption = dataKey is null ? null : KeyWrapping.Wrap(dataKey, passphrase!),
+            Encryption = dataKey is null ? null : KeyWrapping.Wrap(dataKey, passphrase!, RepositoryDescriptor.CurrentFormat),
         };
-        await WriteDescriptorAsync(store, descriptor, ct).ConfigureAwait(false);
-        return new Repository(store, descriptor, dataKey);
+        var repository = new Repository(store, descriptor, dataKey);
+        await repository.WriteDescriptorAsync(descriptor, ct).ConfigureAwait(false);
+        return repository;
     }
 
-    /// <summary>Opens an initialised repository; a missing descriptor or a wrong passphrase is one clear error.</summary>
+    /// <summary>
+    /// Opens an initialised repository; a missing descriptor or a wrong passphrase is one clear error.
+    /// The descriptor is untrusted: with a passphrase configured, a descriptor that says "not
+    /// encrypted" is refused (it would switch encryption off), and an encrypted descriptor of
+    /// format 2 must carry an HMAC under a key derived from the data key.
+    /// </summary>
     public static async Task<Repository> OpenAsync(IObjectStore store, string? passphrase, CancellationToken ct)
     {
         byte[] raw;
@@ -63,29 +87,104 @@ public sealed class Repository
             throw new PgVaultException($"unable to read repository '{store.Name}' at {store.Location}: {e.Message}",
                 "run pgvault as the repository's owner (e.g. postgres), or fix its permissions") { RepositoryFault = true };
         }
-        var descriptor = ChecksummedJson.Deserialize(raw, RepositoryJson.Default.RepositoryDescriptor, RepositoryLayout.Descriptor);
+        var (body, stored) = ChecksummedJson.Split(raw, RepositoryLayout.Descriptor);
+        var descriptor = ChecksummedJson.Parse(body, RepositoryJson.Default.RepositoryDescriptor, RepositoryLayout.Descriptor);
         if (descriptor.Format > RepositoryDescriptor.CurrentFormat)
             throw new PgVaultException($"repository '{store.Name}' has format {descriptor.Format}; this PgVault reads up to {RepositoryDescriptor.CurrentFormat}",
                 "upgrade PgVault");
-        byte[]? dataKey = null;
-        if (descriptor.Encryption is { } encryption)
+        if (descriptor.Format < 1)
+            throw PgVaultException.Corrupt(RepositoryLayout.Descriptor, $"format {descriptor.Format} is not a repository format");
+        if (descriptor.Encryption is not { } encryption)
         {
-            if (passphrase is null)
-                throw new PgVaultException($"repository '{store.Name}' is encrypted and no passphrase is configured",
-                    "set encryption.passphrase_file or encryption.passphrase_env in the configuration");
-            dataKey = KeyWrapping.Unwrap(encryption, passphrase, store.Name);
+            if (passphrase != null)
+                throw new PgVaultException($"repository '{store.Name}' at {store.Location} is not encrypted, but the configuration has a passphrase: refusing to read or write it in plaintext",
+                    "if it was initialised without encryption on purpose, set 'encrypted: false' on this repository in the configuration; otherwise its descriptor was replaced");
+            ChecksummedJson.Check(body, stored, null, RepositoryLayout.Descriptor);
+            return new Repository(store, descriptor, null);
         }
-        return new Repository(store, descriptor, dataKey);
+        if (passphrase is null)
+            throw new PgVaultException($"repository '{store.Name}' is encrypted and no passphrase is configured",
+                "set encryption.passphrase_file or encryption.passphrase_env in the configuration");
+        byte[] dataKey = await KeyWrapping.UnwrapAsync(encryption, passphrase, descriptor.Format, store.Name, ct).ConfigureAwait(false);
+        var repository = new Repository(store, descriptor, dataKey);
+        ChecksummedJson.Check(body, stored, repository.BindsNames ? repository._metadataKey : null, RepositoryLayout.Descriptor);
+        return repository;
     }
+
+    /// <summary>
+    /// Brings a repository of format 1 to the current format: every encrypted object is rewritten
+    /// bound to its name (encryption format 2), then the descriptor is rewritten last (re-wrapped,
+    /// authenticated). Safe to interrupt and run again: objects already bound are skipped, and the
+    /// repository stays format 1 (readable) until the descriptor is written. Returns the objects rewritten.
+    /// </summary>
+    public async Task<(Repository Upgraded, int Rewritten)> UpgradeAsync(string? passphrase, Action<string> info, CancellationToken ct)
+    {
+        if (Writable) return (this, 0);
+        int rewritten = 0;
+        if (_dataKey is { } dataKey)
+        {
+            var keys = new List<string>();
+            await foreach (var entry in Store.ListAsync("", ct).ConfigureAwait(false))
+                if (entry.Key != RepositoryLayout.Descriptor) keys.Add(entry.Key);
+            foreach (var key in keys)
+            {
+                if (await ReadVersionByteAsync(key, ct).ConfigureAwait(false) != EncryptionVersionUnbound) continue;
+                await using (var input = new DecryptingStream(await Store.OpenReadAsync(key, ct).ConfigureAwait(false), dataKey, key, leaveOpen: false))
+                await using (var writer = await Store.OpenWriteAsync(key, ct).ConfigureAwait(false))
+                {
+                    await using (var output = new EncryptingStream(writer, dataKey, leaveOpen: true, boundName: key))
+                    {
+                        await input.CopyToAsync(output, ct).ConfigureAwait(false);
+                        await output.FinishAsync(ct).ConfigureAwait(false);
+                    }
+                    await writer.CommitAsync(ct).ConfigureAwait(false);
+                }
+                rewritten++;
+                if (rewritten % 100 == 0) info($"{rewritten} objects rewritten");
+            }
+        }
+        var descriptor = Descriptor with
+        {
+            Format = RepositoryDescriptor.CurrentFormat,
+            Encryption = _dataKey is null ? null : KeyWrapping.Wrap(_dataKey, passphrase ?? throw new PgVaultException("the passphrase is needed to upgrade an encrypted repository"), RepositoryDescriptor.CurrentFormat),
+        };
+        var upgraded = new Repository(Store, descriptor, _dataKey);
+        await upgraded.WriteDescriptorAsync(descriptor, ct).ConfigureAwait(false);
+        return (upgraded, rewritten);
+    }
+
+    private const byte EncryptionVersionUnbound = 1;
+
+    /// <summary>The encryption format version of a stored object, or 0 when it is not an encrypted object.</summary>
+    private async Task<byte> ReadVersionByteAsync(string key, CancellationToken ct)
+    {
+        byte[] head = new byte[8];
+        await using var input = await Store.OpenReadAsync(key, ct).ConfigureAwait(false);
+        int read = await input.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, ct).ConfigureAwait(false);
+        return read == 8 && head.AsSpan(0, 7).SequenceEqual("PGVAULT"u8) ? head[7] : (byte)0;
+    }
+
+    /// <summary>
+    /// A name for <paramref name="text"/> that does not reveal it: HMAC-SHA256 under a key derived
+    /// from the data key in an encrypted repository, SHA-256 otherwise (hex).
+    /// </summary>
+    public string NameTag(string text) => Convert.ToHexStringLower(_metadataKey is null
+        ? SHA256.HashData(Encoding.UTF8.GetBytes(text))
+        : HMACSHA256.HashData(DeriveKey(_dataKey!, "pgvault name tag v2"), Encoding.UTF8.GetBytes(text)));
+
+    private static byte[] DeriveKey(byte[] dataKey, string info) =>
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, dataKey, 32, salt: [], info: Encoding.ASCII.GetBytes(info));
 
     /// <summary>Re-wraps the data key under a new passphrase; no object is re-encrypted.</summary>
     public async Task<Repository> ChangePassphraseAsync(string newPassphrase, CancellationToken ct)
     {
         if (_dataKey is null)
             throw new PgVaultException($"repository '{Name}' is not encrypted", "encryption is chosen when the repository is initialised");
-        var descriptor = Descriptor with { Encryption = KeyWrapping.Wrap(_dataKey, newPassphrase) };
-        await WriteDescriptorAsync(Store, descriptor, ct).ConfigureAwait(false);
-        return new Repository(Store, descriptor, _dataKey);
+        EnsureWritable();
+        var descriptor = Descriptor with { Encryption = KeyWrapping.Wrap(_dataKey, newPassphrase, Descriptor.Format) };
+        var repository = new Repository(Store, descriptor, _dataKey);
+        await repository.WriteDescriptorAsync(descriptor, ct).ConfigureAwait(false);
+        return repository;
     }
 
     /// <summary>The unwrapped data key, or null for an unencrypted repository.</summary>
@@ -103,8 +202,10 @@ public sealed class Repository
     {
         if (file.Encrypted && _dataKey is null)
             throw new PgVaultException($"object '{key}' is encrypted but repository '{Name}' is opened without a key");
+        if (!file.Encrypted && _dataKey != null)
+            throw PgVaultException.Corrupt(key, $"recorded as not encrypted in encrypted repository '{Name}'");
         var stored = await OpenStoredAsync(key, ct).ConfigureAwait(false);
-        return ObjectPipeline.OpenRead(stored, CompressionSpec.ParseType(file.Compression), file.Encrypted ? _dataKey : null, key, file.Sha256, file.SizeBytes);
+        return ObjectPipeline.OpenRead(stored, CompressionSpec.ParseType(file.Compression), _dataKey, key, file.Sha256, file.SizeBytes, BindsNames);
     }
 
     /// <summary>A small stored file read whole, verified against its size and checksum.</summary>
@@ -123,7 +224,7 @@ public sealed class Repository
     public async Task<Stream> OpenObjectAsync(string key, CompressionType compression, CancellationToken ct)
     {
         var stored = await OpenStoredAsync(key, ct).ConfigureAwait(false);
-        return ObjectPipeline.OpenRead(stored, compression, _dataKey, key, null, null);
+        return ObjectPipeline.OpenRead(stored, compression, _dataKey, key, null, null, BindsNames);
     }
 
     /// <summary>
@@ -149,6 +250,7 @@ public sealed class Repository
 
     public async Task WriteMetadataAsync<T>(string key, T value, JsonTypeInfo<T> typeInfo, CancellationToken ct)
     {
+        EnsureWritable();
         byte[] bytes = ChecksummedJson.Serialize(value, typeInfo);
         if (_dataKey is null)
         {
@@ -169,7 +271,7 @@ public sealed class Repository
             }
             else
             {
-                await using var stream = ObjectPipeline.OpenRead(await Store.OpenReadAsync(key, ct).ConfigureAwait(false), CompressionType.None, _dataKey, key, null, null);
+                await using var stream = ObjectPipeline.OpenRead(await Store.OpenReadAsync(key, ct).ConfigureAwait(false), CompressionType.None, _dataKey, key, null, null, BindsNames);
                 using var buffer = new MemoryStream();
                 await stream.CopyToAsync(buffer, ct).ConfigureAwait(false);
                 raw = buffer.ToArray();
@@ -191,6 +293,7 @@ public sealed class Repository
         if (Store is FileSystemObjectStore fs) fs.RemoveStaleTemporaries(prefix, TimeSpan.Zero);
     }
 
-    private static Task WriteDescriptorAsync(IObjectStore store, RepositoryDescriptor descriptor, CancellationToken ct) =>
-        store.PutAsync(RepositoryLayout.Descriptor, ChecksummedJson.Serialize(descriptor, RepositoryJson.Default.RepositoryDescriptor), ct);
+    /// <summary>The descriptor, checksummed (unencrypted) or authenticated with the metadata key (encrypted, format 2).</summary>
+    private Task WriteDescriptorAsync(RepositoryDescriptor descriptor, CancellationToken ct) =>
+        Store.PutAsync(RepositoryLayout.Descriptor, ChecksummedJson.Serialize(descriptor, RepositoryJson.Default.RepositoryDescriptor, BindsNames ? _metadataKey : null), ct);
 }

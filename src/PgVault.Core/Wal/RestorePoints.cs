@@ -39,28 +39,29 @@ public sealed class RestorePoints(IReadOnlyList<Repository.Repository> repositor
                 "restore points need wal_level replica or logical and a superuser (or a role granted pg_create_restore_point)");
         }
         string stamp = record.Time.UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", CultureInfo.InvariantCulture);
-        string digest = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(name)))[..8];
+        // The name is not guessable from the object key: a keyed hash (per repository) in encrypted repositories.
         foreach (var repository in repositories)
-            await repository.WriteMetadataAsync(RepositoryLayout.RestorePoint(cluster, stamp, digest), record, RepositoryJson.Default.RestorePointRecord, ct).ConfigureAwait(false);
+            await repository.WriteMetadataAsync(RepositoryLayout.RestorePoint(cluster, stamp, repository.NameTag(name)[..16]), record, RepositoryJson.Default.RestorePointRecord, ct).ConfigureAwait(false);
         return record;
     }
 
     /// <summary>Every restore point recorded in any repository, oldest first.</summary>
     public async Task<List<RestorePointRecord>> ListAsync(CancellationToken ct)
     {
-        var byKey = new SortedDictionary<string, RestorePointRecord>(StringComparer.Ordinal);
+        // Object names differ per repository (keyed hashes): the same point is recognised by its content.
+        var seen = new HashSet<(DateTimeOffset, string, string)>();
+        var all = new List<RestorePointRecord>();
         foreach (var repository in repositories)
         {
             var keys = new List<string>();
             await foreach (var info in repository.Store.ListAsync(RepositoryLayout.RestorePointsPrefix(cluster), ct).ConfigureAwait(false)) keys.Add(info.Key);
             foreach (var key in keys)
             {
-                string relative = key[RepositoryLayout.RestorePointsPrefix(cluster).Length..];
-                if (byKey.ContainsKey(relative)) continue;
-                if (await repository.ReadMetadataAsync(key, RepositoryJson.Default.RestorePointRecord, ct).ConfigureAwait(false) is { } record)
-                    byKey[relative] = record;
+                if (await repository.ReadMetadataAsync(key, RepositoryJson.Default.RestorePointRecord, ct).ConfigureAwait(false) is { } record
+                    && seen.Add((record.Time, record.Name, record.Lsn)))
+                    all.Add(record);
             }
         }
-        return [.. byKey.Values];
+        return [.. all.OrderBy(r => r.Time).ThenBy(r => r.Name, StringComparer.Ordinal)];
     }
 }
