@@ -8,14 +8,18 @@ need=()
 [ -x /usr/lib/postgresql/15/bin/pg_dump ] || need+=(postgresql-client-15)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v npm >/dev/null || need+=(nodejs npm)
+# As root (a container, CI) apt runs directly; as a user it runs through sudo.
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then as_root=(sudo); else as_root=(false); fi
+fi
 if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "install-prereqs: missing ${need[*]}; run this script as root (sudo)" >&2
+  if [ "${as_root[*]}" = false ]; then
+    echo "install-prereqs: missing ${need[*]}; run this script as root, or install sudo" >&2
     exit 1
   fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}"
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 if ! command -v dotnet >/dev/null; then
   echo "install-prereqs: the .NET 10 SDK (dotnet) is not on PATH; install it first" >&2
