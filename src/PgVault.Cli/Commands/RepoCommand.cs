@@ -26,7 +26,7 @@ internal static class RepoCommand
             NewPassphraseFile, NewPassphraseEnv,
         };
         CommandRunner.SetAction(change, ChangePassphraseAsync);
-        var sync = new Command("sync", "Copy into each repository the backups it lacks and another repository holds (--from/--to restrict the direction)")
+        var sync = new Command("sync", "Copy into each repository the backups, WAL and restore points it lacks and another repository holds (--from/--to restrict the direction)")
         {
             From, To,
         };

@@ -49,7 +49,9 @@ public static class ConfigLoader
         {
             throw PgVaultException.Usage($"unable to read config '{path}': {e.Message}", "pass --config FILE or set PGVAULT_CONFIG");
         }
-        return Parse(text, Path.GetFullPath(path));
+        var config = Parse(text, Path.GetFullPath(path));
+        FilePermissions.CheckConfigFile(path, config.Clusters.Values.Any(c => PostgreSql.ConnInfo.HasPassword(c.Connection)));
+        return config;
     }
 
     public static PgVaultConfig Parse(string text, string file)

@@ -2,7 +2,10 @@ using PgVault.Core.Errors;
 
 namespace PgVault.Core.Config;
 
-/// <summary>Reads the repository passphrase from where the configuration says: a file or an environment variable.</summary>
+/// <summary>
+/// Reads the repository passphrase from where the configuration says: a file (which must be private,
+/// see <see cref="FilePermissions"/>) or an environment variable (never passed on to child programs).
+/// </summary>
 public static class Passphrase
 {
     /// <summary>The passphrase, or null when the configuration has no encryption section.</summary>
@@ -15,6 +18,7 @@ public static class Passphrase
             try
             {
                 value = File.ReadAllText(file).TrimEnd('\r', '\n');
+                FilePermissions.CheckPassphraseFile(file);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -24,6 +28,7 @@ public static class Passphrase
         }
         else
         {
+            PostgreSql.ChildEnvironment.MarkSecret(encryption.PassphraseEnv);
             value = Environment.GetEnvironmentVariable(encryption.PassphraseEnv!);
             if (value is null)
                 throw new PgVaultException($"environment variable '{encryption.PassphraseEnv}' (encryption.passphrase_env) is not set",

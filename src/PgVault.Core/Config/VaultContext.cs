@@ -70,7 +70,17 @@ public sealed class VaultContext
                 _ => throw PgVaultException.Usage($"the configuration has several clusters ({Names(config.Clusters.Keys)}): pass --cluster NAME"),
             };
         }
-        if (options.Connection is { Length: > 0 } conn) cluster = cluster with { Connection = conn };
+        if (options.Connection is { Length: > 0 } conn)
+        {
+            ConnInfo.RefuseCommandLinePassword(conn, "--connection");
+            cluster = cluster with { Connection = conn };
+        }
+        foreach (var repository in config.Repositories)
+        {
+            ChildEnvironment.MarkSecret(repository.S3?.AccessKeyIdEnv);
+            ChildEnvironment.MarkSecret(repository.S3?.SecretAccessKeyEnv);
+        }
+        ChildEnvironment.MarkSecret(config.Encryption?.PassphraseEnv);
         return new VaultContext(config, cluster, repositories);
     }
 

@@ -6,7 +6,8 @@ namespace PgVault.Core.PostgreSql;
 /// <summary>
 /// A running PostgreSQL client program (pg_dump, pg_restore, psql, ...). Arguments go through
 /// ArgumentList (no shell); secrets only through the environment. Standard error is collected so a
-/// failure can be reported in one line; cancellation kills the process.
+/// failure can be reported in one line; cancellation kills the process. The environment is
+/// <see cref="ChildEnvironment"/>'s allow-list plus what the caller adds.
 /// </summary>
 public sealed class ChildProcess : IAsyncDisposable
 {
@@ -47,10 +48,7 @@ public sealed class ChildProcess : IAsyncDisposable
             RedirectStandardOutput = redirectOutput,
         };
         foreach (var argument in arguments) psi.ArgumentList.Add(argument);
-        if (environment != null)
-        {
-            foreach (var (key, value) in environment) psi.Environment[key] = value;
-        }
+        ChildEnvironment.Apply(psi, environment);
         psi.Environment["LC_MESSAGES"] = "C";
         try
         {

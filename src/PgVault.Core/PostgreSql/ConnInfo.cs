@@ -42,14 +42,23 @@ public sealed class ConnInfo
     /// <summary>"host:port" or "socket dir:port" for messages.</summary>
     public string Describe() => $"{Host}:{Port}";
 
+    /// <summary>True when <paramref name="text"/> itself (not the environment) carries a password; false when it does not parse.</summary>
+    public static bool HasPassword(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return false;
+        try
+        {
+            return ParseText(text).ContainsKey("password");
+        }
+        catch (PgVaultException)
+        {
+            return false;
+        }
+    }
+
     public static ConnInfo Parse(string? text)
     {
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        text = text?.Trim() ?? "";
-        if (text.StartsWith("postgresql://", StringComparison.Ordinal) || text.StartsWith("postgres://", StringComparison.Ordinal))
-            ParseUri(text, values);
-        else
-            ParseKeywords(text, values);
+        var values = ParseText(text);
         foreach (var key in values.Keys)
         {
             if (!Known.Contains(key))
@@ -64,8 +73,33 @@ public sealed class ConnInfo
         values.TryAdd("port", "5432");
         values.TryAdd("user", Environment.UserName);
         if (!int.TryParse(values["port"], out int port) || port is < 1 or > 65535)
-            throw PgVaultException.Usage($"connection port '{values["port"]}' is not a valid port number");
+            throw PgVaultException.Usage("connection port is not a valid port number (1-65535)");
         return new ConnInfo(values);
+    }
+
+    /// <summary>
+    /// Refuses a connection string given on pgvault's command line (<paramref name="flag"/>) that
+    /// carries a password: argv is visible to every local user (ps, /proc). The password belongs in
+    /// PGPASSWORD, ~/.pgpass or a passfile=, or in the (private) configuration file.
+    /// </summary>
+    public static void RefuseCommandLinePassword(string? text, string flag)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return;
+        if (ParseText(text).ContainsKey("password"))
+            throw PgVaultException.Usage($"{flag} must not carry a password (it would show on the command line and in the process list)",
+                "set PGPASSWORD, use ~/.pgpass or passfile= in the connection string, or put the connection in the configuration file");
+    }
+
+    /// <summary>The keys and values written in <paramref name="text"/> (keyword/value or URI form).</summary>
+    private static Dictionary<string, string> ParseText(string? text)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        text = text?.Trim() ?? "";
+        if (text.StartsWith("postgresql://", StringComparison.Ordinal) || text.StartsWith("postgres://", StringComparison.Ordinal))
+            ParseUri(text, values);
+        else
+            ParseKeywords(text, values);
+        return values;
     }
 
     /// <summary>The same server, another database.</summary>
@@ -149,8 +183,11 @@ public sealed class ConnInfo
             while (i < text.Length && char.IsWhiteSpace(text[i])) i++;
             if (i >= text.Length) break;
             int eq = text.IndexOf('=', i);
-            if (eq < 0) throw PgVaultException.Usage($"connection string is not valid near '{text[i..]}' (expected key=value)");
+            // Messages name keys and positions, never values: a value may be a password.
+            if (eq < 0) throw PgVaultException.Usage($"invalid connection string: expected key=value at character {i + 1}");
             string key = text[i..eq].Trim();
+            if (key.Length == 0 || key.Any(char.IsWhiteSpace))
+                throw PgVaultException.Usage($"invalid connection string: expected key=value at character {i + 1}");
             i = eq + 1;
             while (i < text.Length && char.IsWhiteSpace(text[i])) i++;
             var value = new StringBuilder();
@@ -159,7 +196,7 @@ public sealed class ConnInfo
                 i++;
                 while (true)
                 {
-                    if (i >= text.Length) throw PgVaultException.Usage("connection string has an unterminated quoted value");
+                    if (i >= text.Length) throw PgVaultException.Usage($"invalid connection string: unterminated quote in value of '{key}'");
                     char c = text[i++];
                     if (c == '\\' && i < text.Length) value.Append(text[i++]);
                     else if (c == '\'') break;
@@ -186,9 +223,9 @@ public sealed class ConnInfo
         {
             uri = new Uri(text);
         }
-        catch (UriFormatException e)
+        catch (UriFormatException)
         {
-            throw PgVaultException.Usage($"connection URI is not valid: {e.Message}");
+            throw PgVaultException.Usage("invalid connection URI: expected postgresql://[user[:password]@][host][:port][/dbname][?key=value&...]");
         }
         if (uri.UserInfo.Length > 0)
         {

@@ -85,6 +85,7 @@ public sealed partial class ToolLocator(string? configuredBinDir)
         try
         {
             var psi = new ProcessStartInfo(file, argument) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            ChildEnvironment.Apply(psi);
             using var process = Process.Start(psi)!;
             string output = process.StandardOutput.ReadToEnd();
             process.WaitForExit();

@@ -8,12 +8,13 @@ namespace PgVault.Core.Repository;
 public sealed record SyncedBackup(string Cluster, string Id, string From, string To, long StoredBytes);
 
 /// <summary>
-/// `pgvault repo sync`: copies into each target repository the backups (and cluster records) that
-/// it lacks and another repository holds. Every object is read back through the source's
-/// pipeline (so its checksum is verified) and written through the target's (its own key and
-/// encryption); the manifest is written last, so an interrupted sync leaves only debris.
+/// `pgvault repo sync`: copies into each target repository what it lacks and another repository
+/// holds: the cluster record, archived WAL (with history files), restore points, then backups.
+/// Every object is read back through the source's pipeline (so its checksum is verified) and
+/// written through the target's (its own key and encryption); a backup's manifest is written last,
+/// so an interrupted sync leaves only debris. Running it again copies nothing twice.
 /// </summary>
-public sealed class RepositorySync(IReadOnlyList<Repository> repositories, IProgressSink progress)
+public sealed partial class RepositorySync(IReadOnlyList<Repository> repositories, IProgressSink progress)
 {
     public async Task<List<SyncedBackup>> RunAsync(IReadOnlyList<Repository> targets, IReadOnlyList<Repository> sources, CancellationToken ct)
     {
@@ -37,6 +38,11 @@ public sealed class RepositorySync(IReadOnlyList<Repository> repositories, IProg
                 {
                     var sourceCatalog = new Catalog(source, cluster);
                     await CopyClusterInfoAsync(source, target, cluster, ct).ConfigureAwait(false);
+                    // The archive first: a backup that becomes visible in the target can be restored from it.
+                    int wal = await CopyWalAsync(source, target, cluster, ct).ConfigureAwait(false);
+                    int points = await CopyRestorePointsAsync(source, target, cluster, ct).ConfigureAwait(false);
+                    if (wal + points > 0)
+                        progress.Info($"copied {wal} WAL file(s) and {points} restore point(s) of cluster '{cluster}' from repository '{source.Name}' to '{target.Name}'");
                     foreach (var manifest in await sourceCatalog.ListAsync(ct).ConfigureAwait(false))
                     {
                         if (!have.Add(manifest.Id)) continue;

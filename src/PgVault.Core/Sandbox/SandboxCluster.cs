@@ -184,6 +184,7 @@ public sealed class SandboxCluster : IAsyncDisposable
             psi.FileName = program;
         }
         foreach (var a in arguments) psi.ArgumentList.Add(a);
+        ChildEnvironment.Apply(psi); // initdb, pg_ctl and the server (and its archive/restore commands) see no secrets
         using var process = Process.Start(psi) ?? throw new PgVaultException($"unable to start {program}");
         var stdout = process.StandardOutput.ReadToEndAsync(ct);
         var stderr = process.StandardError.ReadToEndAsync(ct);

@@ -16,6 +16,7 @@ public sealed class Workspace : IDisposable
         Directory.CreateDirectory(RepoPath);
         PassphraseFile = Path.Combine(Root, "passphrase");
         File.WriteAllText(PassphraseFile, passphrase + "\n");
+        File.SetUnixFileMode(PassphraseFile, UnixFileMode.UserRead | UnixFileMode.UserWrite); // as root, anything wider is refused
         ConfigFile = Path.Combine(Root, "pgvault.yaml");
         var yaml = new StringBuilder();
         yaml.AppendLine("repositories:");

@@ -82,6 +82,76 @@ public sealed class BadInputTests(PasswordClusterFixture db) : IClassFixture<Pas
     }
 
     [Fact]
+    public async Task ChildPrograms_GetNeitherThePassphraseNorS3SecretsInTheirEnvironment()
+    {
+        string bin = Directory.CreateTempSubdirectory("pgvault-envbin-").FullName;
+        try
+        {
+            // pg_dump is a wrapper that records the environment it was given, then runs the real one.
+            string seen = Path.Combine(bin, "environment");
+            string wrapper = Path.Combine(bin, "pg_dump");
+            File.WriteAllText(wrapper, $"#!/bin/sh\nenv >> '{seen}'\necho ---- >> '{seen}'\nexec /usr/lib/postgresql/15/bin/pg_dump \"$@\"\n");
+            File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.UserWrite);
+            using var ws = new Workspace(db, extraClusterYaml: $"    bindir: {bin}\n");
+            File.WriteAllText(ws.ConfigFile, File.ReadAllText(ws.ConfigFile)
+                .Replace("clusters:", "encryption:\n  passphrase_env: PGVAULT_TEST_PASSPHRASE\nclusters:", StringComparison.Ordinal));
+            var env = new Dictionary<string, string?>
+            {
+                ["PGVAULT_TEST_PASSPHRASE"] = "env-passphrase-0xA1",
+                ["AWS_ACCESS_KEY_ID"] = "AKIA-FAKE-KEY-ID",
+                ["AWS_SECRET_ACCESS_KEY"] = "fake-aws-secret-0xB2",
+                ["AWS_SESSION_TOKEN"] = "fake-session-token-0xC3",
+                ["PGPASSWORD"] = PasswordClusterFixture.Password,
+            };
+            Assert.Equal(0, (await PgVaultCli.RunAsync(["--config", ws.ConfigFile, "repo", "init"], env)).ExitCode);
+            string conn = $"host=127.0.0.1 port={db.Cluster.Port} user=pgv_pw dbname=postgres";
+            var result = await PgVaultCli.RunAsync(["--config", ws.ConfigFile, "backup", "--db", "app", "--connection", conn], env);
+            Assert.True(result.ExitCode == 0, result.ToString());
+
+            string environment = File.ReadAllText(seen);
+            Assert.Contains($"PGPASSWORD={PasswordClusterFixture.Password}", environment, StringComparison.Ordinal); // what pg_dump needs, it gets
+            Assert.Contains("PATH=", environment, StringComparison.Ordinal);
+            foreach (string secret in new[] { "PGVAULT_TEST_PASSPHRASE", "env-passphrase-0xA1", "AWS_", "fake-aws-secret-0xB2", "fake-session-token-0xC3", "AKIA-FAKE-KEY-ID" })
+                Assert.DoesNotContain(secret, environment, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(bin, true);
+        }
+    }
+
+    [Fact]
+    public async Task PasswordInTheConnectionFlag_IsRefusedWithoutEchoingIt()
+    {
+        using var ws = new Workspace(db);
+        await ws.InitAsync();
+        string conn = $"host=127.0.0.1 port={db.Cluster.Port} user=pgv_pw password={PasswordClusterFixture.Password} dbname=postgres";
+        var result = await ws.RunAsync("backup", "--db", "app", "--connection", conn);
+        AssertOneLineError(result, 2, "--connection must not carry a password");
+        Assert.DoesNotContain(PasswordClusterFixture.Password, result.Stderr, StringComparison.Ordinal);
+        var uri = await ws.RunAsync("backup", "--db", "app", "--connection", $"postgresql://pgv_pw:{PasswordClusterFixture.Password}@127.0.0.1:{db.Cluster.Port}/postgres");
+        AssertOneLineError(uri, 2, "--connection must not carry a password");
+
+        var bad = await ws.RunAsync("backup", "--db", "app", "--connection", $"host=127.0.0.1 password='{PasswordClusterFixture.Password}");
+        AssertOneLineError(bad, 2, "invalid connection string: unterminated quote in value of 'password'");
+        Assert.DoesNotContain(PasswordClusterFixture.Password, bad.Stderr, StringComparison.Ordinal);
+        await AssertNothingListed(ws);
+    }
+
+    [Fact]
+    public async Task PassphraseFileReadableByOthers_IsRefusedWhenRunningAsRoot()
+    {
+        using var ws = new Workspace(db, encrypted: true);
+        await ws.InitAsync();
+        File.SetUnixFileMode(ws.PassphraseFile, (UnixFileMode)0b110_100_100); // 0644
+        var result = await ws.RunAsync("backup", "--db", "app");
+        AssertOneLineError(result, 1, $"passphrase file '{ws.PassphraseFile}' is accessible by group or others (mode 0644)");
+        Assert.Contains($"chmod 600 {ws.PassphraseFile}", result.Stderr, StringComparison.Ordinal);
+        File.SetUnixFileMode(ws.PassphraseFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        await AssertNothingListed(ws);
+    }
+
+    [Fact]
     public async Task Database_that_does_not_exist()
     {
         using var ws = new Workspace(db);
@@ -157,6 +227,7 @@ public sealed class BadInputTests(PasswordClusterFixture db) : IClassFixture<Pas
         string id = await ws.BackupAsync("--db", "app");
         string newFile = Path.Combine(ws.Root, "new-passphrase");
         File.WriteAllText(newFile, "a brand new passphrase\n");
+        File.SetUnixFileMode(newFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         await ws.OkAsync("repo", "change-passphrase", "--new-passphrase-file", newFile);
         AssertOneLineError(await ws.RunAsync("list"), 1, "wrong passphrase");
         File.Copy(newFile, ws.PassphraseFile, overwrite: true);

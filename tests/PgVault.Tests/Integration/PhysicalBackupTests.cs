@@ -398,39 +398,43 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
     }
 
     [Fact]
-    public async Task A_chain_synced_to_another_repository_restores_from_there()
+    public async Task SyncedChain_RestoresToARestorePointFromTheCopyAlone()
     {
         await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS synced (id int); INSERT INTO synced SELECT generate_series(1, 3000)");
         await fixture.BackupAsync("full");
         await fixture.ExecAsync("postgres", "INSERT INTO synced SELECT generate_series(3001, 4000)");
-        string incr = await fixture.BackupAsync("incr");
+        await fixture.BackupAsync("incr");
+        await fixture.ExecAsync("postgres", "INSERT INTO synced SELECT generate_series(4001, 4500)");
+        string point = "synced-" + Guid.NewGuid().ToString("N")[..8];
+        Assert.Equal(0, (await fixture.RunAsync("restore-point", point)).ExitCode);
+        await fixture.ExecAsync("postgres", "INSERT INTO synced SELECT generate_series(4501, 5000)");
         await fixture.ArchiveEverythingAsync();
         string root = fixture.NewRestoreDir("second");
         Directory.CreateDirectory(root);
         string config = Path.Combine(root, "pgvault.yaml");
         string second = Path.Combine(root, "repo2");
-        File.WriteAllText(config, File.ReadAllText(fixture.ConfigFile).Replace("clusters:", $"  - name: second\n    path: {second}\nclusters:", StringComparison.Ordinal));
+        string both = File.ReadAllText(fixture.ConfigFile);
+        File.WriteAllText(config, both.Replace("clusters:", $"  - name: second\n    path: {second}\nclusters:", StringComparison.Ordinal));
         Assert.Equal(0, (await PgVaultCli.RunAsync(["--config", config, "--repo", "second", "repo", "init"])).ExitCode);
         var sync = await PgVaultCli.RunAsync(["--config", config, "repo", "sync", "--from", "local", "--to", "second"]);
         Assert.True(sync.ExitCode == 0, sync.ToString());
-        // The WAL the restore needs lives in the first repository; the backup is read from the second.
-        string dir = fixture.NewRestoreDir("from-second");
-        var restore = await PgVaultCli.RunAsync(["--config", config, "--repo", "second", "restore", "--backup", incr, "--pgdata", dir, "--target", "immediate", "--plan"]);
-        Assert.Equal(1, restore.ExitCode); // no WAL in the second repository yet: refused before writing
-        Assert.Contains("missing from the archive", restore.Stderr);
-        foreach (var wal in Directory.GetFiles(Path.Combine(fixture.RepoPath, "clusters/main/wal"), "*", SearchOption.AllDirectories))
-        {
-            string to = Path.Combine(second, Path.GetRelativePath(fixture.RepoPath, wal));
-            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
-            File.Copy(wal, to);
-        }
+        Assert.Contains("WAL file(s)", sync.ToString());
+        var again = await PgVaultCli.RunAsync(["--config", config, "repo", "sync", "--from", "local", "--to", "second"]);
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.DoesNotContain("copied", again.ToString()); // idempotent: nothing twice
         await ArchivingFixture.Chown("-R", "postgres:postgres", second);
-        var real = await PgVaultCli.RunAsync(["--config", config, "--repo", "second", "restore", "--backup", incr, "--pgdata", dir, "--target", "immediate",
-            "--target-action", "promote", "--archive-mode", "off"]);
-        Assert.True(real.ExitCode == 0, real.ToString());
+
+        // The first repository leaves the configuration: the copy alone must carry the restore.
+        string alone = Path.Combine(root, "second-only.yaml");
+        File.WriteAllText(alone, both.Replace($"  - name: local\n    path: {fixture.RepoPath}\n", $"  - name: second\n    path: {second}\n", StringComparison.Ordinal));
+        Assert.DoesNotContain(fixture.RepoPath, File.ReadAllText(alone));
+        string dir = fixture.NewRestoreDir("from-second");
+        var restore = await PgVaultCli.RunAsync(["--config", alone, "restore", "--pgdata", dir, "--target-name", point, "--target-action", "promote", "--archive-mode", "off"]);
+        Assert.True(restore.ExitCode == 0, restore.ToString());
         await using var server = await RestoredServer.StartAsync(dir);
         await server.WaitPromotedAsync();
-        Assert.Equal(4000L, await server.ScalarAsync<long>("SELECT count(*) FROM synced"));
+        Assert.Equal(4500L, await server.ScalarAsync<long>("SELECT count(*) FROM synced"));
+        Assert.Contains(point, server.Log());
     }
 
     [Fact]

@@ -51,7 +51,36 @@ public sealed class ConnInfoTests
         var e = Assert.Throws<PgVaultException>(() => ConnInfo.Parse("host=x localhost"));
 
         Assert.Equal(ErrorKind.Usage, e.Kind);
-        Assert.Contains("localhost", e.Message, StringComparison.Ordinal);
+        Assert.Contains("expected key=value at character 8", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("host=x password='hunter2-secret", "unterminated quote in value of 'password'")]
+    [InlineData("host=x password=ok hunter2-secret", "expected key=value at character 20")]
+    [InlineData("host=x port=hunter2-secret", "connection port is not a valid port number")]
+    [InlineData("postgresql://u:hunter2-secret@[bad/db", "invalid connection URI")]
+    public void ParseErrors_NameTheKeyButNeverEchoAValue(string text, string expected)
+    {
+        var e = Assert.Throws<PgVaultException>(() => ConnInfo.Parse(text));
+
+        Assert.Equal(ErrorKind.Usage, e.Kind);
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", e.Message + e.Hint, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("host=x user=u password=hunter2-secret")]
+    [InlineData("postgresql://u:hunter2-secret@host/db")]
+    public void ConnectionWithPasswordOnTheCommandLine_IsRefused(string text)
+    {
+        var e = Assert.Throws<PgVaultException>(() => ConnInfo.RefuseCommandLinePassword(text, "--connection"));
+
+        Assert.Equal(ErrorKind.Usage, e.Kind);
+        Assert.Contains("--connection must not carry a password", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", e.Message + e.Hint, StringComparison.Ordinal);
+        Assert.True(ConnInfo.HasPassword(text));
+        ConnInfo.RefuseCommandLinePassword("host=x user=u passfile=/root/.pgpass", "--connection"); // a passfile is fine
+        Assert.False(ConnInfo.HasPassword("host=x user=u"));
     }
 
     [Fact]

@@ -23,6 +23,7 @@ public sealed class PassphraseTests : IDisposable
     {
         string path = Path.Combine(_dir.FullName, "passphrase");
         File.WriteAllText(path, content);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         return path;
     }
 
@@ -107,5 +108,47 @@ public sealed class PassphraseTests : IDisposable
         string path = WriteFile("12345678\n");
 
         Assert.Equal("12345678", Passphrase.Resolve(new EncryptionConfig(path, null)));
+    }
+
+    [Fact]
+    public void PassphraseFileReadableByOthers_IsAnErrorAsRootAndAWarningOtherwise()
+    {
+        string path = WriteFile("correct horse battery\n");
+        File.SetUnixFileMode(path, (UnixFileMode)0b110_100_100); // 0644
+        var warnings = new List<string>();
+
+        var e = Assert.Throws<PgVaultException>(() => FilePermissions.CheckPassphraseFile(path, asRoot: true, warnings.Add));
+        Assert.Contains("is accessible by group or others (mode 0644)", e.Message, StringComparison.Ordinal);
+        Assert.Contains("chmod 600", e.Hint, StringComparison.Ordinal);
+
+        FilePermissions.CheckPassphraseFile(path, asRoot: false, warnings.Add);
+        Assert.Contains(warnings, w => w.Contains("mode 0644", StringComparison.Ordinal));
+
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        warnings.Clear();
+        FilePermissions.CheckPassphraseFile(path, asRoot: true, warnings.Add);
+        Assert.Empty(warnings);
+    }
+
+    [Fact]
+    public void ConfigFile_WritableByOthersOrReadableWhileHoldingAPassword_GivesAWarning()
+    {
+        string path = Path.Combine(_dir.FullName, "pgvault.yaml");
+        File.WriteAllText(path, "clusters:\n  main:\n    connection: host=/tmp password=hunter2-secret\n");
+        File.SetUnixFileMode(path, (UnixFileMode)0b110_100_100); // 0644
+        var warnings = new List<string>();
+
+        FilePermissions.CheckConfigFile(path, holdsSecret: true, warnings.Add);
+        Assert.Contains(warnings, w => w.Contains("holds a password and is readable by group or others", StringComparison.Ordinal));
+        Assert.DoesNotContain(warnings, w => w.Contains("hunter2", StringComparison.Ordinal));
+        Assert.True(PgVault.Core.PostgreSql.ConnInfo.HasPassword("host=/tmp password=hunter2-secret"));
+
+        warnings.Clear();
+        FilePermissions.CheckConfigFile(path, holdsSecret: false, warnings.Add); // nothing secret in it: others may read it
+        Assert.Empty(warnings);
+
+        File.SetUnixFileMode(path, (UnixFileMode)0b110_110_100); // 0664
+        FilePermissions.CheckConfigFile(path, holdsSecret: false, warnings.Add);
+        Assert.Contains(warnings, w => w.Contains("is writable by group or others (mode 0664)", StringComparison.Ordinal));
     }
 }

@@ -1,0 +1,120 @@
+using System.Security.Cryptography;
+using System.Text;
+using PgVault.Core.Errors;
+using PgVault.Core.Pipeline;
+using PgVault.Core.Progress;
+using PgVault.Core.Repository;
+using PgVault.Core.Storage;
+using Xunit;
+using Repo = PgVault.Core.Repository.Repository;
+
+namespace PgVault.Tests.Unit;
+
+/// <summary>`repo sync` copies the WAL archive and restore points, verified, re-encrypted, once.</summary>
+public sealed class RepositorySyncTests : IDisposable
+{
+    private const string Cluster = "main";
+    private const string Segment = "000000010000000000000003";
+    private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("pgvault-sync-");
+    private readonly CancellationToken _ct = CancellationToken.None;
+
+    public void Dispose() => _root.Delete(recursive: true);
+
+    private async Task<Repo> NewRepositoryAsync(string name, string? passphrase)
+    {
+        string path = Path.Combine(_root.FullName, name);
+        Directory.CreateDirectory(path);
+        return await Repo.InitAsync(new FileSystemObjectStore(name, path), passphrase, _ct);
+    }
+
+    private string PathOf(Repo repository, string key) => Path.Combine(_root.FullName, repository.Name, key);
+
+    /// <summary>Stores <paramref name="content"/> as archived WAL file <paramref name="name"/>; returns its key.</summary>
+    private async Task<string> ArchiveAsync(Repo repository, string name, byte[] content, string? nameSha = null)
+    {
+        string sha = nameSha ?? Convert.ToHexStringLower(SHA256.HashData(content));
+        string key = RepositoryLayout.WalObject(Cluster, name, sha, "zst");
+        await repository.WriteObjectAsync(key, CompressionSpec.Parse("zstd:3"), (s, c) => s.WriteAsync(content, c).AsTask(), _ct);
+        return key;
+    }
+
+    private async Task<byte[]> ReadWalAsync(Repo repository, string key)
+    {
+        await using var input = await repository.OpenObjectAsync(key, CompressionType.Zstd, _ct);
+        using var buffer = new MemoryStream();
+        await input.CopyToAsync(buffer, _ct);
+        return buffer.ToArray();
+    }
+
+    private Task<List<SyncedBackup>> SyncAsync(Repo from, Repo to) => new RepositorySync([from, to], NullProgress.Instance).RunAsync([to], [from], _ct);
+
+    private static byte[] Wal(string text) => Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(text, 5000)));
+
+    [Fact]
+    public async Task Sync_CopiesWalHistoryFilesRestorePointsAndClusterInfo_IntoAnEncryptedTarget_Once()
+    {
+        var source = await NewRepositoryAsync("a", null);
+        var target = await NewRepositoryAsync("b", "correct horse battery staple");
+        await source.WriteMetadataAsync(RepositoryLayout.ClusterInfo(Cluster),
+            new ClusterInfo { Name = Cluster, History = [new ClusterSystem { SystemIdentifier = "7300000000000000001", MajorVersion = 15 }] }, RepositoryJson.Default.ClusterInfo, _ct);
+        byte[] segment = Wal("segment PLAINTEXT-MARKER ");
+        byte[] history = Encoding.ASCII.GetBytes("1\t0/3000000\tno recovery target specified\n");
+        byte[] backupHistory = Wal("backup history ");
+        string segmentKey = await ArchiveAsync(source, Segment, segment);
+        string historyKey = await ArchiveAsync(source, "00000002.history", history);
+        string backupKey = await ArchiveAsync(source, Segment + ".00000028.backup", backupHistory);
+        string partialKey = await ArchiveAsync(source, Segment + ".partial", segment);
+        string pointKey = RepositoryLayout.RestorePoint(Cluster, "20261201T101010000Z", "abcdef12");
+        await source.WriteMetadataAsync(pointKey, new RestorePointRecord { Name = "before-upgrade", Cluster = Cluster, Lsn = "0/3000028", Timeline = 1 },
+            RepositoryJson.Default.RestorePointRecord, _ct);
+
+        await SyncAsync(source, target);
+
+        Assert.Equal(segment, await ReadWalAsync(target, segmentKey));
+        Assert.Equal(history, await ReadWalAsync(target, historyKey));
+        Assert.Equal(backupHistory, await ReadWalAsync(target, backupKey));
+        Assert.Equal(segment, await ReadWalAsync(target, partialKey));
+        Assert.DoesNotContain("PLAINTEXT-MARKER", Encoding.ASCII.GetString(await File.ReadAllBytesAsync(PathOf(target, segmentKey))), StringComparison.Ordinal);
+        Assert.Equal("before-upgrade", (await target.ReadMetadataAsync(pointKey, RepositoryJson.Default.RestorePointRecord, _ct))!.Name);
+        Assert.Equal("7300000000000000001",
+            (await target.ReadMetadataAsync(RepositoryLayout.ClusterInfo(Cluster), RepositoryJson.Default.ClusterInfo, _ct))!.History[0].SystemIdentifier);
+
+        // Idempotent: a second run writes nothing (every object keeps its first write).
+        var stamps = Directory.GetFiles(Path.Combine(_root.FullName, "b"), "*", SearchOption.AllDirectories).ToDictionary(f => f, File.GetLastWriteTimeUtc);
+        await Task.Delay(20);
+        await SyncAsync(source, target);
+        var after = Directory.GetFiles(Path.Combine(_root.FullName, "b"), "*", SearchOption.AllDirectories).ToDictionary(f => f, File.GetLastWriteTimeUtc);
+        Assert.Equal(stamps, after);
+    }
+
+    [Fact]
+    public async Task Sync_RefusesAWalNameTheTargetHoldsWithOtherContent()
+    {
+        var source = await NewRepositoryAsync("a", null);
+        var target = await NewRepositoryAsync("b", null);
+        string mine = await ArchiveAsync(source, Segment, Wal("from cluster one "));
+        string theirs = await ArchiveAsync(target, Segment, Wal("from cluster two "));
+
+        var e = await Assert.ThrowsAsync<PgVaultException>(() => SyncAsync(source, target));
+
+        Assert.Contains($"WAL file {Segment} of cluster 'main' is in repository 'b' with different content", e.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(PathOf(target, mine)));
+        Assert.Equal(Wal("from cluster two "), await ReadWalAsync(target, theirs)); // never overwritten
+    }
+
+    [Fact]
+    public async Task Sync_DoesNotCopyADamagedWalObject()
+    {
+        var source = await NewRepositoryAsync("a", null);
+        var target = await NewRepositoryAsync("b", null);
+        // The name promises one checksum, the content has another (damaged or altered in storage).
+        string key = await ArchiveAsync(source, Segment, Wal("altered "), nameSha: Convert.ToHexStringLower(SHA256.HashData(Wal("original "))));
+
+        var e = await Assert.ThrowsAsync<PgVaultException>(() => SyncAsync(source, target));
+
+        Assert.Contains("checksum mismatch", e.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(PathOf(target, key)));
+        string clusters = Path.Combine(_root.FullName, "b", "clusters");
+        Assert.True(!Directory.Exists(clusters) || Directory.GetFiles(clusters, "*", SearchOption.AllDirectories).Length == 0);
+    }
+}
