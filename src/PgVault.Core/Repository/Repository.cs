@@ -172,6 +172,10 @@ public sealed class Repository
         ? SHA256.HashData(Encoding.UTF8.GetBytes(text))
         : HMACSHA256.HashData(DeriveKey(_dataKey!, "pgvault name tag v2"), Encoding.UTF8.GetBytes(text)));
 
+    /// <summary>Where <paramref name="record"/> is stored in this repository: its time, and a tag of its name that does not reveal it.</summary>
+    public string RestorePointKey(string cluster, RestorePointRecord record) =>
+        RepositoryLayout.RestorePoint(cluster, record.Time.UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", System.Globalization.CultureInfo.InvariantCulture), NameTag(record.Name)[..16]);
+
     private static byte[] DeriveKey(byte[] dataKey, string info) =>
         HKDF.DeriveKey(HashAlgorithmName.SHA256, dataKey, 32, salt: [], info: Encoding.ASCII.GetBytes(info));
 

@@ -97,13 +97,16 @@ public sealed partial class RepositorySync
         var keys = new List<string>();
         await foreach (var info in source.Store.ListAsync(prefix, ct).ConfigureAwait(false))
         {
-            if (info.Key.EndsWith(".json", StringComparison.Ordinal) && !have.Contains(info.Key)) keys.Add(info.Key);
+            if (info.Key.EndsWith(".json", StringComparison.Ordinal)) keys.Add(info.Key);
         }
         int copied = 0;
         foreach (var key in keys)
         {
             if (await source.ReadMetadataAsync(key, RepositoryJson.Default.RestorePointRecord, ct).ConfigureAwait(false) is not { } record) continue;
-            await target.WriteMetadataAsync(key, record, RepositoryJson.Default.RestorePointRecord, ct).ConfigureAwait(false);
+            // Names differ per repository (keyed tags): the target's key is derived with the target's key.
+            string targetKey = target.RestorePointKey(cluster, record);
+            if (have.Contains(targetKey)) continue;
+            await target.WriteMetadataAsync(targetKey, record, RepositoryJson.Default.RestorePointRecord, ct).ConfigureAwait(false);
             copied++;
         }
         return copied;

@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
 using Npgsql;
 using PgVault.Core.Errors;
 using PgVault.Core.PostgreSql;
@@ -38,10 +35,9 @@ public sealed class RestorePoints(IReadOnlyList<Repository.Repository> repositor
             throw new PgVaultException($"unable to create restore point '{name}': {e.MessageText}",
                 "restore points need wal_level replica or logical and a superuser (or a role granted pg_create_restore_point)");
         }
-        string stamp = record.Time.UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", CultureInfo.InvariantCulture);
         // The name is not guessable from the object key: a keyed hash (per repository) in encrypted repositories.
         foreach (var repository in repositories)
-            await repository.WriteMetadataAsync(RepositoryLayout.RestorePoint(cluster, stamp, repository.NameTag(name)[..16]), record, RepositoryJson.Default.RestorePointRecord, ct).ConfigureAwait(false);
+            await repository.WriteMetadataAsync(repository.RestorePointKey(cluster, record), record, RepositoryJson.Default.RestorePointRecord, ct).ConfigureAwait(false);
         return record;
     }
 

@@ -64,9 +64,11 @@ public sealed class RepositorySyncTests : IDisposable
         string historyKey = await ArchiveAsync(source, "00000002.history", history);
         string backupKey = await ArchiveAsync(source, Segment + ".00000028.backup", backupHistory);
         string partialKey = await ArchiveAsync(source, Segment + ".partial", segment);
-        string pointKey = RepositoryLayout.RestorePoint(Cluster, "20261201T101010000Z", "abcdef12");
-        await source.WriteMetadataAsync(pointKey, new RestorePointRecord { Name = "before-upgrade", Cluster = Cluster, Lsn = "0/3000028", Timeline = 1 },
-            RepositoryJson.Default.RestorePointRecord, _ct);
+        var point = new RestorePointRecord { Name = "before-upgrade", Cluster = Cluster, Lsn = "0/3000028", Timeline = 1, Time = new DateTimeOffset(2026, 12, 1, 10, 10, 10, TimeSpan.Zero) };
+        await source.WriteMetadataAsync(source.RestorePointKey(Cluster, point), point, RepositoryJson.Default.RestorePointRecord, _ct);
+        // The target names it with its own keyed tag (the name is not guessable from the key).
+        string pointKey = target.RestorePointKey(Cluster, point);
+        Assert.NotEqual(source.RestorePointKey(Cluster, point), pointKey);
 
         await SyncAsync(source, target);
 
