@@ -39,7 +39,7 @@ internal static class ListCommand
             List<BackupManifest> manifests;
             try
             {
-                manifests = await catalog.ListAsync(ct).ConfigureAwait(false);
+                manifests = await catalog.ListAsync(new WarnOnly(renderer), ct).ConfigureAwait(false);
             }
             catch (PgVaultException e) when (catalogs.Count > 1)
             {

@@ -8,13 +8,14 @@ using PgVault.Core.Repository;
 
 namespace PgVault.Cli.Commands;
 
-/// <summary>`pgvault repo init | change-passphrase`: create a repository and manage its key.</summary>
+/// <summary>`pgvault repo init | change-passphrase | sync | unlock`: create a repository, manage its key, copy, release a stale lock.</summary>
 internal static class RepoCommand
 {
     private static readonly Option<string?> NewPassphraseFile = new("--new-passphrase-file") { Description = "File holding the new passphrase" };
     private static readonly Option<string?> NewPassphraseEnv = new("--new-passphrase-env") { Description = "Environment variable holding the new passphrase" };
     private static readonly Option<string?> From = new("--from") { Description = "Copy only from this repository" };
     private static readonly Option<string?> To = new("--to") { Description = "Copy only into this repository" };
+    private static readonly Option<bool> Force = new("--force") { Description = "Remove the lock even when its holder seems to run" };
 
     public static Command Build()
     {
@@ -34,7 +35,12 @@ internal static class RepoCommand
         var upgrade = new Command("upgrade",
             "Bring every selected repository to the current format (format 1 -> 2: encrypted objects re-encrypted bound to their names, descriptor authenticated); safe to interrupt and run again");
         CommandRunner.SetAction(upgrade, UpgradeAsync);
-        return new Command("repo", "Manage repositories") { init, change, sync, upgrade };
+        var unlock = new Command("unlock", "Remove the repository lock of the cluster left by a process that is gone (refuses a running holder without --force)")
+        {
+            Force,
+        };
+        CommandRunner.SetAction(unlock, UnlockAsync);
+        return new Command("repo", "Manage repositories") { init, change, sync, upgrade, unlock };
     }
 
     /// <summary>Initialises every selected repository that is not initialised yet.</summary>
@@ -108,6 +114,21 @@ internal static class RepoCommand
             if (!renderer.Json) renderer.Line($"repository '{upgraded.Name}': format {upgraded.Descriptor.Format}, {action}");
         }
         if (renderer.Json) renderer.WriteJson(summaries, CliJson.Default.ListRepoSummary);
+        return 0;
+    }
+
+    private static async Task<int> UnlockAsync(ParseResult result, Renderer renderer, CancellationToken ct)
+    {
+        var context = VaultContext.Resolve(Globals.Read(result));
+        var repositories = await context.OpenRepositoriesAsync(forWriting: true, renderer.Warn, ct).ConfigureAwait(false);
+        string cluster = context.Cluster.Name;
+        foreach (var repository in repositories)
+        {
+            var removed = await RepositoryLock.UnlockAsync(repository, cluster, result.GetValue(Force), ct).ConfigureAwait(false);
+            renderer.Line(removed is null
+                ? $"repository '{repository.Name}': cluster '{cluster}' is not locked"
+                : $"repository '{repository.Name}': removed the lock of cluster '{cluster}' held by {removed}");
+        }
         return 0;
     }
 

@@ -29,25 +29,42 @@ public sealed class Catalog(Repository repository, string cluster)
         return ids;
     }
 
-    /// <summary>Every complete backup, oldest first (ids sort by time).</summary>
-    public async Task<List<BackupManifest>> ListAsync(CancellationToken ct)
+    /// <summary>Every complete backup, oldest first (ids sort by time); a damaged manifest is skipped.</summary>
+    public Task<List<BackupManifest>> ListAsync(CancellationToken ct) => ListAsync(NullProgress.Instance, ct);
+
+    /// <summary>
+    /// Every complete backup, oldest first (ids sort by time). A manifest that cannot be read or
+    /// fails its checks is skipped with a warning naming it, so one damaged backup does not hide the rest.
+    /// </summary>
+    public async Task<List<BackupManifest>> ListAsync(IProgressSink progress, CancellationToken ct)
     {
         var ids = await ListIdsAsync(ct).ConfigureAwait(false);
         var manifests = new List<BackupManifest>(ids.Count);
         foreach (var id in ids)
         {
-            var manifest = await repository.ReadMetadataAsync(RepositoryLayout.Manifest(cluster, id), RepositoryJson.Default.BackupManifest, ct).ConfigureAwait(false);
-            if (manifest != null) manifests.Add(manifest);
+            string key = RepositoryLayout.Manifest(cluster, id);
+            try
+            {
+                var manifest = await repository.ReadMetadataAsync(key, RepositoryJson.Default.BackupManifest, ct).ConfigureAwait(false);
+                if (manifest != null) manifests.Add(manifest);
+            }
+            catch (Exception e) when (e is PgVaultException { Kind: not ErrorKind.Usage } or IOException or UnauthorizedAccessException)
+            {
+                progress.Warn($"repository '{repository.Name}': skipping backup {id}: its manifest {key} is damaged or unreadable ({e.Message})");
+            }
         }
         return manifests;
     }
 
     /// <summary>The backup with <paramref name="id"/> ("latest" for the newest), or a clear error.</summary>
-    public async Task<BackupManifest> GetAsync(string id, CancellationToken ct)
+    public Task<BackupManifest> GetAsync(string id, CancellationToken ct) => GetAsync(id, NullProgress.Instance, ct);
+
+    /// <summary>The backup with <paramref name="id"/> ("latest": the newest intact one, damaged ones skipped with a warning).</summary>
+    public async Task<BackupManifest> GetAsync(string id, IProgressSink progress, CancellationToken ct)
     {
         if (id == "latest")
         {
-            var all = await ListAsync(ct).ConfigureAwait(false);
+            var all = await ListAsync(progress, ct).ConfigureAwait(false);
             return all.Count > 0 ? all[^1] : throw new PgVaultException($"no backups of cluster '{cluster}' in repository '{repository.Name}'",
                 "take one with 'pgvault backup'");
         }
@@ -68,62 +85,83 @@ public sealed class Catalog(Repository repository, string cluster)
     public Task<string> BeginBackupAsync(DateTimeOffset start, char kind, CancellationToken ct) =>
         new CatalogSet([this]).BeginBackupAsync(start, kind, ct);
 
-    /// <summary>The time stamps (first 16 characters) of every backup id present, complete or not.</summary>
+    /// <summary>
+    /// The time stamps (first 16 characters) of every backup id present, complete or not: on a
+    /// filesystem every directory counts, even one holding only temporaries or nothing.
+    /// </summary>
     internal async Task<HashSet<string>> TakenStampsAsync(CancellationToken ct)
     {
         var taken = new HashSet<string>(StringComparer.Ordinal);
-        await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupsPrefix(cluster), ct).ConfigureAwait(false))
-        {
-            if (RepositoryLayout.BackupIdOf(cluster, info.Key) is { } existing && IsValidId(existing)) taken.Add(existing[..16]);
-        }
+        foreach (var id in await PresentIdsAsync(ct).ConfigureAwait(false)) taken.Add(id[..16]);
         return taken;
     }
 
-    internal Task WriteLockAsync(string id, CancellationToken ct)
-    {
-        var backupLock = new BackupLock { Host = Environment.MachineName, Pid = Environment.ProcessId, StartedAt = DateTimeOffset.UtcNow };
-        return repository.WriteMetadataAsync(RepositoryLayout.BackupLock(cluster, id), backupLock, RepositoryJson.Default.BackupLock, ct);
-    }
+    /// <summary>Writes the in-progress marker of <paramref name="id"/> (under the repository lock).</summary>
+    internal Task WriteLockAsync(string id, CancellationToken ct) =>
+        repository.WriteMetadataAsync(RepositoryLayout.BackupLock(cluster, id), BackupInProgress.Mine(), LockJson.Default.BackupInProgress, ct);
 
     /// <summary>Removes the in-progress lock once the manifest is written.</summary>
     public Task EndBackupAsync(string id, CancellationToken ct) => repository.Store.DeleteAsync(RepositoryLayout.BackupLock(cluster, id), ct);
 
-    /// <summary>Deletes everything written for a backup that did not complete.</summary>
+    /// <summary>Deletes everything under a backup's prefix (callers check it is theirs or debris).</summary>
     public Task DiscardAsync(string id, CancellationToken ct) => repository.DeletePrefixAsync(RepositoryLayout.BackupPrefix(cluster, id), ct);
 
     /// <summary>
-    /// Removes backup directories without a manifest whose writer is gone (its lock names a process
-    /// on this host that no longer runs, or there is no lock at all). Returns the ids removed.
+    /// Deletes what this process wrote for backup <paramref name="id"/>: only when its in-progress
+    /// marker names this process. Returns false (and deletes nothing) otherwise.
+    /// </summary>
+    public async Task<bool> DiscardOwnAsync(string id, CancellationToken ct)
+    {
+        var marker = await ReadMarkerAsync(id, ct).ConfigureAwait(false);
+        if (marker is not { IsMine: true }) return false;
+        await DiscardAsync(id, ct).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>How old a temporary file must be before it is debris even when its writer cannot be proved gone.</summary>
+    public static readonly TimeSpan DebrisSafeAge = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// Removes backup directories without a manifest whose writer is gone: the in-progress marker names
+    /// a process on this host that no longer runs (pid and start time) or is unreadable, or there is no
+    /// marker and nothing in it is being written (temporary files whose writer is gone or older than
+    /// <see cref="DebrisSafeAge"/>; an empty directory). Also removes such temporaries from the WAL
+    /// archive. Run under the repository lock. Returns the ids removed.
     /// </summary>
     public async Task<List<string>> RemoveDebrisAsync(IProgressSink progress, CancellationToken ct)
     {
-        var byId = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupsPrefix(cluster), ct).ConfigureAwait(false))
-        {
-            if (RepositoryLayout.BackupIdOf(cluster, info.Key) is not { } id) continue;
-            if (!byId.TryGetValue(id, out var keys)) byId[id] = keys = [];
-            keys.Add(info.Key);
-        }
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupsPrefix(cluster), ct).ConfigureAwait(false)) keys.Add(info.Key);
+        var fs = repository.Store as Storage.FileSystemObjectStore;
         var removed = new List<string>();
-        foreach (var (id, keys) in byId)
+        foreach (var id in await PresentIdsAsync(ct).ConfigureAwait(false))
         {
             if (keys.Contains(RepositoryLayout.Manifest(cluster, id))) continue;
             if (keys.Contains(RepositoryLayout.BackupLock(cluster, id)))
             {
-                BackupLock? held;
+                BackupInProgress? held;
                 try
                 {
-                    held = await repository.ReadMetadataAsync(RepositoryLayout.BackupLock(cluster, id), RepositoryJson.Default.BackupLock, ct).ConfigureAwait(false);
+                    held = await ReadMarkerAsync(id, ct).ConfigureAwait(false);
                 }
                 catch (PgVaultException)
                 {
-                    held = null; // an unreadable lock is debris too
+                    held = null; // an unreadable marker is debris too
                 }
-                if (held != null && IsAlive(held)) continue;
+                if (held is { IsAlive: true }) continue;
+            }
+            else if (fs != null && fs.ListTemporaries(RepositoryLayout.BackupPrefix(cluster, id)).Any(t => !t.IsDebris(DebrisSafeAge)))
+            {
+                continue; // a writer that still runs (its marker is being written)
             }
             progress.Info($"removing incomplete backup {id} left by an interrupted run");
             await DiscardAsync(id, ct).ConfigureAwait(false);
             removed.Add(id);
+        }
+        if (fs != null)
+        {
+            int temps = fs.RemoveDebrisTemporaries(RepositoryLayout.WalPrefix(cluster), DebrisSafeAge);
+            if (temps > 0) progress.Info($"removed {temps} temporary file(s) left in the WAL archive by interrupted archive-push runs");
         }
         return removed;
     }
@@ -132,10 +170,24 @@ public sealed class Catalog(Repository repository, string cluster)
         id.Length == 18 && id[16] == '-' && "LFDI".Contains(id[17], StringComparison.Ordinal) &&
         DateTime.TryParseExact(id[..16], IdTimeFormat, CultureInfo.InvariantCulture, DateTimeStyles.None, out _);
 
-    private static bool IsAlive(BackupLock held)
+    private Task<BackupInProgress?> ReadMarkerAsync(string id, CancellationToken ct) =>
+        repository.ReadMetadataAsync(RepositoryLayout.BackupLock(cluster, id), LockJson.Default.BackupInProgress, ct);
+
+    /// <summary>Every backup id with anything under its prefix (objects, or on a filesystem a directory at all).</summary>
+    private async Task<SortedSet<string>> PresentIdsAsync(CancellationToken ct)
     {
-        if (held.Host != Environment.MachineName)
-            return DateTimeOffset.UtcNow - held.StartedAt < TimeSpan.FromDays(1); // another host: trust it for a day
-        return held.Pid == Environment.ProcessId || Directory.Exists($"/proc/{held.Pid}");
+        var ids = new SortedSet<string>(StringComparer.Ordinal);
+        await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupsPrefix(cluster), ct).ConfigureAwait(false))
+        {
+            if (RepositoryLayout.BackupIdOf(cluster, info.Key) is { } id && IsValidId(id)) ids.Add(id);
+        }
+        if (repository.Store is Storage.FileSystemObjectStore fs)
+        {
+            foreach (var name in fs.ListChildDirectories(RepositoryLayout.BackupsPrefix(cluster)))
+            {
+                if (IsValidId(name)) ids.Add(name);
+            }
+        }
+        return ids;
     }
 }

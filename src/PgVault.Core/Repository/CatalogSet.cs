@@ -34,9 +34,44 @@ public sealed class CatalogSet
 
     public bool AnyEncrypted => Catalogs.Any(c => c.Repository.Encrypted);
 
+    /// <summary>How long a backup waits for the repository lock held by another command.</summary>
+    public static readonly TimeSpan BackupLockWait = TimeSpan.FromMinutes(5);
+
+    private IProgressSink _progress = NullProgress.Instance;
+
+    /// <summary>Removes debris of interrupted runs in every repository, under each repository's lock.</summary>
     public async Task RemoveDebrisAsync(IProgressSink progress, CancellationToken ct)
     {
+        _progress = progress;
+        await using var locks = await LockAllAsync("backup: removing debris", ct).ConfigureAwait(false);
         foreach (var catalog in Catalogs) await catalog.RemoveDebrisAsync(progress, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Takes the repository lock of the cluster in every repository, in configuration order.</summary>
+    public async Task<IAsyncDisposable> LockAllAsync(string operation, CancellationToken ct, TimeSpan? wait = null)
+    {
+        var held = new LockGroup();
+        try
+        {
+            foreach (var catalog in Catalogs)
+                held.Locks.Add(await RepositoryLock.AcquireAsync(catalog.Repository, Cluster, operation, wait ?? BackupLockWait, _progress, ct).ConfigureAwait(false));
+        }
+        catch
+        {
+            await held.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return held;
+    }
+
+    private sealed class LockGroup : IAsyncDisposable
+    {
+        public List<RepositoryLock> Locks { get; } = [];
+
+        public async ValueTask DisposeAsync()
+        {
+            for (int i = Locks.Count - 1; i >= 0; i--) await Locks[i].DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     public async Task RecordSystemAsync(ServerFacts server, IProgressSink progress, CancellationToken ct)
@@ -44,9 +79,13 @@ public sealed class CatalogSet
         foreach (var catalog in Catalogs) await new ClusterRegistry(catalog).RecordAsync(server, progress, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Allocates an id that is free in every repository and writes its lock in each.</summary>
+    /// <summary>
+    /// Allocates an id that is free in every repository and writes its in-progress marker in each,
+    /// under the repository locks, so concurrent backups (other processes, the same second) get distinct ids.
+    /// </summary>
     public async Task<string> BeginBackupAsync(DateTimeOffset start, char kind, CancellationToken ct)
     {
+        await using var locks = await LockAllAsync("backup: allocating an id", ct).ConfigureAwait(false);
         var taken = new HashSet<string>(StringComparer.Ordinal);
         foreach (var catalog in Catalogs) taken.UnionWith(await catalog.TakenStampsAsync(ct).ConfigureAwait(false));
         foreach (var store in Others)
@@ -81,7 +120,7 @@ public sealed class CatalogSet
             {
                 foreach (var written in Catalogs.Take(i))
                 {
-                    try { await written.DiscardAsync(id, CancellationToken.None).ConfigureAwait(false); }
+                    try { await written.DiscardOwnAsync(id, CancellationToken.None).ConfigureAwait(false); }
                     catch (Exception) { /* debris: the next backup removes it */ }
                 }
                 throw new PgVaultException($"unable to start backup {id} in repository '{Catalogs[i].Repository.Name}': {e.Message}", inner: e);
@@ -101,14 +140,18 @@ public sealed class CatalogSet
         foreach (var catalog in Catalogs) await catalog.EndBackupAsync(id, CancellationToken.None).ConfigureAwait(false);
     }
 
-    /// <summary>Removes what a failed backup wrote, in every repository (best effort, reported).</summary>
+    /// <summary>
+    /// Removes what this process wrote for a failed backup, in every repository (best effort, reported):
+    /// a backup directory whose in-progress marker names another process is never touched.
+    /// </summary>
     public async Task DiscardAsync(string id, IProgressSink progress)
     {
         foreach (var catalog in Catalogs)
         {
             try
             {
-                await catalog.DiscardAsync(id, CancellationToken.None).ConfigureAwait(false);
+                if (!await catalog.DiscardOwnAsync(id, CancellationToken.None).ConfigureAwait(false))
+                    progress.Warn($"left backup {id} in repository '{catalog.Repository.Name}' alone: it was not written by this process");
             }
             catch (Exception e) when (e is IOException or PgVaultException or UnauthorizedAccessException)
             {
@@ -131,7 +174,7 @@ public sealed class CatalogSet
             {
                 if (id == "latest")
                 {
-                    var all = await catalog.ListAsync(ct).ConfigureAwait(false);
+                    var all = await catalog.ListAsync(progress, ct).ConfigureAwait(false);
                     if (all.Count > 0) found.Add((catalog, all[^1]));
                 }
                 else

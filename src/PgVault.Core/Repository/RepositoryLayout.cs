@@ -12,6 +12,19 @@ public static class RepositoryLayout
 
     public static string ClusterInfo(string cluster) => $"clusters/{cluster}/cluster.json";
 
+    /// <summary>The repository lock of a cluster (create-if-absent; see RepositoryLock).</summary>
+    public static string Lock(string cluster) => $"clusters/{cluster}/lock.json";
+
+    /// <summary>
+    /// The claim of one WAL file name (create-if-absent, written before the object): it holds the
+    /// checksum part of the object's name, so concurrent pushes of one name with different content
+    /// leave exactly one accepted.
+    /// </summary>
+    public static string WalClaim(string cluster, string fileName) =>
+        fileName.EndsWith(".history", StringComparison.Ordinal)
+            ? $"clusters/{cluster}/wal-claims/{fileName}"
+            : $"clusters/{cluster}/wal-claims/{fileName[..16]}/{fileName}";
+
     public static string BackupsPrefix(string cluster) => $"clusters/{cluster}/backups/";
 
     public static string BackupPrefix(string cluster, string id) => $"clusters/{cluster}/backups/{id}/";

@@ -4,8 +4,10 @@ namespace PgVault.Core.Storage;
 
 /// <summary>
 /// An object store in a local directory. Objects are files below the root; a write goes to a
-/// temporary file in the target directory (<c>.KEY.tmp.RANDOM</c>), is fsynced, renamed over the
-/// key and the directory is fsynced. Files are 0600 and directories 0700; when running as root,
+/// temporary file in the target directory (<c>.KEY.tmp.PID-START.RANDOM</c>: the writer's pid and
+/// process start time, so debris removal can prove a writer gone), is fsynced, renamed over the
+/// key and the directory is fsynced. Create-if-absent links the fsynced temporary to the key
+/// (link(2) never replaces), so the object appears complete or not at all. Files are 0600 and directories 0700; when running as root,
 /// new files and directories take the owner of the root directory so that the PostgreSQL OS user
 /// can keep using a repository that root wrote to.
 /// </summary>
@@ -39,7 +41,7 @@ public sealed class FileSystemObjectStore : IObjectStore
         string path = PathOf(key);
         string directory = Path.GetDirectoryName(path)!;
         EnsureDirectory(directory);
-        string temp = Path.Combine(directory, "." + Path.GetFileName(path) + TempMarker + Guid.NewGuid().ToString("N")[..12]);
+        string temp = TempPathFor(path);
         var stream = new FileStream(temp, new FileStreamOptions
         {
             Mode = FileMode.CreateNew,
@@ -122,7 +124,91 @@ public sealed class FileSystemObjectStore : IObjectStore
         return Task.CompletedTask;
     }
 
+    public async Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> bytes, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        string path = PathOf(key);
+        if (File.Exists(path)) return false;
+        string directory = Path.GetDirectoryName(path)!;
+        EnsureDirectory(directory);
+        string temp = TempPathFor(path);
+        try
+        {
+            await using (var stream = new FileStream(temp, new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, UnixCreateMode = NewFileMode,
+            }))
+            {
+                await stream.WriteAsync(bytes, ct).ConfigureAwait(false);
+                stream.Flush(flushToDisk: true);
+            }
+            ApplyOwner(temp);
+            if (!Posix.TryLink(temp, path)) return false;
+            Posix.FsyncDirectory(directory);
+            return true;
+        }
+        finally
+        {
+            try { File.Delete(temp); } catch (IOException) { }
+        }
+    }
+
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    /// <summary>A temporary file left by a writer: its key-relative path, writer, and age.</summary>
+    public sealed record Temporary(string Path, int Pid, long StartTicks, DateTime LastWriteUtc)
+    {
+        /// <summary>True when its writer is provably gone, or it is older than <paramref name="safeAge"/>.</summary>
+        public bool IsDebris(TimeSpan safeAge) =>
+            DateTime.UtcNow - LastWriteUtc > safeAge || (Pid > 0 && !ProcessIdentity.IsAlive(Pid, StartTicks));
+    }
+
+    /// <summary>Temporary files (hidden from <see cref="ListAsync"/>) under <paramref name="prefix"/>.</summary>
+    public List<Temporary> ListTemporaries(string prefix, bool recursive = true)
+    {
+        string dir = Path.Combine(_root, prefix);
+        var found = new List<Temporary>();
+        if (!Directory.Exists(dir)) return found;
+        try
+        {
+            foreach (var file in new DirectoryInfo(dir).EnumerateFiles("*" + TempMarker + "*", recursive ? SearchOption.AllDirectories : SearchOption.TopDirectoryOnly))
+            {
+                if (!file.Name.StartsWith('.')) continue;
+                // .NAME.tmp.PID-START.RANDOM (older versions: .NAME.tmp.RANDOM, judged by age alone)
+                string rest = file.Name[(file.Name.LastIndexOf(TempMarker, StringComparison.Ordinal) + TempMarker.Length)..];
+                int dot = rest.IndexOf('.', StringComparison.Ordinal);
+                var writer = dot > 0 ? ProcessIdentity.ParseTag(rest[..dot]) : null;
+                found.Add(new Temporary(file.FullName, writer?.Pid ?? 0, writer?.StartTicks ?? 0, file.LastWriteTimeUtc));
+            }
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // removed while we looked: nothing left there
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// Names of the directories directly below <paramref name="prefix"/>, whatever they hold (even
+    /// nothing, or only temporaries): an id whose directory exists is taken.
+    /// </summary>
+    public List<string> ListChildDirectories(string prefix)
+    {
+        string dir = Path.Combine(_root, prefix);
+        return Directory.Exists(dir) ? new DirectoryInfo(dir).EnumerateDirectories().Select(d => d.Name).ToList() : [];
+    }
+
+    /// <summary>Removes temporaries under <paramref name="prefix"/> whose writer is gone or that are older than <paramref name="safeAge"/>.</summary>
+    public int RemoveDebrisTemporaries(string prefix, TimeSpan safeAge, bool recursive = true)
+    {
+        int removed = 0;
+        foreach (var temp in ListTemporaries(prefix, recursive))
+        {
+            if (!temp.IsDebris(safeAge)) continue;
+            try { File.Delete(temp.Path); removed++; } catch (IOException) { }
+        }
+        return removed;
+    }
 
     /// <summary>Removes temporary files that an interrupted writer left behind under <paramref name="prefix"/>.</summary>
     public int RemoveStaleTemporaries(string prefix, TimeSpan olderThan)
@@ -157,6 +243,9 @@ public sealed class FileSystemObjectStore : IObjectStore
         }
         return removed;
     }
+
+    private static string TempPathFor(string path) =>
+        Path.Combine(Path.GetDirectoryName(path)!, "." + Path.GetFileName(path) + TempMarker + ProcessIdentity.Tag + "." + Guid.NewGuid().ToString("N")[..12]);
 
     private string PathOf(string key)
     {

@@ -12,6 +12,11 @@ namespace PgVault.Core.Storage;
 /// <item>Reads stream; the caller disposes the returned stream.</item>
 /// <item>Deleting a missing key is not an error.</item>
 /// <item>Listing returns every key under the prefix, in ordinal order, however many there are.</item>
+/// <item><see cref="TryCreateAsync"/> is create-if-absent: of any number of concurrent creators of
+///   one key (in any processes or hosts), exactly one gets true and its bytes are the object; the
+///   others get false and change nothing. The object appears whole or not at all. It is the only
+///   primitive for mutual exclusion (repository lock, WAL claims); a plain put may still replace
+///   the object afterwards, and delete removes it.</item>
 /// </list>
 /// </summary>
 public interface IObjectStore : IAsyncDisposable
@@ -36,6 +41,15 @@ public interface IObjectStore : IAsyncDisposable
 
     /// <summary>Removes <paramref name="key"/>; a missing key is fine.</summary>
     Task DeleteAsync(string key, CancellationToken ct);
+
+    /// <summary>
+    /// Stores <paramref name="bytes"/> (a small object) under <paramref name="key"/> only when no
+    /// object has that key: true when this call created it (durable, visible), false when the key
+    /// already existed. Filesystem: temp file, fsync, link(2) (never replaces), directory fsync.
+    /// S3: PutObject with <c>If-None-Match: *</c>, or a candidate-listing protocol on servers
+    /// lacking conditional puts (see <see cref="S3ObjectStore"/>).
+    /// </summary>
+    Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> bytes, CancellationToken ct);
 }
 
 public sealed record ObjectInfo(string Key, long Size, DateTimeOffset LastModified);

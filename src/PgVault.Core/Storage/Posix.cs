@@ -29,6 +29,23 @@ internal static partial class Posix
     [LibraryImport("libc", EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static unsafe partial int Stat(string path, byte* buffer);
 
+    [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Link(string existing, string newPath);
+
+    private const int EExist = 17;
+
+    /// <summary>
+    /// link(2): makes <paramref name="newPath"/> a second name of <paramref name="existing"/>, atomically
+    /// and never replacing anything. False when <paramref name="newPath"/> already exists.
+    /// </summary>
+    public static bool TryLink(string existing, string newPath)
+    {
+        if (Link(existing, newPath) == 0) return true;
+        int errno = Marshal.GetLastPInvokeError();
+        if (errno == EExist) return false;
+        throw new IOException($"unable to link '{newPath}': {Marshal.GetLastPInvokeErrorMessage()}");
+    }
+
     [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
     private static partial int SyncFs(int fd);
 

@@ -4,6 +4,7 @@ using PgVault.Core.Errors;
 using PgVault.Core.Pipeline;
 using PgVault.Core.Progress;
 using PgVault.Core.Repository;
+using PgVault.Core.Storage;
 
 namespace PgVault.Core.Wal;
 
@@ -86,9 +87,10 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
                         targets.Add(repositories[i]);
                     }
                 }
+                string key = RepositoryLayout.WalObject(cluster, name, sha256, compression.FileExtension);
+                foreach (var target in targets) await ClaimAsync(target, name, key, ct).ConfigureAwait(false);
                 if (targets.Count > 0)
                 {
-                    string key = RepositoryLayout.WalObject(cluster, name, sha256, compression.FileExtension);
                     prepared.StartCompression(compression, ct);
                     if (await prepared.Compressed!.ConfigureAwait(false) is { } compressed)
                     {
@@ -108,6 +110,34 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
             {
                 prepared.Release();
             }
+        }
+    }
+
+    /// <summary>
+    /// Claims <paramref name="name"/> in <paramref name="repository"/> for the content named by
+    /// <paramref name="key"/> (create-if-absent, before the object is written): of concurrent pushes of
+    /// one name with different contents exactly one gets the claim; the others fail here. A claim for
+    /// the same content is fine (a retried or concurrent identical push). Also removes temporaries that
+    /// killed pushes left in the file's WAL directory.
+    /// </summary>
+    private async Task ClaimAsync(Repository.Repository repository, string name, string key, CancellationToken ct)
+    {
+        string sha16 = RepositoryLayout.ParseWalObject(cluster, name, key)!.Value.Sha16;
+        string claimKey = RepositoryLayout.WalClaim(cluster, name);
+        try
+        {
+            if (repository.Store is FileSystemObjectStore fs)
+                fs.RemoveDebrisTemporaries(RepositoryLayout.WalDirectory(cluster, name), Catalog.DebrisSafeAge, recursive: false);
+            if (await repository.Store.TryCreateAsync(claimKey, System.Text.Encoding.ASCII.GetBytes(sha16 + "\n"), ct).ConfigureAwait(false)) return;
+            string claimed = System.Text.Encoding.ASCII.GetString(await repository.Store.GetBytesAsync(claimKey, ct).ConfigureAwait(false)).Trim();
+            if (claimed == sha16) return;
+            throw new PgVaultException(
+                $"WAL file {name} is already claimed in repository '{repository.Name}' by another push with different content (checksum {claimed}, this file {sha16})",
+                "another cluster may be archiving into the same repository and cluster name; check archive_command on every server");
+        }
+        catch (Exception e) when (e is not PgVaultException && FaultMarkingStream.IsStoreFailure(e))
+        {
+            throw FaultMarkingStream.Mark(e, repository.Name, claimKey);
         }
     }
 

@@ -14,6 +14,8 @@ public sealed class FileSystemConformanceTests(ITestOutputHelper output) : Objec
 
     protected override Task<IObjectStore> OpenStoreAsync() => Task.FromResult<IObjectStore>(new FileSystemObjectStore("conformance", _root.FullName));
 
+    protected override IObjectStore OpenPeerStore() => new FileSystemObjectStore("conformance", _root.FullName);
+
     protected override Task<IReadOnlyList<string>> LeftoversAsync() =>
         Task.FromResult<IReadOnlyList<string>>(Directory.GetFiles(_root.FullName, "*" + FileSystemObjectStore.TempMarker + "*", SearchOption.AllDirectories));
 

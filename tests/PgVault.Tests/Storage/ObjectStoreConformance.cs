@@ -45,6 +45,54 @@ public abstract class ObjectStoreConformance(ITestOutputHelper output) : IAsyncL
 
     protected virtual Task CloseStoreAsync() => Task.CompletedTask;
 
+    /// <summary>Another store object on the same location, as a second process would open it.</summary>
+    protected abstract IObjectStore OpenPeerStore();
+
+    [Fact]
+    public async Task TryCreate_creates_an_absent_key_and_refuses_a_present_one()
+    {
+        byte[] first = Data(1000, seed: 1), second = Data(1000, seed: 2);
+        Assert.True(await Store.TryCreateAsync("locks/a.json", first, Ct));
+        Assert.False(await Store.TryCreateAsync("locks/a.json", second, Ct));
+        AssertSameBytes(first, await Store.GetBytesAsync("locks/a.json", Ct));
+        Assert.Equal(["locks/a.json"], await KeysAsync(""));
+        Assert.Empty(await LeftoversAsync());
+
+        await Store.DeleteAsync("locks/a.json", Ct);
+        Assert.True(await Store.TryCreateAsync("locks/a.json", second, Ct));
+        AssertSameBytes(second, await Store.GetBytesAsync("locks/a.json", Ct));
+    }
+
+    [Fact]
+    public async Task TryCreate_by_concurrent_creators_has_exactly_one_winner()
+    {
+        const int Creators = 6;
+        var stores = Enumerable.Range(0, Creators).Select(i => i == 0 ? Store : OpenPeerStore()).ToList();
+        try
+        {
+            for (int round = 0; round < 3; round++)
+            {
+                string key = $"locks/race-{round}.json";
+                using var start = new ManualResetEventSlim();
+                var attempts = stores.Select((store, i) => Task.Run(async () =>
+                {
+                    start.Wait();
+                    return await store.TryCreateAsync(key, Data(100, seed: 100 * round + i), Ct);
+                })).ToList();
+                start.Set();
+                bool[] won = await Task.WhenAll(attempts);
+                Assert.Equal(1, won.Count(w => w));
+                int winner = Array.IndexOf(won, true);
+                AssertSameBytes(Data(100, seed: 100 * round + winner), await Store.GetBytesAsync(key, Ct));
+            }
+            Assert.Equal(["locks/race-0.json", "locks/race-1.json", "locks/race-2.json"], await KeysAsync(""));
+        }
+        finally
+        {
+            foreach (var peer in stores.Skip(1)) await peer.DisposeAsync();
+        }
+    }
+
     public async Task InitializeAsync() => _store = await OpenStoreAsync();
 
     public async Task DisposeAsync()

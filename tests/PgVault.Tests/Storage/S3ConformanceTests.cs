@@ -12,13 +12,25 @@ namespace PgVault.Tests.Storage;
 public sealed class S3ConformanceTests(S3ServerFixture server, ITestOutputHelper output) : ObjectStoreConformance(output), IClassFixture<S3ServerFixture>
 {
     private S3ObjectStore? _s3;
+    private string _prefix = "";
 
     protected override int PartSize => 5 * 1024 * 1024;
 
     protected override Task<IObjectStore> OpenStoreAsync()
     {
-        _s3 = server.OpenStore("conformance", $"conformance/{Guid.NewGuid():N}");
+        _prefix = $"conformance/{Guid.NewGuid():N}";
+        _s3 = server.OpenStore("conformance", _prefix);
         return Task.FromResult<IObjectStore>(_s3);
+    }
+
+    protected override IObjectStore OpenPeerStore() => server.OpenStore("conformance", _prefix);
+
+    /// <summary>s3rver ignores If-None-Match, so the suite's create-if-absent tests run the candidate fallback.</summary>
+    [Fact]
+    public async Task S3rver_lacks_conditional_puts_so_the_fallback_is_what_is_tested()
+    {
+        Assert.False(await _s3!.SupportsConditionalPutAsync(Ct));
+        Assert.Empty(await KeysAsync(""));
     }
 
     protected override async Task<IReadOnlyList<string>> LeftoversAsync()
