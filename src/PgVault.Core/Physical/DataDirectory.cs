@@ -40,15 +40,19 @@ internal static partial class DataDirectory
     /// tables and databases): whatever vanishes between the listing and its stat is left out
     /// (WAL replay removes it anyway), and no mode or size of -1 is ever recorded.
     /// </summary>
-    public static (List<PhysicalDirectory> Directories, List<ScannedFile> Files) Scan(string pgdata, IReadOnlyCollection<TablespaceRecord> tablespaces)
+    public static (List<PhysicalDirectory> Directories, List<ScannedFile> Files) Scan(string pgdata, IReadOnlyCollection<TablespaceRecord> tablespaces,
+        Action<string>? vanished = null)
     {
         var directories = new List<PhysicalDirectory>();
         var files = new List<ScannedFile>();
         var root = new DirectoryInfo(pgdata);
         if (!root.Exists) throw new PgVaultException($"data directory '{pgdata}' does not exist", "set pgdata of the cluster in the configuration");
-        Walk(root, "", top: true, directories, files);
+        Walk(root, "", top: true, new Found(directories, files, vanished ?? (_ => { })));
         return (directories, files);
     }
+
+    /// <summary>What the walk collects, and whom it tells about entries that vanished under it.</summary>
+    private sealed record Found(List<PhysicalDirectory> Directories, List<ScannedFile> Files, Action<string> Vanished);
 
     /// <summary>-1 (all bits set, the Directory bit included) is what .NET reports for an entry that vanished after its listing.</summary>
     private static bool Vanished(FileAttributes attributes) => (int)attributes == -1;
@@ -68,7 +72,7 @@ internal static partial class DataDirectory
     }
 
     /// <summary>Lists <paramref name="dir"/>; null when it vanished (a dropped database or relation directory).</summary>
-    private static FileSystemInfo[]? List(DirectoryInfo dir)
+    private static FileSystemInfo[]? List(DirectoryInfo dir, Found found)
     {
         try
         {
@@ -76,6 +80,7 @@ internal static partial class DataDirectory
         }
         catch (Exception e) when (e is DirectoryNotFoundException or FileNotFoundException)
         {
+            found.Vanished(dir.FullName);
             return null; // dropped while we walked: normal
         }
         catch (UnauthorizedAccessException e)
@@ -85,16 +90,20 @@ internal static partial class DataDirectory
     }
 
     /// <summary>Records <paramref name="dir"/> at <paramref name="path"/> and walks it, unless it vanished first.</summary>
-    private static void WalkDirectory(DirectoryInfo dir, string path, List<PhysicalDirectory> directories, List<ScannedFile> files)
+    private static void WalkDirectory(DirectoryInfo dir, string path, Found found)
     {
-        if (ModeOf(dir) is not { } mode) return;
-        directories.Add(new PhysicalDirectory { Path = path, Mode = mode });
-        Walk(dir, path, top: false, directories, files);
+        if (ModeOf(dir) is not { } mode)
+        {
+            found.Vanished(path);
+            return;
+        }
+        found.Directories.Add(new PhysicalDirectory { Path = path, Mode = mode });
+        Walk(dir, path, top: false, found);
     }
 
-    private static void Walk(DirectoryInfo dir, string relative, bool top, List<PhysicalDirectory> directories, List<ScannedFile> files)
+    private static void Walk(DirectoryInfo dir, string relative, bool top, Found found)
     {
-        if (List(dir) is not { } entries) return;
+        if (List(dir, found) is not { } entries) return;
         var names = entries.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
         var unlogged = names.Select(n => Relation().Match(n)).Where(m => m.Success && m.Groups[3].Value == "init").Select(m => m.Groups[1].Value).ToHashSet(StringComparer.Ordinal);
         foreach (var entry in entries)
@@ -103,7 +112,11 @@ internal static partial class DataDirectory
             string path = relative.Length == 0 ? name : relative + "/" + name;
             // One lstat per entry, read once: a vanished entry reads as -1, never as a directory.
             var attributes = entry.Attributes;
-            if (Vanished(attributes)) continue;
+            if (Vanished(attributes))
+            {
+                found.Vanished(path);
+                continue;
+            }
             if ((attributes & FileAttributes.ReparsePoint) != 0)
             {
                 string? link;
@@ -113,6 +126,7 @@ internal static partial class DataDirectory
                 }
                 catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
                 {
+                    found.Vanished(path);
                     continue;
                 }
                 if (link != null)
@@ -121,7 +135,7 @@ internal static partial class DataDirectory
                     // another link to a directory (pg_wal on its own disk) is kept as a plain directory.
                     if (relative == "pg_tblspc" && uint.TryParse(name, out _))
                     {
-                        WalkDirectory(new DirectoryInfo(Path.GetFullPath(link, dir.FullName)), path, directories, files);
+                        WalkDirectory(new DirectoryInfo(Path.GetFullPath(link, dir.FullName)), path, found);
                         continue;
                     }
                     if (Directory.Exists(entry.FullName))
@@ -129,11 +143,11 @@ internal static partial class DataDirectory
                         var target = new DirectoryInfo(entry.FullName);
                         if (top && ContentsExcluded.Contains(name))
                         {
-                            if (ModeOf(target) is { } linkedMode) directories.Add(new PhysicalDirectory { Path = path, Mode = linkedMode });
+                            if (ModeOf(target) is { } linkedMode) found.Directories.Add(new PhysicalDirectory { Path = path, Mode = linkedMode });
                         }
                         else
                         {
-                            WalkDirectory(target, path, directories, files);
+                            WalkDirectory(target, path, found);
                         }
                         continue;
                     }
@@ -145,11 +159,11 @@ internal static partial class DataDirectory
                 if (top && ContentsExcluded.Contains(name))
                 {
                     if (ModeOf(directory) is not { } mode) continue;
-                    directories.Add(new PhysicalDirectory { Path = path, Mode = mode });
-                    if (name == "pg_wal") directories.Add(new PhysicalDirectory { Path = "pg_wal/archive_status", Mode = mode });
+                    found.Directories.Add(new PhysicalDirectory { Path = path, Mode = mode });
+                    if (name == "pg_wal") found.Directories.Add(new PhysicalDirectory { Path = "pg_wal/archive_status", Mode = mode });
                     continue;
                 }
-                WalkDirectory(directory, path, directories, files);
+                WalkDirectory(directory, path, found);
                 continue;
             }
             if (entry is not FileInfo file) continue;
@@ -161,12 +175,16 @@ internal static partial class DataDirectory
             {
                 // Length, time and mode come from the same cached stat as the attributes above.
                 long size = file.Length;
-                if (ModeOf(file) is not { } mode || size < 0) continue;
-                files.Add(new ScannedFile(path, file.FullName, size, new DateTimeOffset(file.LastWriteTimeUtc), mode));
+                if (ModeOf(file) is not { } mode || size < 0)
+                {
+                    found.Vanished(path);
+                    continue;
+                }
+                found.Files.Add(new ScannedFile(path, file.FullName, size, new DateTimeOffset(file.LastWriteTimeUtc), mode));
             }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
             {
-                // vanished between listing and stat: normal for a running cluster
+                found.Vanished(path); // between listing and stat: normal for a running cluster
             }
         }
     }
