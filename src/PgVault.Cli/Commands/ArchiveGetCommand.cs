@@ -64,5 +64,12 @@ internal static class ArchiveGetCommand
             if (renderer.Verbose) Console.Error.WriteLine(e);
             return FatalExitCode;
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Nor may an unexpected one (a full disk under pg_wal, say).
+            renderer.Error($"archive-get {file}: unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}", "run again with --verbose for details and report it");
+            if (renderer.Verbose) Console.Error.WriteLine(e);
+            return FatalExitCode;
+        }
     }
 }
