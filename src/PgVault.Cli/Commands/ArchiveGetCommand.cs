@@ -1,22 +1,30 @@
 using System.CommandLine;
 using PgVault.Cli.Infrastructure;
 using PgVault.Core.Config;
+using PgVault.Core.Errors;
 using PgVault.Core.Wal;
 
 namespace PgVault.Cli.Commands;
 
 /// <summary>
 /// `pgvault archive-get %f %p`: PostgreSQL's restore_command. Exit 0 with the file in place, or
-/// exit 1 without a word when the archive does not have it (PostgreSQL asks past the end).
+/// exit 1 without a word when no repository has it (PostgreSQL asks past the end). Anything else
+/// (a copy that is damaged in every repository, a repository that cannot be asked, a broken
+/// configuration) exits <see cref="FatalExitCode"/>: PostgreSQL reads exit 1 as "end of archive"
+/// and would promote short, but aborts recovery on an exit status above 125.
 /// </summary>
 internal static class ArchiveGetCommand
 {
+    /// <summary>Above 125, so PostgreSQL stops recovery instead of taking the file as the end of the archive.</summary>
+    public const int FatalExitCode = 255;
+
     private static readonly Argument<string> FileName = new("file") { Description = "WAL file name (%f in restore_command)" };
     private static readonly Argument<string> Destination = new("destination") { Description = "Where to write it (%p in restore_command)" };
 
     public static Command Build()
     {
-        var command = new Command("archive-get", "Fetch one WAL file from the archive (restore_command = 'pgvault archive-get %f %p'); exit 1 when it is not archived")
+        var command = new Command("archive-get",
+            "Fetch one WAL file from the archive (restore_command = 'pgvault archive-get %f %p'); exit 1 when it is not archived, 255 (fatal to recovery) when it is archived but damaged or cannot be read")
         {
             FileName, Destination,
         };
@@ -26,9 +34,42 @@ internal static class ArchiveGetCommand
 
     private static async Task<int> RunAsync(ParseResult result, Renderer renderer, CancellationToken ct)
     {
-        var context = VaultContext.Resolve(Globals.Read(result));
-        var repositories = await context.OpenRepositoriesAsync(forWriting: false, renderer.Warn, ct).ConfigureAwait(false);
-        var archive = new WalArchive(repositories, context.Cluster.Name, new WarnOnly(renderer));
-        return await archive.GetAsync(result.GetValue(FileName)!, result.GetValue(Destination)!, ct).ConfigureAwait(false) ? 0 : 1;
+        string file = result.GetValue(FileName)!;
+        try
+        {
+            var context = VaultContext.Resolve(Globals.Read(result));
+            var repositories = await context.OpenRepositoriesAsync(forWriting: false, renderer.Warn, ct).ConfigureAwait(false);
+            var archive = new WalArchive(repositories, context.Cluster.Name, new WarnOnly(renderer));
+            var got = await archive.GetAsync(file, result.GetValue(Destination)!, ct).ConfigureAwait(false);
+            switch (got.Status)
+            {
+                case WalGetStatus.Intact:
+                    return 0;
+                case WalGetStatus.Absent:
+                    return 1;
+                case WalGetStatus.Damaged:
+                    renderer.Error($"WAL file {file} is archived but no repository has an intact copy: {string.Join("; ", got.Problems)}",
+                        "recovery stops here instead of ending early; restore the object from a copy of the repository, or restore to a target before this file");
+                    return FatalExitCode;
+                default:
+                    renderer.Error($"cannot tell whether WAL file {file} is archived: {string.Join("; ", got.Problems)}",
+                        "recovery stops here instead of ending early; make the repository reachable and start the server again");
+                    return FatalExitCode;
+            }
+        }
+        catch (PgVaultException e)
+        {
+            // Any other failure (configuration, passphrase, usage) must not read as "end of archive" either.
+            renderer.Error($"archive-get {file}: {e.Message}", e.Hint);
+            if (renderer.Verbose) Console.Error.WriteLine(e);
+            return FatalExitCode;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Nor may an unexpected one (a full disk under pg_wal, say).
+            renderer.Error($"archive-get {file}: unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}", "run again with --verbose for details and report it");
+            if (renderer.Verbose) Console.Error.WriteLine(e);
+            return FatalExitCode;
+        }
     }
 }

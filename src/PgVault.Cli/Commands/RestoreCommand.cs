@@ -134,14 +134,14 @@ internal static class RestoreCommand
             return 0;
         }
         var plan = outcome.Plan;
-        string target = plan.TargetKind switch { null => "the end of the archive", "immediate" => "the end of the backup (immediate)", var kind => $"{kind} {plan.TargetValue}" };
+        string target = plan.TargetKind switch { null => $"the end of the archive (at most LSN {plan.WalEndLsn}, the end of {plan.WalTo})", "immediate" => "the end of the backup (immediate)", var kind => $"{kind} {plan.TargetValue}" };
         if (!outcome.Executed)
         {
             renderer.Line($"plan: restore backup {plan.BackupId} ({plan.BackupType}) into {plan.PgData} ({plan.Mode})");
             renderer.Line($"  chain        {string.Join(" <- ", plan.Chain)}");
             renderer.Line($"  files        {plan.Files}, {Units.Bytes(plan.BytesToRead)} to read from the repository, {Units.Bytes(plan.DiskNeeded)} of disk needed{(plan.Mode == "delta" ? " (at most: unchanged files are kept)" : "")}");
             foreach (var t in plan.Tablespaces) renderer.Line($"  tablespace   {t.Name} ({t.Oid}) -> {t.Location}");
-            renderer.Line($"  WAL          {plan.WalFrom} .. {plan.WalTo} ({plan.WalSegments} segments, all in the archive), timeline {plan.TargetTimeline}");
+            renderer.Line($"  WAL          {plan.WalFrom} .. {plan.WalTo} ({plan.WalSegments} segments, all in the archive and intact), timeline {plan.TargetTimeline}");
             renderer.Line($"  recovery     to {target}");
             renderer.Line("nothing was changed");
             return 0;

@@ -34,83 +34,157 @@ internal static partial class DataDirectory
     [GeneratedRegex(@"^(\d+)(_(fsm|vm|init))?(\.(\d+))?$")]
     private static partial Regex Relation();
 
-    /// <summary>Directories and files of <paramref name="pgdata"/>; tablespaces under pg_tblspc/OID/.</summary>
-    public static (List<PhysicalDirectory> Directories, List<ScannedFile> Files) Scan(string pgdata, IReadOnlyCollection<TablespaceRecord> tablespaces)
+    /// <summary>
+    /// Directories and files of <paramref name="pgdata"/>; tablespaces under pg_tblspc/OID/. A
+    /// running cluster unlinks files and directories at any moment (temporary relations, dropped
+    /// tables and databases): whatever vanishes between the listing and its stat is left out
+    /// (WAL replay removes it anyway), and no mode or size of -1 is ever recorded.
+    /// </summary>
+    public static (List<PhysicalDirectory> Directories, List<ScannedFile> Files) Scan(string pgdata, IReadOnlyCollection<TablespaceRecord> tablespaces,
+        Action<string>? vanished = null)
     {
         var directories = new List<PhysicalDirectory>();
         var files = new List<ScannedFile>();
         var root = new DirectoryInfo(pgdata);
         if (!root.Exists) throw new PgVaultException($"data directory '{pgdata}' does not exist", "set pgdata of the cluster in the configuration");
-        Walk(root, "", top: true, directories, files, tablespaces);
+        Walk(root, "", top: true, new Found(directories, files, vanished ?? (_ => { })));
         return (directories, files);
     }
 
-    private static void Walk(DirectoryInfo dir, string relative, bool top, List<PhysicalDirectory> directories, List<ScannedFile> files, IReadOnlyCollection<TablespaceRecord> tablespaces)
+    /// <summary>What the walk collects, and whom it tells about entries that vanished under it.</summary>
+    private sealed record Found(List<PhysicalDirectory> Directories, List<ScannedFile> Files, Action<string> Vanished);
+
+    /// <summary>-1 (all bits set, the Directory bit included) is what .NET reports for an entry that vanished after its listing.</summary>
+    private static bool Vanished(FileAttributes attributes) => (int)attributes == -1;
+
+    /// <summary>The entry's permission bits, or null when it vanished (.NET reads them as -1).</summary>
+    private static int? ModeOf(FileSystemInfo entry)
     {
-        FileSystemInfo[] entries;
         try
         {
-            entries = dir.GetFileSystemInfos();
+            int mode = (int)entry.UnixFileMode;
+            return mode < 0 ? null : mode;
         }
-        catch (DirectoryNotFoundException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
-            return; // dropped while we walked: normal
+            return null;
+        }
+    }
+
+    /// <summary>Lists <paramref name="dir"/>; null when it vanished (a dropped database or relation directory).</summary>
+    private static FileSystemInfo[]? List(DirectoryInfo dir, Found found)
+    {
+        try
+        {
+            return dir.GetFileSystemInfos();
+        }
+        catch (Exception e) when (e is DirectoryNotFoundException or FileNotFoundException)
+        {
+            found.Vanished(dir.FullName);
+            return null; // dropped while we walked: normal
         }
         catch (UnauthorizedAccessException e)
         {
             throw new PgVaultException($"unable to read '{dir.FullName}': {e.Message}", "run the backup as the cluster's OS user (postgres) or root");
         }
+    }
+
+    /// <summary>Records <paramref name="dir"/> at <paramref name="path"/> and walks it, unless it vanished first.</summary>
+    private static void WalkDirectory(DirectoryInfo dir, string path, Found found)
+    {
+        if (ModeOf(dir) is not { } mode)
+        {
+            found.Vanished(path);
+            return;
+        }
+        found.Directories.Add(new PhysicalDirectory { Path = path, Mode = mode });
+        Walk(dir, path, top: false, found);
+    }
+
+    private static void Walk(DirectoryInfo dir, string relative, bool top, Found found)
+    {
+        if (List(dir, found) is not { } entries) return;
         var names = entries.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
         var unlogged = names.Select(n => Relation().Match(n)).Where(m => m.Success && m.Groups[3].Value == "init").Select(m => m.Groups[1].Value).ToHashSet(StringComparer.Ordinal);
         foreach (var entry in entries)
         {
             string name = entry.Name;
             string path = relative.Length == 0 ? name : relative + "/" + name;
-            bool isDirectory = (entry.Attributes & FileAttributes.Directory) != 0;
-            if (entry.LinkTarget != null)
+            // One lstat per entry, read once: a vanished entry reads as -1, never as a directory.
+            var attributes = entry.Attributes;
+            if (Vanished(attributes))
             {
-                // pg_tblspc/OID links are followed (the tablespace's files are stored below them);
-                // another link (pg_wal on its own disk) is kept as a plain directory.
-                if (relative == "pg_tblspc" && uint.TryParse(name, out _))
+                found.Vanished(path);
+                continue;
+            }
+            if ((attributes & FileAttributes.ReparsePoint) != 0)
+            {
+                string? link;
+                try
                 {
-                    var target = new DirectoryInfo(Path.GetFullPath(entry.LinkTarget, dir.FullName));
-                    if (!target.Exists) continue;
-                    directories.Add(new PhysicalDirectory { Path = path, Mode = (int)target.UnixFileMode });
-                    Walk(target, path, top: false, directories, files, tablespaces);
+                    link = entry.LinkTarget;
+                }
+                catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+                {
+                    found.Vanished(path);
                     continue;
                 }
-                if (entry is DirectoryInfo || Directory.Exists(entry.FullName))
+                if (link != null)
                 {
-                    var target = new DirectoryInfo(entry.FullName);
-                    directories.Add(new PhysicalDirectory { Path = path, Mode = (int)target.UnixFileMode });
-                    if (!(top && ContentsExcluded.Contains(name))) Walk(target, path, top: false, directories, files, tablespaces);
-                    continue;
+                    // pg_tblspc/OID links are followed (the tablespace's files are stored below them);
+                    // another link to a directory (pg_wal on its own disk) is kept as a plain directory.
+                    if (relative == "pg_tblspc" && uint.TryParse(name, out _))
+                    {
+                        WalkDirectory(new DirectoryInfo(Path.GetFullPath(link, dir.FullName)), path, found);
+                        continue;
+                    }
+                    if (Directory.Exists(entry.FullName))
+                    {
+                        var target = new DirectoryInfo(entry.FullName);
+                        if (top && ContentsExcluded.Contains(name))
+                        {
+                            if (ModeOf(target) is { } linkedMode) found.Directories.Add(new PhysicalDirectory { Path = path, Mode = linkedMode });
+                        }
+                        else
+                        {
+                            WalkDirectory(target, path, found);
+                        }
+                        continue;
+                    }
                 }
             }
             if (name.StartsWith("pgsql_tmp", StringComparison.Ordinal)) continue;
-            if (isDirectory)
+            if ((attributes & FileAttributes.Directory) != 0 && entry is DirectoryInfo directory)
             {
-                directories.Add(new PhysicalDirectory { Path = path, Mode = (int)entry.UnixFileMode });
                 if (top && ContentsExcluded.Contains(name))
                 {
-                    if (name == "pg_wal") directories.Add(new PhysicalDirectory { Path = "pg_wal/archive_status", Mode = (int)entry.UnixFileMode });
+                    if (ModeOf(directory) is not { } mode) continue;
+                    found.Directories.Add(new PhysicalDirectory { Path = path, Mode = mode });
+                    if (name == "pg_wal") found.Directories.Add(new PhysicalDirectory { Path = "pg_wal/archive_status", Mode = mode });
                     continue;
                 }
-                Walk((DirectoryInfo)entry, path, top: false, directories, files, tablespaces);
+                WalkDirectory(directory, path, found);
                 continue;
             }
+            if (entry is not FileInfo file) continue;
             if (top && FilesExcluded.Contains(name)) continue;
             if (name == "pg_internal.init" || TempRelation().IsMatch(name)) continue;
             var relation = Relation().Match(name);
             if (relation.Success && relation.Groups[3].Value != "init" && unlogged.Contains(relation.Groups[1].Value)) continue;
-            var file = (FileInfo)entry;
             try
             {
-                files.Add(new ScannedFile(path, file.FullName, file.Length, new DateTimeOffset(file.LastWriteTimeUtc), (int)file.UnixFileMode));
+                // Length, time and mode come from the same cached stat as the attributes above.
+                long size = file.Length;
+                if (ModeOf(file) is not { } mode || size < 0)
+                {
+                    found.Vanished(path);
+                    continue;
+                }
+                found.Files.Add(new ScannedFile(path, file.FullName, size, new DateTimeOffset(file.LastWriteTimeUtc), mode));
             }
-            catch (FileNotFoundException)
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
             {
-                // vanished between listing and stat: normal for a running cluster
+                found.Vanished(path); // between listing and stat: normal for a running cluster
             }
         }
     }

@@ -82,6 +82,7 @@ public sealed partial class PhysicalBackup
         long total = toCopy.Sum(i => i.File.Size);
         long done = 0;
         int stored = 0;
+        int vanished = 0;
         var perRepository = Enumerable.Range(0, targets.Count).Select(_ => new ConcurrentBag<StoredFile>()).ToArray();
         using var task = progress.Start($"copy {toCopy.Count} files", total);
         await Parallel.ForEachAsync(packs, new ParallelOptions { MaxDegreeOfParallelism = options.Parallel, CancellationToken = ct }, async (pack, c) =>
@@ -99,6 +100,7 @@ public sealed partial class PhysicalBackup
                         ? CopyDelta(item.File, deltaBase, referenceHashes![item.File.Path].Hashes, counter, id, relative, startLsn, checksums, options.Compression, advanced, hashes)
                         : CopyFile(item, counter, id, relative, startLsn, checksums, options.Compression, advanced, hashes);
                     if (copied != null) members.Add(copied);
+                    else Interlocked.Increment(ref vanished);
                 }
                 counter.Flush();
                 return Task.CompletedTask;
@@ -116,6 +118,7 @@ public sealed partial class PhysicalBackup
                 }
             }
         }).ConfigureAwait(false);
+        if (vanished > 0) progress.Info($"{vanished} files vanished before they could be opened (dropped or temporary relations): left out");
         return new CopyResult(files.ToList(), perRepository.Select(b => b.OrderBy(p => p.Name, StringComparer.Ordinal).ToList()).ToArray(),
             stored, referenced, referencedBytes, asDeltas, new Dictionary<string, (long, ulong[])>(hashes, StringComparer.Ordinal));
     }

@@ -41,7 +41,9 @@ public sealed partial class PhysicalBackup(CatalogSet targets, ConnInfo connecti
             var (startLsn, startTime, timeline) = await BackupStartAsync(conn, id, options.StartFast, ct).ConfigureAwait(false);
             inBackup = true;
             var tablespaces = await TablespacesAsync(conn, ct).ConfigureAwait(false);
-            var (directories, scanned) = DataDirectory.Scan(facts.PgData, tablespaces);
+            int vanished = 0;
+            var (directories, scanned) = DataDirectory.Scan(facts.PgData, tablespaces, _ => vanished++);
+            if (vanished > 0) progress.Info($"{vanished} files and directories vanished while the data directory was scanned (dropped or temporary relations): left out");
             var referenceHashes = reference != null ? await ReadPageHashesAsync(reference, ct).ConfigureAwait(false) : null;
             var copy = await CopyAsync(id, scanned, reference, referenceHashes, timeline, startLsn, startTime, facts.DataChecksums, options, ct).ConfigureAwait(false);
             var stop = await BackupStopAsync(conn, ct).ConfigureAwait(false);

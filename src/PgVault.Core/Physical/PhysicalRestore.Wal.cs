@@ -7,7 +7,8 @@ namespace PgVault.Core.Physical;
 
 public sealed partial class PhysicalRestore
 {
-    private sealed record WalCheck(string Timeline, string From, string To, int Segments);
+    /// <summary>The WAL a restore replays: timeline, first and last segment, and the LSN at the end of the last one (as far as recovery can go).</summary>
+    private sealed record WalCheck(string Timeline, string From, string To, int Segments, string EndLsn);
 
     /// <summary>What the WAL archive holds: segments (name -> when archived) and timeline histories.</summary>
     private sealed class ArchiveListing
@@ -20,7 +21,9 @@ public sealed partial class PhysicalRestore
     /// Resolves the target timeline and checks that the archive holds every segment recovery needs:
     /// from the backup's start to its end always, then on to the target (an LSN or restore point:
     /// its segment; a time: the first segment archived after it; an xid or the end of the archive:
-    /// every segment up to the newest). A gap is an error before anything is written.
+    /// every segment up to the newest). A gap is an error before anything is written, and so is a
+    /// segment no repository has an intact copy of: each one is read whole and checked (content
+    /// checksum, header vs. name), since recovery cannot go past it.
     /// </summary>
     private async Task<WalCheck> CheckWalAsync(List<Catalog> holders, BackupManifest manifest, PhysicalRestoreOptions options, RestorePointRecord? point, CancellationToken ct)
     {
@@ -110,7 +113,38 @@ public sealed partial class PhysicalRestore
                 throw new PgVaultException($"WAL segment {Describe(s)} is missing from the archive: recovery from backup {manifest.Id} cannot reach the target",
                     "restore to an earlier target, or find the missing segment");
         }
-        return new WalCheck(target.ToString(CultureInfo.InvariantCulture), WalSegments.Name(backupTimeline, first, size), Describe(end), (int)(end - first + 1));
+        var needed = new List<string>();
+        for (ulong s = first; s <= end; s++) needed.Add(SegmentName(spans, s, size, listing)!);
+        await CheckWalContentAsync(holders, needed, manifest.Id, size, options.Parallel, ct).ConfigureAwait(false);
+        return new WalCheck(target.ToString(CultureInfo.InvariantCulture), WalSegments.Name(backupTimeline, first, size), Describe(end), (int)(end - first + 1),
+            Lsn.FormatLsn((end + 1) * (ulong)size));
+    }
+
+    /// <summary>
+    /// Reads every segment recovery needs whole (decrypted, decompressed, checksum and header
+    /// checked) from the first repository with an intact copy; fails naming each segment that no
+    /// repository can serve. Nothing is written.
+    /// </summary>
+    private async Task CheckWalContentAsync(List<Catalog> holders, List<string> segments, string backupId, long size, int parallel, CancellationToken ct)
+    {
+        var archive = new WalArchive(holders.Select(h => h.Repository).ToList(), sources.Cluster, progress);
+        var bad = new System.Collections.Concurrent.ConcurrentDictionary<string, WalGetResult>(StringComparer.Ordinal);
+        using (var task = progress.Start($"check {segments.Count} WAL segments", segments.Count * size))
+        {
+            long done = 0;
+            await Parallel.ForEachAsync(segments, new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct }, async (segment, c) =>
+            {
+                var result = await archive.CheckAsync(segment, c).ConfigureAwait(false);
+                if (result.Status != WalGetStatus.Intact) bad[segment] = result;
+                task.Report(Interlocked.Increment(ref done) * size);
+            }).ConfigureAwait(false);
+        }
+        if (bad.IsEmpty) return;
+        var names = bad.Keys.Order(StringComparer.Ordinal).ToList();
+        string detail = string.Join("; ", names.Select(n => $"{n}: {(bad[n].Problems.Count > 0 ? string.Join(", ", bad[n].Problems) : bad[n].Status.ToString().ToLowerInvariant())}"));
+        throw new PgVaultException(
+            $"WAL segment{(names.Count == 1 ? "" : "s")} {string.Join(", ", names)} {(names.Count == 1 ? "has" : "have")} no intact copy in any repository: recovery from backup {backupId} would stop at {names[0]}, before the target ({detail})",
+            "restore to a target before the damaged segment (--target-lsn / --target-time), or put an intact copy of it back into the repository");
     }
 
     /// <summary>True when <paramref name="spans"/> runs through <paramref name="timeline"/> past <paramref name="stop"/>.</summary>
@@ -190,8 +224,9 @@ public sealed partial class PhysicalRestore
         try
         {
             var archive = new WalArchive(holders.Select(h => h.Repository).ToList(), sources.Cluster, progress);
-            if (!await archive.GetAsync(name, temp, ct).ConfigureAwait(false))
-                throw new PgVaultException($"timeline history {name} is listed but cannot be read from the archive");
+            var got = await archive.GetAsync(name, temp, ct).ConfigureAwait(false);
+            if (got.Status != WalGetStatus.Intact)
+                throw new PgVaultException($"timeline history {name} is listed but cannot be read from the archive{(got.Problems.Count > 0 ? ": " + string.Join("; ", got.Problems) : "")}");
             return await File.ReadAllTextAsync(temp, ct).ConfigureAwait(false);
         }
         finally

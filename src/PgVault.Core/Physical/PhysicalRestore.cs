@@ -22,6 +22,7 @@ public sealed record RestorePlan(
     string WalFrom,
     string WalTo,
     int WalSegments,
+    string WalEndLsn,
     int Files,
     long BytesToRead,
     long DiskNeeded,
@@ -60,7 +61,7 @@ public sealed partial class PhysicalRestore(CatalogSet sources, IProgressSink pr
         string mode = CheckTargetDirectory(pgdata, tablespaces, options);
 
         var plan = new RestorePlan(manifest.Id, manifest.Type, physical.Chain, pgdata, mode, options.TargetKind, TargetValue(options),
-            wal.Timeline, wal.From, wal.To, wal.Segments, physical.Files.Count, physical.Files.Sum(f => f.Length + (f.Deltas?.Sum(d => d.Length) ?? 0)), physical.Files.Sum(f => f.Size), tablespaces);
+            wal.Timeline, wal.From, wal.To, wal.Segments, wal.EndLsn, physical.Files.Count, physical.Files.Sum(f => f.Length + (f.Deltas?.Sum(d => d.Length) ?? 0)), physical.Files.Sum(f => f.Size), tablespaces);
         if (options.Plan) return new RestoreOutcome(plan, false, 0, 0, 0, 0, clock.Elapsed.TotalSeconds);
 
         progress.Info($"restoring backup {manifest.Id} ({manifest.Type}, chain {string.Join(" <- ", physical.Chain)}) into {pgdata}{(mode == "new" ? "" : $" ({mode})")}");

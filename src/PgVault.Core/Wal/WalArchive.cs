@@ -11,6 +11,22 @@ namespace PgVault.Core.Wal;
 /// <summary>What archive-push did with one file.</summary>
 public sealed record PushResult(string FileName, string Sha256, long SizeBytes, IReadOnlyList<string> Written, IReadOnlyList<string> AlreadyThere);
 
+/// <summary>What the archive holds of one WAL file, read whole and checked.</summary>
+public enum WalGetStatus
+{
+    /// <summary>An intact copy was found (and written, for a fetch).</summary>
+    Intact,
+    /// <summary>Every repository answered and none holds the file: the end of the archive.</summary>
+    Absent,
+    /// <summary>Some repository holds the file but no repository has an intact copy.</summary>
+    Damaged,
+    /// <summary>No repository that answered holds it, but some repository could not be asked.</summary>
+    Unknown,
+}
+
+/// <summary>The outcome of fetching or checking one WAL file; <see cref="Problems"/> names each copy that failed and why.</summary>
+public sealed record WalGetResult(WalGetStatus Status, IReadOnlyList<string> Problems);
+
 /// <summary>
 /// The WAL archive of one cluster across every repository: archive-push stores a file durably in
 /// each repository (or finds it already there), archive-get fetches it back with its checksum
@@ -205,32 +221,55 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
     }
 
     /// <summary>
-    /// Fetches <paramref name="fileName"/> into <paramref name="destination"/> (atomically, checksum
-    /// verified). Returns false when no repository has it; a repository that fails is reported and
-    /// the next one is tried.
+    /// Fetches <paramref name="fileName"/> into <paramref name="destination"/> (atomically, its
+    /// checksum and, for a segment, its header verified) from the first repository holding an
+    /// intact copy; a repository that fails is reported and the next one is tried.
     /// </summary>
-    public async Task<bool> GetAsync(string fileName, string destination, CancellationToken ct)
+    public Task<WalGetResult> GetAsync(string fileName, string destination, CancellationToken ct) =>
+        GetOrCheckAsync(fileName, destination, ct);
+
+    /// <summary>Reads <paramref name="fileName"/> whole from the first repository holding an intact copy, writing nothing.</summary>
+    public Task<WalGetResult> CheckAsync(string fileName, CancellationToken ct) => GetOrCheckAsync(fileName, null, ct);
+
+    private async Task<WalGetResult> GetOrCheckAsync(string fileName, string? destination, CancellationToken ct)
     {
-        if (WalFileName.TryParse(fileName) is null)
-            throw PgVaultException.Usage($"'{fileName}' is not the name of a WAL file", "use restore_command = 'pgvault archive-get %f %p'");
+        var wal = WalFileName.TryParse(fileName)
+            ?? throw PgVaultException.Usage($"'{fileName}' is not the name of a WAL file", "use restore_command = 'pgvault archive-get %f %p'");
+        var damaged = new List<string>();
+        var unlisted = new List<string>();
         for (int i = 0; i < repositories.Count; i++)
         {
             var repository = repositories[i];
+            List<StoredWal> stored;
             try
             {
-                var stored = await FindAsync(repository, fileName, ct).ConfigureAwait(false);
-                if (stored.Count == 0) continue;
-                await FetchAsync(repository, stored[0], destination, ct).ConfigureAwait(false);
-                return true;
+                stored = await FindAsync(repository, fileName, ct).ConfigureAwait(false);
             }
             catch (PgVaultException e) when (e.RepositoryFault)
             {
-                progress.Warn(i + 1 < repositories.Count
-                    ? $"repository '{repository.Name}' failed: {e.Message}; trying repository '{repositories[i + 1].Name}'"
-                    : $"repository '{repository.Name}' failed: {e.Message}");
+                unlisted.Add($"repository '{repository.Name}' could not be listed: {e.Message}");
+                progress.Warn($"repository '{repository.Name}' failed: {e.Message}");
+                continue;
+            }
+            foreach (var copy in stored)
+            {
+                try
+                {
+                    await FetchAsync(repository, copy, wal, destination, ct).ConfigureAwait(false);
+                    return new WalGetResult(WalGetStatus.Intact, damaged);
+                }
+                catch (PgVaultException e) when (e.RepositoryFault)
+                {
+                    damaged.Add($"{e.Message} (repository '{repository.Name}')");
+                    progress.Warn(i + 1 < repositories.Count
+                        ? $"repository '{repository.Name}' failed: {e.Message}; trying repository '{repositories[i + 1].Name}'"
+                        : $"repository '{repository.Name}' failed: {e.Message}");
+                }
             }
         }
-        return false;
+        if (damaged.Count > 0) return new WalGetResult(WalGetStatus.Damaged, [.. damaged, .. unlisted]);
+        if (unlisted.Count > 0) return new WalGetResult(WalGetStatus.Unknown, unlisted);
+        return new WalGetResult(WalGetStatus.Absent, []);
     }
 
     /// <summary>True when every repository holds <paramref name="fileName"/>.</summary>
@@ -278,35 +317,77 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
         return found;
     }
 
-    private static async Task FetchAsync(Repository.Repository repository, StoredWal stored, string destination, CancellationToken ct)
+    /// <summary>
+    /// Reads one stored copy whole: decrypted, decompressed, its SHA-256 checked against the name
+    /// it is stored under and, for a segment, its page header against the file name (a segment
+    /// stored under another's name is damaged). Written to <paramref name="destination"/> only
+    /// once all of that holds; with no destination the bytes are discarded.
+    /// </summary>
+    private static async Task FetchAsync(Repository.Repository repository, StoredWal stored, WalFileName wal, string? destination, CancellationToken ct)
     {
-        string full = Path.GetFullPath(destination);
-        string temp = Path.Combine(Path.GetDirectoryName(full)!, "." + Path.GetFileName(full) + ".pgvault-" + Environment.ProcessId);
+        string? full = destination is null ? null : Path.GetFullPath(destination);
+        string? temp = full is null ? null : Path.Combine(Path.GetDirectoryName(full)!, "." + Path.GetFileName(full) + ".pgvault-" + Environment.ProcessId);
         try
         {
             string sha;
+            long length = 0;
+            byte[] head = new byte[WalSegmentHeader.Size];
+            int headLength = 0;
             await using (var input = await repository.OpenObjectAsync(stored.Key, stored.Compression, ct).ConfigureAwait(false))
-            await using (var output = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
+            await using (var output = temp is null ? Stream.Null : new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
             {
                 using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                byte[] buffer = new byte[BufferSize];
-                int read;
-                while ((read = await input.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+                try
                 {
-                    hash.AppendData(buffer, 0, read);
-                    await output.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
+                    int read;
+                    while ((read = await input.ReadAsync(buffer.AsMemory(0, BufferSize), ct).ConfigureAwait(false)) > 0)
+                    {
+                        hash.AppendData(buffer, 0, read);
+                        int take = Math.Min(read, head.Length - headLength);
+                        buffer.AsSpan(0, take).CopyTo(head.AsSpan(headLength));
+                        headLength += take;
+                        length += read;
+                        await output.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
                 }
                 sha = Convert.ToHexStringLower(hash.GetHashAndReset());
-                output.Flush(flushToDisk: true);
+                if (output is FileStream file) file.Flush(flushToDisk: true);
             }
             if (sha[..16] != stored.Sha16)
                 throw PgVaultException.Corrupt(stored.Key, $"checksum mismatch (expected {stored.Sha16}, got {sha[..16]})");
-            File.Move(temp, full, overwrite: true);
+            if (wal.HasPageHeader) CheckHeader(stored.Key, wal, head.AsSpan(0, headLength), length);
+            if (temp is not null) File.Move(temp, full!, overwrite: true);
         }
         finally
         {
-            if (File.Exists(temp)) File.Delete(temp);
+            if (temp is not null && File.Exists(temp)) File.Delete(temp);
         }
+    }
+
+    /// <summary>The segment's long page header must name the timeline and segment its file name does, and its size must match.</summary>
+    internal static void CheckHeader(string key, WalFileName wal, ReadOnlySpan<byte> head, long length)
+    {
+        WalSegmentHeader header;
+        try
+        {
+            header = WalSegmentHeader.Parse(head, key);
+        }
+        catch (PgVaultException e)
+        {
+            throw PgVaultException.Corrupt(key, $"not a WAL segment ({e.Message})");
+        }
+        var (timeline, segment) = WalSegments.Parse(wal.Name, header.SegmentSize);
+        ulong expected = segment * header.SegmentSize;
+        if (header.Timeline != timeline || header.PageAddress != expected)
+            throw PgVaultException.Corrupt(key,
+                $"its header is of timeline {header.Timeline} at {Physical.Lsn.FormatLsn(header.PageAddress)}, but {wal.Name} is timeline {timeline} at {Physical.Lsn.FormatLsn(expected)} (a segment stored under another's name)");
+        if (wal.Kind == WalFileKind.Segment && length != header.SegmentSize)
+            throw PgVaultException.Corrupt(key, $"{length} bytes, but its header says segments are {header.SegmentSize} bytes");
     }
 
     private async Task CheckIdentityAsync(Repository.Repository repository, WalSegmentHeader header, string name, CancellationToken ct)

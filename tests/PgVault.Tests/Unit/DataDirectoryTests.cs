@@ -77,6 +77,57 @@ public sealed class DataDirectoryTests : IDisposable
         Assert.Contains("does not exist", e.Message);
     }
 
+    [Fact]
+    public async Task VanishingEntries_AreLeftOutNeverReadAsDirectoriesOrModeMinusOne()
+    {
+        // A database directory whose relation files and subdirectories are deleted and created
+        // again in a tight loop (as temporary relations and dropped databases are) while it is
+        // scanned: every scan succeeds and records no mode or size of -1.
+        Touch("PG_VERSION");
+        Touch("global/pg_control");
+        var stop = new CancellationTokenSource();
+        var churn = Task.Run(() =>
+        {
+            int round = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                string db = Path.Combine(_root, "base", (16384 + round % 3).ToString(System.Globalization.CultureInfo.InvariantCulture));
+                for (int i = 0; i < 200; i++)
+                {
+                    Directory.CreateDirectory(Path.Combine(db, "sub" + (i % 5)));
+                    File.WriteAllBytes(Path.Combine(db, (20000 + i).ToString(System.Globalization.CultureInfo.InvariantCulture)), [1, 2, 3]);
+                    File.WriteAllBytes(Path.Combine(db, "sub" + (i % 5), i.ToString(System.Globalization.CultureInfo.InvariantCulture)), [1]);
+                }
+                try
+                {
+                    Directory.Delete(db, recursive: true);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // the scan's own reads do not hold anything open, but stay tolerant
+                }
+                round++;
+            }
+        });
+        try
+        {
+            int filesSeen = 0;
+            for (int scan = 0; scan < 400; scan++)
+            {
+                var (directories, files) = DataDirectory.Scan(_root, []);
+                Assert.All(directories, d => Assert.True(d.Mode >= 0, $"{d.Path} mode {d.Mode}"));
+                Assert.All(files, f => Assert.True(f.Mode >= 0 && f.Size >= 0, $"{f.Path} mode {f.Mode} size {f.Size}"));
+                filesSeen += files.Count(f => f.Path.StartsWith("base/", StringComparison.Ordinal));
+            }
+            Assert.True(filesSeen > 0, "the churn never overlapped a scan");
+        }
+        finally
+        {
+            stop.Cancel();
+            await churn;
+        }
+    }
+
     [Theory]
     [InlineData("base/5/16384", 0)]
     [InlineData("base/5/16384.3", 3)]
