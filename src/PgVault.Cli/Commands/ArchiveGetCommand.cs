@@ -11,7 +11,9 @@ namespace PgVault.Cli.Commands;
 /// exit 1 without a word when no repository has it (PostgreSQL asks past the end). Anything else
 /// (a copy that is damaged in every repository, a repository that cannot be asked, a broken
 /// configuration) exits <see cref="FatalExitCode"/>: PostgreSQL reads exit 1 as "end of archive"
-/// and would promote short, but aborts recovery on an exit status above 125.
+/// and would promote short, but aborts recovery on an exit status above 125. One exception: a
+/// standby (standby.signal in the data directory, where PostgreSQL runs restore_command) gets
+/// exit 1 for an unreachable repository, since it never promotes on its own and asks again.
 /// </summary>
 internal static class ArchiveGetCommand
 {
@@ -51,6 +53,11 @@ internal static class ArchiveGetCommand
                     renderer.Error($"WAL file {file} is archived but no repository has an intact copy: {string.Join("; ", got.Problems)}",
                         "recovery stops here instead of ending early; restore the object from a copy of the repository, or restore to a target before this file");
                     return FatalExitCode;
+                case WalGetStatus.Unknown when File.Exists("standby.signal"):
+                    // A standby (PostgreSQL runs restore_command in the data directory) never promotes at the
+                    // end of the archive: it streams and asks again, so an unreachable store must not stop it.
+                    renderer.Warn($"cannot tell whether WAL file {file} is archived: {string.Join("; ", got.Problems)}; the standby will ask again");
+                    return 1;
                 default:
                     renderer.Error($"cannot tell whether WAL file {file} is archived: {string.Join("; ", got.Problems)}",
                         "recovery stops here instead of ending early; make the repository reachable and start the server again");
