@@ -13,7 +13,8 @@ namespace PgVault.Cli.Commands;
 /// configuration) exits <see cref="FatalExitCode"/>: PostgreSQL reads exit 1 as "end of archive"
 /// and would promote short, but aborts recovery on an exit status above 125. One exception: a
 /// standby (standby.signal in the data directory, where PostgreSQL runs restore_command) gets
-/// exit 1 for an unreachable repository, since it never promotes on its own and asks again.
+/// exit 1 (with a warning) for every failure but a damaged copy — an unreachable repository, a
+/// configuration it cannot read — since it never promotes on its own and asks again.
 /// </summary>
 internal static class ArchiveGetCommand
 {
@@ -63,6 +64,11 @@ internal static class ArchiveGetCommand
                         "recovery stops here instead of ending early; make the repository reachable and start the server again");
                     return FatalExitCode;
             }
+        }
+        catch (PgVaultException e) when (File.Exists("standby.signal"))
+        {
+            renderer.Warn($"cannot tell whether WAL file {file} is archived: {e.Message}; the standby will ask again");
+            return 1;
         }
         catch (PgVaultException e)
         {

@@ -37,7 +37,7 @@ public static class PgVaultCli
         return "/usr/share/dotnet/dotnet";
     }
 
-    public static Process Start(IEnumerable<string> args, IDictionary<string, string?>? env = null)
+    public static Process Start(IEnumerable<string> args, IDictionary<string, string?>? env = null, string? workingDirectory = null)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -46,6 +46,7 @@ public static class PgVaultCli
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        if (workingDirectory != null) psi.WorkingDirectory = workingDirectory;
         psi.ArgumentList.Add(Dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment.Remove("PGVAULT_CONFIG");
@@ -61,9 +62,10 @@ public static class PgVaultCli
         return Process.Start(psi)!;
     }
 
-    public static async Task<CliResult> RunAsync(IEnumerable<string> args, IDictionary<string, string?>? env = null, string? stdin = null, int timeoutSeconds = 300)
+    public static async Task<CliResult> RunAsync(IEnumerable<string> args, IDictionary<string, string?>? env = null, string? stdin = null, int timeoutSeconds = 300,
+        string? workingDirectory = null)
     {
-        using var process = Start(args, env);
+        using var process = Start(args, env, workingDirectory);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (stdin != null) await process.StandardInput.WriteAsync(stdin);
