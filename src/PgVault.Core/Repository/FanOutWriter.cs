@@ -12,9 +12,17 @@ namespace PgVault.Core.Repository;
 /// </summary>
 internal static class FanOutWriter
 {
-    public static async Task<StoredFile[]> WriteAsync(
+    public static Task<StoredFile[]> WriteAsync(
         IReadOnlyList<Repository> repositories,
         string key,
+        CompressionSpec compression,
+        Func<Stream, CancellationToken, Task> produce,
+        CancellationToken ct) => WriteAsync(repositories, _ => key, compression, produce, ct);
+
+    /// <summary>As above, with a key per repository (WAL objects carry a per-repository content tag).</summary>
+    public static async Task<StoredFile[]> WriteAsync(
+        IReadOnlyList<Repository> repositories,
+        Func<Repository, string> keyOf,
         CompressionSpec compression,
         Func<Stream, CancellationToken, Task> produce,
         CancellationToken ct)
@@ -27,6 +35,7 @@ internal static class FanOutWriter
             foreach (var repository in repositories) repository.EnsureWritable();
             foreach (var repository in repositories)
             {
+                string key = keyOf(repository);
                 var writer = await repository.Store.OpenWriteAsync(key, ct).ConfigureAwait(false);
                 writers.Add(writer);
                 var counter = new CountingStream(writer, leaveOpen: true);

@@ -172,6 +172,16 @@ public sealed class Repository
         ? SHA256.HashData(Encoding.UTF8.GetBytes(text))
         : HMACSHA256.HashData(DeriveKey(_dataKey!, "pgvault name tag v2"), Encoding.UTF8.GetBytes(text)));
 
+    /// <summary>
+    /// The content tag in a WAL object's name: the first 16 hex digits of the content's SHA-256 in
+    /// an unencrypted repository (or one of format 1), of a keyed hash of it in an encrypted one, so
+    /// names confirm no guess about a segment's content.
+    /// </summary>
+    public string WalTag(string sha256Hex) => Encrypted && BindsNames ? NameTag("wal\0" + sha256Hex)[..16] : sha256Hex[..16];
+
+    /// <summary>True when <see cref="WalTag"/> of this repository and <paramref name="other"/> agree for every content.</summary>
+    public bool WalTagsComparableWith(Repository other) => !(Encrypted && BindsNames) && !(other.Encrypted && other.BindsNames);
+
     /// <summary>Where <paramref name="record"/> is stored in this repository: its time, and a tag of its name that does not reveal it.</summary>
     public string RestorePointKey(string cluster, RestorePointRecord record) =>
         RepositoryLayout.RestorePoint(cluster, record.Time.UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", System.Globalization.CultureInfo.InvariantCulture), NameTag(record.Name)[..16]);

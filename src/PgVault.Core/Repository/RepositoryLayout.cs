@@ -49,9 +49,12 @@ public static class RepositoryLayout
     /// <summary>Every stored version of <paramref name="fileName"/> starts with this (name, dash, checksum).</summary>
     public static string WalSearchPrefix(string cluster, string fileName) => WalDirectory(cluster, fileName) + fileName + "-";
 
-    /// <summary>clusters/C/wal/DIR/NAME-SHA16.EXT: the checksum prefix makes each content its own object.</summary>
-    public static string WalObject(string cluster, string fileName, string sha256, string extension) =>
-        $"{WalSearchPrefix(cluster, fileName)}{sha256[..16]}.{extension}";
+    /// <summary>
+    /// clusters/C/wal/DIR/NAME-TAG16.EXT: the content tag (<see cref="Repository.WalTag"/>, 16 hex
+    /// digits) makes each content its own object.
+    /// </summary>
+    public static string WalObject(string cluster, string fileName, string tag16, string extension) =>
+        $"{WalSearchPrefix(cluster, fileName)}{tag16[..16]}.{extension}";
 
     /// <summary>The checksum prefix and extension of a WAL object key found under <see cref="WalSearchPrefix"/>.</summary>
     public static (string Sha16, string Extension)? ParseWalObject(string cluster, string fileName, string key)

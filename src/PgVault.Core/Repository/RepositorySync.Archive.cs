@@ -28,15 +28,18 @@ public sealed partial class RepositorySync
         {
             foreach (var wal in versions)
             {
-                if (have.TryGetValue(name, out var present))
+                have.TryGetValue(name, out var present);
+                // Tags are keyed per encrypted repository: then the target's tag needs the content's hash (one verified read).
+                string tag = source.WalTagsComparableWith(target) ? wal.Sha16 : target.WalTag(await HashAsync(source, wal, ct).ConfigureAwait(false));
+                if (present != null)
                 {
-                    if (present.Any(p => p.Sha16 == wal.Sha16)) continue;
+                    if (present.Any(p => p.Sha16 == tag)) continue;
                     throw new PgVaultException(
-                        $"WAL file {name} of cluster '{cluster}' is in repository '{target.Name}' with different content (checksum {present[0].Sha16}) than in '{source.Name}' ({wal.Sha16})",
+                        $"WAL file {name} of cluster '{cluster}' is in repository '{target.Name}' with different content than in '{source.Name}'",
                         "the repositories hold different clusters under one name, or one copy is damaged: check both with 'pgvault verify'");
                 }
-                await CopyWalFileAsync(source, target, cluster, name, wal, ct).ConfigureAwait(false);
-                have[name] = [wal];
+                await CopyWalFileAsync(source, target, cluster, name, wal, tag, ct).ConfigureAwait(false);
+                have[name] = [wal with { Sha16 = tag }];
                 copied++;
             }
         }
@@ -62,14 +65,28 @@ public sealed partial class RepositorySync
         return found;
     }
 
+    /// <summary>The SHA-256 of one WAL object's content, read whole and checked against the tag in its name.</summary>
+    private static async Task<string> HashAsync(Repository source, ArchivedWal wal, CancellationToken ct)
+    {
+        await using var input = await source.OpenObjectAsync(wal.Key, wal.Compression, ct).ConfigureAwait(false);
+        return CheckTag(source, wal, Convert.ToHexStringLower(await SHA256.HashDataAsync(input, ct).ConfigureAwait(false)));
+    }
+
+    private static string CheckTag(Repository source, ArchivedWal wal, string sha)
+    {
+        if (source.WalTag(sha) != wal.Sha16)
+            throw PgVaultException.Corrupt(wal.Key, $"checksum mismatch in repository '{source.Name}' (the content's tag is {source.WalTag(sha)}, not the {wal.Sha16} of its name)");
+        return sha;
+    }
+
     /// <summary>
     /// Reads one WAL object from the source (decrypted, decompressed) and writes it through the
-    /// target's pipeline (its compression type, the target's key); the checksum in its name is
-    /// checked before the target commits the object.
+    /// target's pipeline (its compression type, the target's key) under the target's content tag
+    /// <paramref name="tag"/>; the tag in its source name is checked before the target commits the object.
     /// </summary>
-    private static async Task CopyWalFileAsync(Repository source, Repository target, string cluster, string name, ArchivedWal wal, CancellationToken ct)
+    private static async Task CopyWalFileAsync(Repository source, Repository target, string cluster, string name, ArchivedWal wal, string tag, CancellationToken ct)
     {
-        string key = RepositoryLayout.WalObject(cluster, name, wal.Sha16, wal.Extension);
+        string key = RepositoryLayout.WalObject(cluster, name, tag, wal.Extension);
         var compression = CompressionSpec.Parse(CompressionSpec.TypeName(wal.Compression));
         await using var input = await source.OpenObjectAsync(wal.Key, wal.Compression, ct).ConfigureAwait(false);
         await target.WriteObjectAsync(key, compression, async (output, c) =>
@@ -82,9 +99,9 @@ public sealed partial class RepositorySync
                 hash.AppendData(buffer, 0, read);
                 await output.WriteAsync(buffer.AsMemory(0, read), c).ConfigureAwait(false);
             }
-            string sha = Convert.ToHexStringLower(hash.GetHashAndReset());
-            if (sha[..16] != wal.Sha16)
-                throw PgVaultException.Corrupt(wal.Key, $"checksum mismatch in repository '{source.Name}' (expected {wal.Sha16}, got {sha[..16]})");
+            string sha = CheckTag(source, wal, Convert.ToHexStringLower(hash.GetHashAndReset()));
+            if (target.WalTag(sha) != tag)
+                throw PgVaultException.Corrupt(wal.Key, $"changed while it was copied from repository '{source.Name}'");
         }, ct).ConfigureAwait(false);
     }
 

@@ -63,6 +63,9 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
                 if (file.Length != header.SegmentSize)
                     throw new PgVaultException($"'{path}' is {file.Length} bytes but its header says segments are {header.SegmentSize} bytes",
                         "the file is damaged or not a complete WAL segment");
+                if (HeaderProblem(header, wal, file.Length) is { } problem)
+                    throw new PgVaultException($"'{path}' is not the WAL file its name says: {problem}",
+                        "archive-push takes the %p path PostgreSQL passes to archive_command; the file may be damaged or renamed");
             }
             file.Position = 0;
             // A segment (16 MiB by default) is read once into memory; its SHA-256 (needed for the
@@ -88,14 +91,15 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
                 for (int i = 0; i < repositories.Count; i++)
                 {
                     var stored = existing[i];
-                    if (stored.Any(s => s.Sha16 == sha256[..16]))
+                    string tag = repositories[i].WalTag(sha256);
+                    if (stored.Any(s => s.Sha16 == tag))
                     {
                         already.Add(repositories[i].Name);
                     }
                     else if (stored.Count > 0)
                     {
                         throw new PgVaultException(
-                            $"WAL file {name} is already archived in repository '{repositories[i].Name}' with different content (checksum {stored[0].Sha16}, this file {sha256[..16]})",
+                            $"WAL file {name} is already archived in repository '{repositories[i].Name}' with different content (tag {stored[0].Sha16}, this file {tag})",
                             "another cluster may be archiving into the same repository and cluster name; check archive_command on every server");
                     }
                     else
@@ -103,21 +107,21 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
                         targets.Add(repositories[i]);
                     }
                 }
-                string key = RepositoryLayout.WalObject(cluster, name, sha256, compression.FileExtension);
-                foreach (var target in targets) await ClaimAsync(target, name, key, ct).ConfigureAwait(false);
+                string KeyOf(Repository.Repository target) => RepositoryLayout.WalObject(cluster, name, target.WalTag(sha256), compression.FileExtension);
+                foreach (var target in targets) await ClaimAsync(target, name, KeyOf(target), ct).ConfigureAwait(false);
                 if (targets.Count > 0)
                 {
                     prepared.StartCompression(compression, ct);
                     if (await prepared.Compressed!.ConfigureAwait(false) is { } compressed)
                     {
                         // Already compressed: the pipeline only encrypts (per repository) and stores.
-                        await FanOutWriter.WriteAsync(targets, key, new CompressionSpec(CompressionType.None, 0),
+                        await FanOutWriter.WriteAsync(targets, KeyOf, new CompressionSpec(CompressionType.None, 0),
                             (output, c) => output.WriteAsync(compressed.GetBuffer().AsMemory(0, (int)compressed.Length), c).AsTask(), ct).ConfigureAwait(false);
                     }
                     else
                     {
                         file.Position = 0;
-                        await FanOutWriter.WriteAsync(targets, key, compression, (output, c) => file.CopyToAsync(output, BufferSize, c), ct).ConfigureAwait(false);
+                        await FanOutWriter.WriteAsync(targets, KeyOf, compression, (output, c) => file.CopyToAsync(output, BufferSize, c), ct).ConfigureAwait(false);
                     }
                 }
                 return new PushResult(name, sha256, file.Length, targets.Select(t => t.Name).ToList(), already);
@@ -358,8 +362,8 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
                 sha = Convert.ToHexStringLower(hash.GetHashAndReset());
                 if (output is FileStream file) file.Flush(flushToDisk: true);
             }
-            if (sha[..16] != stored.Sha16)
-                throw PgVaultException.Corrupt(stored.Key, $"checksum mismatch (expected {stored.Sha16}, got {sha[..16]})");
+            if (repository.WalTag(sha) != stored.Sha16)
+                throw PgVaultException.Corrupt(stored.Key, $"checksum mismatch (the content's tag is {repository.WalTag(sha)}, not the {stored.Sha16} of its name)");
             if (wal.HasPageHeader) CheckHeader(stored.Key, wal, head.AsSpan(0, headLength), length);
             if (temp is not null) File.Move(temp, full!, overwrite: true);
         }
@@ -381,13 +385,19 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
         {
             throw PgVaultException.Corrupt(key, $"not a WAL segment ({e.Message})");
         }
+        if (HeaderProblem(header, wal, length) is { } problem) throw PgVaultException.Corrupt(key, problem + " (a segment stored under another's name)");
+    }
+
+    /// <summary>What is wrong with a segment whose header is <paramref name="header"/> for the name <paramref name="wal"/>, or null.</summary>
+    internal static string? HeaderProblem(WalSegmentHeader header, WalFileName wal, long length)
+    {
         var (timeline, segment) = WalSegments.Parse(wal.Name, header.SegmentSize);
         ulong expected = segment * header.SegmentSize;
         if (header.Timeline != timeline || header.PageAddress != expected)
-            throw PgVaultException.Corrupt(key,
-                $"its header is of timeline {header.Timeline} at {Physical.Lsn.FormatLsn(header.PageAddress)}, but {wal.Name} is timeline {timeline} at {Physical.Lsn.FormatLsn(expected)} (a segment stored under another's name)");
+            return $"its header is of timeline {header.Timeline} at {Physical.Lsn.FormatLsn(header.PageAddress)}, but {wal.Name} is timeline {timeline} at {Physical.Lsn.FormatLsn(expected)}";
         if (wal.Kind == WalFileKind.Segment && length != header.SegmentSize)
-            throw PgVaultException.Corrupt(key, $"{length} bytes, but its header says segments are {header.SegmentSize} bytes");
+            return $"{length} bytes, but its header says segments are {header.SegmentSize} bytes";
+        return null;
     }
 
     private async Task CheckIdentityAsync(Repository.Repository repository, WalSegmentHeader header, string name, CancellationToken ct)

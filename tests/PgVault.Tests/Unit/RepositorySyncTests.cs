@@ -33,7 +33,7 @@ public sealed class RepositorySyncTests : IDisposable
     private async Task<string> ArchiveAsync(Repo repository, string name, byte[] content, string? nameSha = null)
     {
         string sha = nameSha ?? Convert.ToHexStringLower(SHA256.HashData(content));
-        string key = RepositoryLayout.WalObject(Cluster, name, sha, "zst");
+        string key = RepositoryLayout.WalObject(Cluster, name, repository.WalTag(sha), "zst");
         await repository.WriteObjectAsync(key, CompressionSpec.Parse("zstd:3"), (s, c) => s.WriteAsync(content, c).AsTask(), _ct);
         return key;
     }
@@ -61,9 +61,9 @@ public sealed class RepositorySyncTests : IDisposable
         byte[] history = Encoding.ASCII.GetBytes("1\t0/3000000\tno recovery target specified\n");
         byte[] backupHistory = Wal("backup history ");
         string segmentKey = await ArchiveAsync(source, Segment, segment);
-        string historyKey = await ArchiveAsync(source, "00000002.history", history);
-        string backupKey = await ArchiveAsync(source, Segment + ".00000028.backup", backupHistory);
-        string partialKey = await ArchiveAsync(source, Segment + ".partial", segment);
+        await ArchiveAsync(source, "00000002.history", history);
+        await ArchiveAsync(source, Segment + ".00000028.backup", backupHistory);
+        await ArchiveAsync(source, Segment + ".partial", segment);
         var point = new RestorePointRecord { Name = "before-upgrade", Cluster = Cluster, Lsn = "0/3000028", Timeline = 1, Time = new DateTimeOffset(2026, 12, 1, 10, 10, 10, TimeSpan.Zero) };
         await source.WriteMetadataAsync(source.RestorePointKey(Cluster, point), point, RepositoryJson.Default.RestorePointRecord, _ct);
         // The target names it with its own keyed tag (the name is not guessable from the key).
@@ -72,10 +72,14 @@ public sealed class RepositorySyncTests : IDisposable
 
         await SyncAsync(source, target);
 
+        // The encrypted target names each file with its own keyed tag of the content.
+        string TargetKey(string name, byte[] content) => RepositoryLayout.WalObject(Cluster, name, target.WalTag(Convert.ToHexStringLower(SHA256.HashData(content))), "zst");
+        Assert.NotEqual(segmentKey, TargetKey(Segment, segment));
+        segmentKey = TargetKey(Segment, segment);
         Assert.Equal(segment, await ReadWalAsync(target, segmentKey));
-        Assert.Equal(history, await ReadWalAsync(target, historyKey));
-        Assert.Equal(backupHistory, await ReadWalAsync(target, backupKey));
-        Assert.Equal(segment, await ReadWalAsync(target, partialKey));
+        Assert.Equal(history, await ReadWalAsync(target, TargetKey("00000002.history", history)));
+        Assert.Equal(backupHistory, await ReadWalAsync(target, TargetKey(Segment + ".00000028.backup", backupHistory)));
+        Assert.Equal(segment, await ReadWalAsync(target, TargetKey(Segment + ".partial", segment)));
         Assert.DoesNotContain("PLAINTEXT-MARKER", Encoding.ASCII.GetString(await File.ReadAllBytesAsync(PathOf(target, segmentKey))), StringComparison.Ordinal);
         Assert.Equal("before-upgrade", (await target.ReadMetadataAsync(pointKey, RepositoryJson.Default.RestorePointRecord, _ct))!.Name);
         Assert.Equal("7300000000000000001",
