@@ -81,7 +81,8 @@ public sealed partial class PhysicalRestore
         if (!options.Delta && !options.Force) return;
         if (Directory.Exists(pgdata) && Directory.EnumerateFileSystemEntries(pgdata).Any())
         {
-            if (!File.Exists(Path.Combine(pgdata, "PG_VERSION")))
+            var version = new FileInfo(Path.Combine(pgdata, "PG_VERSION"));
+            if (!version.Exists || version.LinkTarget != null)
                 throw PgVaultException.Usage($"'{pgdata}' is not a PostgreSQL data directory (no PG_VERSION): {(options.Delta ? "--delta" : "--force")} refused", Hint);
             if (options.Delta)
             {
