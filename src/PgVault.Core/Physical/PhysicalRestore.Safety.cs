@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using Microsoft.Win32.SafeHandles;
 using PgVault.Core.Errors;
 using PgVault.Core.IO;
 using PgVault.Core.Repository;
@@ -114,6 +115,28 @@ public sealed partial class PhysicalRestore
             if (!versionDirs.Any(v => Directory.Exists(Path.Combine(t.Location, v))))
                 throw PgVaultException.Usage($"tablespace directory '{t.Location}' ({t.Name}) is not a PostgreSQL tablespace directory (no {string.Join(", ", versionDirs.DefaultIfEmpty("PG_*"))}): {(options.Delta ? "--delta" : "--force")} refused", Hint);
         }
+    }
+
+    /// <summary>
+    /// The data directory, opened once (O_DIRECTORY|O_NOFOLLOW) and reached from then on as
+    /// /proc/self/fd/N/. : if another user renames it or puts a link in its place (its parent may
+    /// be theirs, as /var/lib/postgresql/15 is postgres's), the restore still writes into the
+    /// directory it checked, never through the link.
+    /// </summary>
+    private sealed class TargetAnchor(SafeFileHandle handle, string path) : IDisposable
+    {
+        public string Path => path;
+
+        public void Dispose() => handle.Dispose();
+    }
+
+    private static TargetAnchor AnchorTarget(string pgdata)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(pgdata)!);
+        SafeFiles.MakeDirectory(pgdata);
+        var handle = SafeFiles.OpenDirectory(pgdata);
+        string path = Directory.Exists("/proc/self/fd") ? $"/proc/self/fd/{handle.DangerousGetHandle()}/." : pgdata;
+        return new TargetAnchor(handle, path);
     }
 
     /// <summary>

@@ -66,8 +66,12 @@ public sealed partial class PhysicalRestore(CatalogSet sources, IProgressSink pr
         if (options.Plan) return new RestoreOutcome(plan, false, 0, 0, 0, 0, clock.Elapsed.TotalSeconds);
 
         progress.Info($"restoring backup {manifest.Id} ({manifest.Type}, chain {string.Join(" <- ", physical.Chain)}) into {pgdata}{(mode == "new" ? "" : $" ({mode})")}");
-        var counts = await RestoreFilesAsync(holders, manifest, pgdata, tablespaces, options, ct).ConfigureAwait(false);
-        WriteRecoverySettings(pgdata, manifest, tablespaces, options);
+        Counts counts;
+        using (var target = AnchorTarget(pgdata)) // every write goes through a handle on DIR, not its path
+        {
+            counts = await RestoreFilesAsync(holders, manifest, target.Path, tablespaces, options, ct).ConfigureAwait(false);
+            WriteRecoverySettings(target.Path, manifest, tablespaces, options);
+        }
         return new RestoreOutcome(plan, true, counts.Written, counts.Unchanged, counts.Removed, counts.Bytes, clock.Elapsed.TotalSeconds);
     }
 

@@ -111,16 +111,23 @@ public sealed class RestoreSafetyTests(PhysicalFixture fixture) : IClassFixture<
         string victim = Path.Combine(victimDir, "root-only");
         File.WriteAllText(victim, "root's secret");
 
-        // The data directory exists and belongs to postgres (as after initdb or a previous cluster).
-        string dir = fixture.NewRestoreDir("planted");
+        // The data directory exists and belongs to postgres, in a directory of postgres's own (as
+        // /var/lib/postgresql/15/main does).
+        string parent = fixture.NewRestoreDir("planted");
+        string dir = Path.Combine(parent, "main");
         Directory.CreateDirectory(dir);
-        await ArchivingFixture.Chown("postgres:postgres", dir);
+        await ArchivingFixture.Chown("postgres:postgres", parent, dir);
         string list = Path.Combine(victimDir, "targets");
         File.WriteAllLines(list, targets);
         File.SetUnixFileMode(list, (UnixFileMode)0b110_100_100);
-        // As soon as it can see the restore's directories, it plants links to the victim wherever a file will be written.
-        string script = $"end=$((SECONDS+600)); until [ -d '{dir}/base' ] || [ $SECONDS -ge $end ]; do sleep 0.005; done; " +
-            $"while [ $SECONDS -lt $end ]; do while read -r p; do ln -s '{victim}' '{dir}'/\"$p\" 2>/dev/null; done < '{list}'; done";
+        // As soon as it can see the restore's directories, it plants links to the victim wherever a
+        // file will be written; once the restore has taken the directory over, it swaps the
+        // directory for a link to the victim's directory.
+        string script = $"end=$((SECONDS+600)); " +
+            $"until [ -d '{dir}/base' ] || [ \"$(stat -c %u '{dir}')\" = 0 ] || [ $SECONDS -ge $end ]; do sleep 0.005; done; " +
+            $"while [ $SECONDS -lt $end ]; do " +
+            $"if [ \"$(stat -c %u '{dir}')\" = 0 ]; then mv '{dir}' '{dir}.old' && ln -s '{victimDir}' '{dir}'; exit 0; fi; " +
+            $"while read -r p; do ln -s '{victim}' '{dir}'/\"$p\" 2>/dev/null; done < '{list}'; done";
         var psi = new ProcessStartInfo("runuser") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { "-u", "postgres", "--", "bash", "-c", script }) psi.ArgumentList.Add(a);
         using var planter = Process.Start(psi)!;
@@ -134,6 +141,8 @@ public sealed class RestoreSafetyTests(PhysicalFixture fixture) : IClassFixture<
 
             Assert.Equal("root's secret", File.ReadAllText(victim));
             Assert.Equal(0, PgVault.Core.Storage.Posix.GetOwner(victim).Uid);
+            Assert.Equal(2, Directory.GetFileSystemEntries(victimDir).Length); // nothing written through the swapped-in link
+            if (new FileInfo(dir).LinkTarget != null) dir += ".old"; // the directory the restore was given, wherever it went
             if (result.ExitCode == 0)
             {
                 foreach (var p in targets.Where(p => File.Exists(Path.Combine(dir, p)) || new FileInfo(Path.Combine(dir, p)).LinkTarget != null))
