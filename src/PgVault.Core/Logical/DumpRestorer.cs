@@ -1,4 +1,5 @@
 using PgVault.Core.Errors;
+using PgVault.Core.IO;
 using PgVault.Core.PostgreSql;
 using PgVault.Core.Progress;
 using PgVault.Core.Repository;
@@ -8,8 +9,8 @@ namespace PgVault.Core.Logical;
 /// <summary>
 /// Feeds stored dumps to pg_restore or psql. Custom and tar dumps stream straight into
 /// pg_restore's standard input; a parallel restore of a custom dump, and any directory dump, is
-/// first materialised in a temporary directory (pg_restore -j needs a seekable file), which is
-/// removed afterwards.
+/// first materialised in a private temporary directory (mkdtemp, 0700; pg_restore -j needs a
+/// seekable file), which is removed afterwards, or by the next run after a kill -9.
 /// </summary>
 internal sealed class DumpRestorer(Catalog catalog, ConnInfo target, IProgressSink progress)
 {
@@ -18,6 +19,7 @@ internal sealed class DumpRestorer(Catalog catalog, ConnInfo target, IProgressSi
         var args = new List<string> { "--dbname=" + target.ToLibpqConnInfo(), "--no-password", "--exit-on-error", "--format=" + DumpFormat.Letter(db.Format) };
         args.AddRange(options.Tables.Select(t => "--table=" + t));
         args.AddRange(options.Schemas.Select(s => "--schema=" + s));
+        if (options.Tables.Count > 0 || options.Schemas.Count > 0) args.Add("--strict-names"); // a name matching nothing is an error, not an empty restore
         if (options.SchemaOnly) args.Add("--schema-only");
         if (options.DataOnly) args.AddRange(["--data-only", "--disable-triggers"]);
         if (options.Clean) args.AddRange(["--clean", "--if-exists"]);
@@ -31,7 +33,7 @@ internal sealed class DumpRestorer(Catalog catalog, ConnInfo target, IProgressSi
 
         if (db.Format == DumpFormat.Directory || parallel)
         {
-            string temp = Directory.CreateTempSubdirectory("pgvault-restore-").FullName;
+            string temp = SafeFiles.CreatePrivateTempDirectory();
             try
             {
                 string path = db.Format == DumpFormat.Directory ? Path.Combine(temp, "dump") : Path.Combine(temp, "dump.custom");

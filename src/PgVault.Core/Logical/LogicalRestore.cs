@@ -93,6 +93,7 @@ public sealed class LogicalRestore(CatalogSet sources, ConnInfo connection, Tool
         var source = manifest.Databases.Single(d => d.Name == sourceName);
 
         bool created = false;
+        var schemasCreated = new List<string>();
         if (!exists)
         {
             await CreateDatabaseAsync(target!, source, ct).ConfigureAwait(false);
@@ -101,7 +102,7 @@ public sealed class LogicalRestore(CatalogSet sources, ConnInfo connection, Tool
         try
         {
             progress.Info($"restoring database \"{source.Name}\" of backup {manifest.Id} from repository '{catalog.Repository.Name}' into \"{target}\"");
-            if (options.Schemas.Count > 0 && !options.DataOnly) await CreateSchemasAsync(target!, options.Schemas, ct).ConfigureAwait(false);
+            if (options.Schemas.Count > 0 && !options.DataOnly) schemasCreated = await CreateSchemasAsync(target!, options.Schemas, ct).ConfigureAwait(false);
             var restorer = new DumpRestorer(catalog, connection.WithDatabase(target!), progress);
             if (source.Format == DumpFormat.Plain) await restorer.PlainAsync(manifest, source, psql, ct).ConfigureAwait(false);
             else await restorer.ArchiveAsync(manifest, source, pgRestore!, options, ct).ConfigureAwait(false);
@@ -112,6 +113,11 @@ public sealed class LogicalRestore(CatalogSet sources, ConnInfo connection, Tool
             {
                 progress.Warn($"restore failed; dropping the database \"{target}\" it created");
                 await DropDatabaseAsync(target!).ConfigureAwait(false);
+            }
+            else if (schemasCreated.Count > 0)
+            {
+                progress.Warn($"restore failed; dropping the schema(s) it created in \"{target}\": {string.Join(", ", schemasCreated)}");
+                await DropSchemasAsync(target!, schemasCreated).ConfigureAwait(false);
             }
             throw;
         }
@@ -207,15 +213,38 @@ public sealed class LogicalRestore(CatalogSet sources, ConnInfo connection, Tool
 
     /// <summary>
     /// pg_restore -n restores the objects in a schema but not the schema itself: create the named
-    /// schemas first so a selective restore into a new database works.
+    /// schemas first so a selective restore into a new database works. Returns those it created.
     /// </summary>
-    private async Task CreateSchemasAsync(string database, IReadOnlyList<string> schemas, CancellationToken ct)
+    private async Task<List<string>> CreateSchemasAsync(string database, IReadOnlyList<string> schemas, CancellationToken ct)
     {
+        var created = new List<string>();
         await using var conn = await PgServer.ConnectAsync(connection.WithDatabase(database), ct).ConfigureAwait(false);
         foreach (var schema in schemas)
         {
-            await using var cmd = new NpgsqlCommand($"CREATE SCHEMA IF NOT EXISTS {PgServer.QuoteIdent(schema)}", conn);
+            await using var exists = new NpgsqlCommand("SELECT count(*) FROM pg_namespace WHERE nspname = $1", conn) { Parameters = { new() { Value = schema } } };
+            if ((long)(await exists.ExecuteScalarAsync(ct).ConfigureAwait(false))! > 0) continue;
+            await using var cmd = new NpgsqlCommand($"CREATE SCHEMA {PgServer.QuoteIdent(schema)}", conn);
             await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            created.Add(schema);
+        }
+        return created;
+    }
+
+    /// <summary>Drops the schemas a failed restore created in an existing database (with what it put in them).</summary>
+    private async Task DropSchemasAsync(string database, List<string> schemas)
+    {
+        try
+        {
+            await using var conn = await PgServer.ConnectAsync(connection.WithDatabase(database), CancellationToken.None).ConfigureAwait(false);
+            foreach (var schema in schemas)
+            {
+                await using var cmd = new NpgsqlCommand($"DROP SCHEMA IF EXISTS {PgServer.QuoteIdent(schema)} CASCADE", conn);
+                await cmd.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is PgVaultException or NpgsqlException)
+        {
+            progress.Warn($"could not drop schema(s) {string.Join(", ", schemas)} in \"{database}\": {e.Message}");
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using PgVault.Core.Errors;
+using PgVault.Core.IO;
 using PgVault.Core.Pipeline;
 using PgVault.Core.Repository;
 using PgVault.Core.Storage;
@@ -30,12 +31,13 @@ public sealed partial class PhysicalRestore
         await Parallel.ForEachAsync(files.OrderByDescending(f => f.Size), new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct }, (f, c) =>
         {
             string full = Path.Combine(pgdata, f.Path);
-            if (new FileInfo(full).Length != f.Size || Xxh128Of(full) != f.Xxh128)
+            using var handle = SafeFiles.OpenExisting(full, write: false);
+            if (RandomAccess.GetLength(handle) != f.Size || Xxh128Of(handle) != f.Xxh128)
                 throw new PgVaultException($"restored {f.Path} does not match the backup after applying its {f.Deltas!.Count} page delta(s)",
                     "restore from another repository or an older backup") { RepositoryFault = true };
-            File.SetUnixFileMode(full, (UnixFileMode)f.Mode);
-            File.SetLastWriteTimeUtc(full, f.Mtime.UtcDateTime);
-            if (_fsyncEach) Posix.FsyncFile(full);
+            SafeFiles.SetMode(handle, f.Mode, full);
+            File.SetLastWriteTimeUtc(handle, f.Mtime.UtcDateTime);
+            if (_fsyncEach) Posix.Fsync(handle, full);
             return ValueTask.CompletedTask;
         }).ConfigureAwait(false);
     }
@@ -53,7 +55,7 @@ public sealed partial class PhysicalRestore
             string full = Path.Combine(pgdata, f.Path);
             try
             {
-                using var handle = File.OpenHandle(full, FileMode.Open, FileAccess.Write);
+                using var handle = SafeFiles.OpenExisting(full, write: true);
                 using var member = new BoundedReadStream(pack, d.Length);
                 using var content = Compression.DecompressFrom(member, CompressionSpec.ParseType(d.Compression), leaveOpen: true);
                 int pages = 0;

@@ -2,7 +2,9 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.IO.Hashing;
 using System.Security.Cryptography;
+using Microsoft.Win32.SafeHandles;
 using PgVault.Core.Errors;
+using PgVault.Core.IO;
 using PgVault.Core.Pipeline;
 using PgVault.Core.Repository;
 using PgVault.Core.Storage;
@@ -20,19 +22,22 @@ public sealed partial class PhysicalRestore
     {
         var p = manifest.Physical!;
         bool root = Posix.IsRoot;
-        void Own(string path)
-        {
-            if (root) Posix.ChangeOwner(path, p.OwnerUid, p.OwnerGid);
-        }
+        int? uid = root ? p.OwnerUid : null, gid = root ? p.OwnerGid : null;
         var locations = tablespaces.ToDictionary(t => $"pg_tblspc/{t.Oid}", t => t.Location, StringComparer.Ordinal);
+        _packs = await PackRecordsAsync(holders, manifest, ct).ConfigureAwait(false);
 
+        // Directories stay root's (0700) until their contents are written: see PhysicalRestore.Safety.cs.
+        LockTargets(pgdata, tablespaces);
         if (options.Force)
         {
             EmptyDirectory(pgdata);
             foreach (var t in tablespaces) EmptyDirectory(t.Location);
         }
-        CreateDirectory(pgdata, 0b111_000_000, Own);
-        foreach (var t in tablespaces) CreateDirectory(t.Location, 0b111_000_000, Own);
+        foreach (var target in tablespaces.Select(t => t.Location).Prepend(pgdata))
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            CreateDirectory(target);
+        }
 
         // Delta: drop what the backup does not have, keep what has the same content.
         var wanted = p.Files.ToDictionary(f => f.Path, StringComparer.Ordinal);
@@ -51,34 +56,33 @@ public sealed partial class PhysicalRestore
             await Parallel.ForEachAsync(candidates, new ParallelOptions { MaxDegreeOfParallelism = options.Parallel, CancellationToken = ct }, (e, c) =>
             {
                 var f = wanted[e.Relative];
-                if (f.Xxh128 is { } expected ? Xxh128Of(e.Full) == expected : Sha256Of(e.Full) == f.Sha256)
+                using var handle = SafeFiles.OpenExisting(e.Full, write: false);
+                if (f.Xxh128 is { } expected ? Xxh128Of(handle) == expected : Sha256Of(handle) == f.Sha256)
                 {
                     unchanged[e.Relative] = true;
-                    if ((int)File.GetUnixFileMode(e.Full) != f.Mode) File.SetUnixFileMode(e.Full, (UnixFileMode)f.Mode);
-                    File.SetLastWriteTimeUtc(e.Full, f.Mtime.UtcDateTime);
+                    if (uid is { } u) SafeFiles.SetOwner(handle, u, gid!.Value, e.Full);
+                    SafeFiles.SetMode(handle, f.Mode, e.Full);
+                    File.SetLastWriteTimeUtc(handle, f.Mtime.UtcDateTime);
                 }
                 check.Report(Interlocked.Add(ref compared, e.Length));
                 return ValueTask.CompletedTask;
             }).ConfigureAwait(false);
         }
 
-        foreach (var d in p.Directories)
+        foreach (var d in p.Directories.OrderBy(d => d.Path, StringComparer.Ordinal))
         {
             string full = Path.Combine(pgdata, d.Path);
             if (locations.TryGetValue(d.Path, out var location))
             {
-                if (Directory.Exists(full) || File.Exists(full))
-                {
-                    var link = new FileInfo(full);
-                    if (link.LinkTarget == location) continue;
-                    if (link.LinkTarget != null) link.Delete();
-                    else Directory.Delete(full, recursive: true);
-                }
+                var link = new FileInfo(full);
+                if (link.LinkTarget == location) continue;
+                if (link.LinkTarget != null || link.Exists) link.Delete();
+                else if (Directory.Exists(full)) Directory.Delete(full, recursive: true);
                 File.CreateSymbolicLink(full, location);
                 if (root) Posix.ChangeOwnerOfLink(full, p.OwnerUid, p.OwnerGid);
                 continue;
             }
-            CreateDirectory(full, d.Mode, Own);
+            CreateDirectory(full);
         }
 
         // Every pack that holds a file to write, largest first; members in stored order.
@@ -105,13 +109,8 @@ public sealed partial class PhysicalRestore
         await ApplyDeltasAsync(holders, p.Files.Where(f => !unchanged.ContainsKey(f.Path) && f.Deltas is { Count: > 0 }).ToList(),
             pgdata, root ? p : null, options.Parallel, ct).ConfigureAwait(false);
 
-        string label = Path.Combine(pgdata, "backup_label");
-        await File.WriteAllTextAsync(label, p.BackupLabel, ct).ConfigureAwait(false);
-        File.SetUnixFileMode(label, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        Own(label);
-        string pgManifest = Path.Combine(pgdata, "backup_manifest");
-        await WritePgManifestAsync(holders, manifest, pgManifest, ct).ConfigureAwait(false);
-        Own(pgManifest);
+        SafeFiles.WriteAllBytes(Path.Combine(pgdata, "backup_label"), System.Text.Encoding.UTF8.GetBytes(p.BackupLabel), 0b110_000_000, uid, gid);
+        await WritePgManifestAsync(holders, manifest, Path.Combine(pgdata, "backup_manifest"), uid, gid, ct).ConfigureAwait(false);
         return new Counts(written, unchanged.Count, removed, total);
     }
 
@@ -119,17 +118,28 @@ public sealed partial class PhysicalRestore
     private Task RestorePackAsync(List<Catalog> holders, List<PhysicalFile> members, string pgdata, PhysicalBackupInfo? owner, Action<long> advanced, CancellationToken ct) =>
         ReadPackAsync(holders, members[0].Backup, members[0].Pack, (stream, key) => ExtractMembers(stream, key, members, pgdata, owner, advanced, ct), ct);
 
-    /// <summary>Reads one pack front to back on a thread of its own, from the first repository that serves it.</summary>
+    /// <summary>
+    /// Reads one pack front to back on a thread of its own, from the first repository that serves
+    /// it, then to its end: the pack is checked whole against its recorded size and SHA-256 (bytes
+    /// added after the last member, or a pack swapped for another, fail the restore naming it).
+    /// </summary>
     private async Task ReadPackAsync(List<Catalog> holders, string backup, string pack, Action<Stream, string> read, CancellationToken ct)
     {
         string key = RepositoryLayout.BackupObject(sources.Cluster, backup, pack);
+        _packs.TryGetValue((backup, pack), out var recorded);
         for (int i = 0; ; i++)
         {
             var repository = holders[i].Repository;
             try
             {
-                await using var stream = await repository.OpenObjectAsync(key, CompressionType.None, ct).ConfigureAwait(false);
-                await Task.Factory.StartNew(() => read(stream, key), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+                await using var stream = recorded is null
+                    ? await repository.OpenObjectAsync(key, CompressionType.None, ct).ConfigureAwait(false)
+                    : await repository.OpenObjectAsync(key, recorded with { Encrypted = repository.Encrypted }, ct).ConfigureAwait(false);
+                await Task.Factory.StartNew(() =>
+                {
+                    read(stream, key);
+                    DrainToEnd(stream, key);
+                }, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
                 return;
             }
             catch (PgVaultException e) when (e.RepositoryFault && i + 1 < holders.Count)
@@ -143,7 +153,43 @@ public sealed partial class PhysicalRestore
 
     private bool _fsyncEach;
 
-    private async Task WritePgManifestAsync(List<Catalog> holders, BackupManifest manifest, string destination, CancellationToken ct)
+    /// <summary>What each backup of the chain recorded about its packs (size, SHA-256), by (backup, pack).</summary>
+    private Dictionary<(string Backup, string Pack), StoredFile> _packs = [];
+
+    private async Task<Dictionary<(string, string), StoredFile>> PackRecordsAsync(List<Catalog> holders, BackupManifest manifest, CancellationToken ct)
+    {
+        var records = new Dictionary<(string, string), StoredFile>();
+        foreach (var id in manifest.Physical!.Chain)
+        {
+            var m = id == manifest.Id ? manifest : await ReadManifestAsync(id, holders, ct).ConfigureAwait(false);
+            if (m?.Physical is null)
+                throw new PgVaultException($"the manifest of backup {id} (in the chain of {manifest.Id}) cannot be read from any repository", "restore an older backup");
+            foreach (var pack in m.Physical.Packs) records[(id, pack.Object)] = pack;
+        }
+        return records;
+    }
+
+    /// <summary>Reads what is left of a pack so its size and checksum are verified at its end.</summary>
+    private static void DrainToEnd(Stream stream, string key)
+    {
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            while (stream.Read(scratch, 0, BufferSize) > 0)
+            {
+            }
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
+        {
+            throw PgVaultException.Corrupt(key, e.Message, e);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    private async Task WritePgManifestAsync(List<Catalog> holders, BackupManifest manifest, string destination, int? uid, int? gid, CancellationToken ct)
     {
         var p = manifest.Physical!;
         string key = RepositoryLayout.BackupObject(sources.Cluster, manifest.Id, p.PgManifestObject);
@@ -153,8 +199,7 @@ public sealed partial class PhysicalRestore
             try
             {
                 var stored = new StoredFile { Compression = "none", Encrypted = repository.Encrypted, Sha256 = p.PgManifestSha256, SizeBytes = p.PgManifestBytes };
-                await File.WriteAllBytesAsync(destination, await repository.ReadAllBytesAsync(key, stored, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
-                File.SetUnixFileMode(destination, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                SafeFiles.WriteAllBytes(destination, await repository.ReadAllBytesAsync(key, stored, ct).ConfigureAwait(false), 0b110_000_000, uid, gid);
                 return;
             }
             catch (PgVaultException e) when (e.RepositoryFault && i + 1 < holders.Count)
@@ -202,28 +247,27 @@ public sealed partial class PhysicalRestore
         return removed;
     }
 
-    private static string Sha256Of(string path)
+    private static string Sha256Of(SafeFileHandle handle)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        ReadAll(path, span => sha.AppendData(span));
+        ReadAll(handle, span => sha.AppendData(span));
         return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
 
-    private static string Xxh128Of(string path)
+    private static string Xxh128Of(SafeFileHandle handle)
     {
         var xxh = new XxHash128();
-        ReadAll(path, span => xxh.Append(span));
+        ReadAll(handle, span => xxh.Append(span));
         return Convert.ToHexStringLower(xxh.GetCurrentHash());
     }
 
     private delegate void SpanAction(ReadOnlySpan<byte> span);
 
-    private static void ReadAll(string path, SpanAction consume)
+    private static void ReadAll(SafeFileHandle handle, SpanAction consume)
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
-            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
             long position = 0;
             int read;
             while ((read = RandomAccess.Read(handle, buffer.AsSpan(0, BufferSize), position)) > 0)
@@ -238,14 +282,11 @@ public sealed partial class PhysicalRestore
         }
     }
 
-    private static void CreateDirectory(string path, int mode, Action<string> own)
+    /// <summary>Makes a directory (0700, the restoring user's) unless a real one is there; its final mode and owner come at the end.</summary>
+    private static void CreateDirectory(string path)
     {
-        if (!Directory.Exists(path))
-        {
-            Directory.CreateDirectory(path, (UnixFileMode)mode);
-            own(path);
-        }
-        File.SetUnixFileMode(path, (UnixFileMode)mode);
+        if (Posix.IsRoot) SafeFiles.MakeDirectory(path);
+        else if (!SafeFiles.MakeDirectory(path)) SafeFiles.SetDirectory(path, 0b111_000_000, null, null);
     }
 
     private static void EmptyDirectory(string path)

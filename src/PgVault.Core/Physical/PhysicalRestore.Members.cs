@@ -53,7 +53,7 @@ public sealed partial class PhysicalRestore
                 string full = Path.Combine(pgdata, f.Path);
                 try
                 {
-                    WriteMember(pack, buffer, f, full, advanced, _fsyncEach);
+                    WriteMember(pack, buffer, f, full, owner, advanced, _fsyncEach);
                 }
                 catch (Exception e) when (IsDamage(e))
                 {
@@ -62,7 +62,6 @@ public sealed partial class PhysicalRestore
                         "restore from another repository or an older backup", inner: e) { RepositoryFault = true };
                 }
                 position += f.Length;
-                if (owner != null) Posix.ChangeOwner(full, owner.OwnerUid, owner.OwnerGid);
             }
         }
         finally
@@ -78,15 +77,17 @@ public sealed partial class PhysicalRestore
     /// Writes one file from its compressed member, checking size and checksum (XXH128 when the
     /// backup recorded it, else SHA-256) before it counts as restored.
     /// </summary>
-    private static void WriteMember(Stream pack, byte[] buffer, PhysicalFile f, string full, Action<long> advanced, bool fsync)
+    private static void WriteMember(Stream pack, byte[] buffer, PhysicalFile f, string full, PhysicalBackupInfo? owner, Action<long> advanced, bool fsync)
     {
         // A file stored as deltas is first its base member; the deltas and the final check follow.
         bool deltas = f.Deltas is { Count: > 0 };
         var check = deltas ? new ContentCheck(f.BaseXxh128, null) : new ContentCheck(f.Xxh128, f.Sha256);
         long expectedSize = deltas ? f.BaseSize ?? -1 : f.Size;
         long size;
-        using (var handle = File.OpenHandle(full, FileMode.Create, FileAccess.Write, FileShare.None, FileOptions.None, preallocationSize: f.Size))
+        // A new file (O_EXCL|O_NOFOLLOW: never through a link, never someone else's file), owned through its handle.
+        using (var handle = SafeFiles.Replace(full))
         {
+            if (owner != null) SafeFiles.SetOwner(handle, owner.OwnerUid, owner.OwnerGid, full);
             using (var member = new BoundedReadStream(pack, f.Length))
             using (var content = Compression.DecompressFrom(member, CompressionSpec.ParseType(f.Compression), leaveOpen: true))
             {
@@ -98,7 +99,7 @@ public sealed partial class PhysicalRestore
             if (size != expectedSize) throw new InvalidDataException($"size {size} instead of {expectedSize}");
             check.Verify();
             if (deltas) return;
-            File.SetUnixFileMode(handle, (UnixFileMode)f.Mode);
+            SafeFiles.SetMode(handle, f.Mode, full);
             File.SetLastWriteTimeUtc(handle, f.Mtime.UtcDateTime);
             if (fsync) Posix.Fsync(handle, full);
         }

@@ -58,15 +58,21 @@ public sealed partial class PhysicalRestore(CatalogSet sources, IProgressSink pr
         CheckTargetAfterBackup(options, manifest, point);
         var wal = await CheckWalAsync(holders, manifest, options, point, ct).ConfigureAwait(false);
         var tablespaces = MapTablespaces(physical, options.TablespaceMap);
+        CheckManifestPaths(RepositoryLayout.Manifest(sources.Cluster, manifest.Id), physical, pgdata, tablespaces);
         string mode = CheckTargetDirectory(pgdata, tablespaces, options);
+        CheckDataDirectory(pgdata, manifest, tablespaces, options);
 
         var plan = new RestorePlan(manifest.Id, manifest.Type, physical.Chain, pgdata, mode, options.TargetKind, TargetValue(options),
             wal.Timeline, wal.From, wal.To, wal.Segments, wal.EndLsn, physical.Files.Count, physical.Files.Sum(f => f.Length + (f.Deltas?.Sum(d => d.Length) ?? 0)), physical.Files.Sum(f => f.Size), tablespaces);
         if (options.Plan) return new RestoreOutcome(plan, false, 0, 0, 0, 0, clock.Elapsed.TotalSeconds);
 
         progress.Info($"restoring backup {manifest.Id} ({manifest.Type}, chain {string.Join(" <- ", physical.Chain)}) into {pgdata}{(mode == "new" ? "" : $" ({mode})")}");
-        var counts = await RestoreFilesAsync(holders, manifest, pgdata, tablespaces, options, ct).ConfigureAwait(false);
-        WriteRecoverySettings(pgdata, manifest, options);
+        Counts counts;
+        using (var target = AnchorTarget(pgdata)) // every write goes through a handle on DIR, not its path
+        {
+            counts = await RestoreFilesAsync(holders, manifest, target.Path, tablespaces, options, ct).ConfigureAwait(false);
+            WriteRecoverySettings(target.Path, manifest, tablespaces, options);
+        }
         return new RestoreOutcome(plan, true, counts.Written, counts.Unchanged, counts.Removed, counts.Bytes, clock.Elapsed.TotalSeconds);
     }
 

@@ -148,4 +148,34 @@ public sealed class SelectiveTests(ShopFixture db) : IClassFixture<ShopFixture>
         Assert.Contains("holds only cluster globals", noDb.Stderr, StringComparison.Ordinal);
         await ws.OkAsync("restore", "--backup", id, "--globals");
     }
+
+    [Fact]
+    public async Task Restore_of_a_table_or_schema_the_backup_lacks_fails_instead_of_restoring_nothing()
+    {
+        using var ws = new Workspace(db);
+        await ws.InitAsync();
+        string id = await ws.BackupAsync("--db", "shop");
+
+        var table = await ws.RunAsync("restore", "--backup", id, "--db", "typo_table", "-t", "custmers");
+        Assert.Equal(1, table.ExitCode);
+        Assert.Contains("custmers", table.Stderr, StringComparison.Ordinal);
+        Assert.False(await db.DatabaseExistsAsync("typo_table"));
+
+        var schema = await ws.RunAsync("restore", "--backup", id, "--db", "typo_schema", "-n", "sails", "--jobs", "2");
+        Assert.Equal(1, schema.ExitCode);
+        Assert.Contains("sails", schema.Stderr, StringComparison.Ordinal);
+        Assert.False(await db.DatabaseExistsAsync("typo_schema"));
+
+        // Into an existing empty database: the schema created for -n is dropped again.
+        await db.CreateDatabaseAsync("typo_existing");
+        var existing = await ws.RunAsync("restore", "--backup", id, "--db", "typo_existing", "-n", "sails");
+        Assert.Equal(1, existing.ExitCode);
+        Assert.True(await db.DatabaseExistsAsync("typo_existing"));
+        Assert.False(await db.ScalarAsync<bool>("typo_existing", "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'sails')"));
+        foreach (var r in new[] { table, schema, existing })
+        {
+            Assert.Single(r.ErrorLines, l => l.StartsWith("pgvault: error:", StringComparison.Ordinal));
+            Assert.DoesNotContain("   at ", r.Stderr, StringComparison.Ordinal);
+        }
+    }
 }
