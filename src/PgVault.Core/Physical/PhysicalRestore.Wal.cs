@@ -1,5 +1,6 @@
 using System.Globalization;
 using PgVault.Core.Errors;
+using PgVault.Core.IO;
 using PgVault.Core.Repository;
 using PgVault.Core.Wal;
 
@@ -220,7 +221,9 @@ public sealed partial class PhysicalRestore
     private async Task<string> ReadHistoryAsync(List<Catalog> holders, uint timeline, CancellationToken ct)
     {
         string name = $"{timeline:X8}.history";
-        string temp = Path.Combine(Path.GetTempPath(), $"pgvault-{Environment.ProcessId}-{name}");
+        // A private directory (mkdtemp), never a predictable name in /tmp another user could plant a link at.
+        string directory = SafeFiles.CreatePrivateTempDirectory();
+        string temp = Path.Combine(directory, name);
         try
         {
             var archive = new WalArchive(holders.Select(h => h.Repository).ToList(), sources.Cluster, progress);
@@ -231,7 +234,7 @@ public sealed partial class PhysicalRestore
         }
         finally
         {
-            File.Delete(temp);
+            Directory.Delete(directory, recursive: true);
         }
     }
 }
