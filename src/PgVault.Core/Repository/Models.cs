@@ -88,8 +88,7 @@ public sealed record LogicalGlobals
 /// <summary>manifest.json: written last; its presence is what makes a backup exist.</summary>
 public sealed record BackupManifest
 {
-    /// <summary>2: encrypted objects bound to their names, authenticated descriptor (see docs/repository-format.md).</summary>
-    public const int CurrentFormat = 2;
+    public const int CurrentFormat = 1;
 
     public int Format { get; init; } = CurrentFormat;
     public string Id { get; init; } = "";
