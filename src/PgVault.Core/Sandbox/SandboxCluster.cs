@@ -19,6 +19,13 @@ public sealed record SandboxOptions
     public IReadOnlyList<string> HbaLines { get; init; } = [];
 
     public bool DataChecksums { get; init; } = true;
+
+    /// <summary>
+    /// Variables the server (and so its archive_command and restore_command) gets on top of the
+    /// allow-listed environment — what an administrator would set in the service's unit, e.g. the
+    /// S3 credential variables an S3 repository names. Nothing else of the caller's environment passes.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> ServerEnvironment { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>
@@ -29,10 +36,12 @@ public sealed record SandboxOptions
 public sealed class SandboxCluster : IAsyncDisposable
 {
     private readonly string _binDir;
+    private readonly IReadOnlyDictionary<string, string>? _serverEnvironment;
     private bool _running;
 
-    private SandboxCluster(string root, string binDir, int port)
+    private SandboxCluster(string root, string binDir, int port, IReadOnlyDictionary<string, string>? serverEnvironment)
     {
+        _serverEnvironment = serverEnvironment;
         Root = root;
         _binDir = binDir;
         Port = port;
@@ -70,7 +79,7 @@ public sealed class SandboxCluster : IAsyncDisposable
             if (options.DataChecksums) args.Add("--data-checksums");
             await RunAsync(Path.Combine(binDir, "initdb"), args, asOwner: true, ct).ConfigureAwait(false);
             await ConfigureAsync(root, options, ct).ConfigureAwait(false);
-            return await StartExistingAsync(root, binDir, ct).ConfigureAwait(false);
+            return await StartExistingAsync(root, binDir, ct, options.ServerEnvironment).ConfigureAwait(false);
         }
         catch
         {
@@ -84,11 +93,12 @@ public sealed class SandboxCluster : IAsyncDisposable
     /// copy, say) on a free port; <paramref name="root"/> holds the socket and log and must be
     /// writable by the server's OS user. Disposing stops it and removes <paramref name="root"/>.
     /// </summary>
-    public static async Task<SandboxCluster> StartExistingAsync(string root, string binDir, CancellationToken ct)
+    public static async Task<SandboxCluster> StartExistingAsync(string root, string binDir, CancellationToken ct,
+        IReadOnlyDictionary<string, string>? serverEnvironment = null)
     {
         for (int attempt = 1; ; attempt++)
         {
-            var cluster = new SandboxCluster(root, binDir, FreePort());
+            var cluster = new SandboxCluster(root, binDir, FreePort(), serverEnvironment);
             try
             {
                 await cluster.StartServerAsync(ct).ConfigureAwait(false);
@@ -105,7 +115,7 @@ public sealed class SandboxCluster : IAsyncDisposable
     public async Task StartServerAsync(CancellationToken ct)
     {
         await RunAsync(Path.Combine(_binDir, "pg_ctl"),
-            ["-D", DataDir, "-l", LogFile, "-w", "-t", "60", "-o", $"-p {Port} -k {SocketDir} -c listen_addresses=127.0.0.1", "start"], asOwner: true, ct).ConfigureAwait(false);
+            ["-D", DataDir, "-l", LogFile, "-w", "-t", "60", "-o", $"-p {Port} -k {SocketDir} -c listen_addresses=127.0.0.1", "start"], asOwner: true, ct, _serverEnvironment).ConfigureAwait(false);
         _running = true;
     }
 
@@ -165,7 +175,8 @@ public sealed class SandboxCluster : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static async Task<string> RunAsync(string program, List<string> arguments, bool asOwner, CancellationToken ct)
+    private static async Task<string> RunAsync(string program, List<string> arguments, bool asOwner, CancellationToken ct,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo
         {
@@ -184,7 +195,7 @@ public sealed class SandboxCluster : IAsyncDisposable
             psi.FileName = program;
         }
         foreach (var a in arguments) psi.ArgumentList.Add(a);
-        ChildEnvironment.Apply(psi); // initdb, pg_ctl and the server (and its archive/restore commands) see no secrets
+        ChildEnvironment.Apply(psi, environment); // initdb, pg_ctl and the server (and its archive/restore commands) see no secrets but those given
         using var process = Process.Start(psi) ?? throw new PgVaultException($"unable to start {program}");
         var stdout = process.StandardOutput.ReadToEndAsync(ct);
         var stderr = process.StandardError.ReadToEndAsync(ct);

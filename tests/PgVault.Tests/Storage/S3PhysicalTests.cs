@@ -1,3 +1,4 @@
+using PgVault.Core.Sandbox;
 using PgVault.Tests.Integration;
 using Xunit;
 
@@ -34,9 +35,14 @@ public sealed class S3PhysicalTests(S3PhysicalFixture fixture) : IClassFixture<S
     }
 }
 
-/// <summary>An archiving cluster with a local and an S3 repository (s3rver started first, so the server inherits its credentials' environment).</summary>
+/// <summary>
+/// An archiving cluster with a local and an S3 repository. The server gets the S3 credential
+/// variables explicitly (its archive_command needs them); nothing else of the test's environment passes.
+/// </summary>
 public sealed class S3PhysicalFixture : PhysicalFixture
 {
+    protected override SandboxOptions Options => base.Options with { ServerEnvironment = S3ServerFixture.CredentialEnvironment };
+
     private readonly S3ServerFixture _s3 = new();
     private bool _s3Running;
 

@@ -20,6 +20,13 @@ public class S3ServerFixture : IAsyncLifetime
     public const string Bucket = "pgvault-test";
     public const string AccessKeyVariable = "PGVAULT_TEST_S3_ACCESS_KEY_ID";
     public const string SecretKeyVariable = "PGVAULT_TEST_S3_SECRET_ACCESS_KEY";
+
+    /// <summary>The credential variables a server that archives into this S3 repository must be given (as a service unit would).</summary>
+    public static IReadOnlyDictionary<string, string> CredentialEnvironment => new Dictionary<string, string>
+    {
+        [AccessKeyVariable] = "S3RVER",
+        [SecretKeyVariable] = Secret,
+    };
     public const string Secret = "S3RVER";
 
     private const string S3rverVersion = "s3rver@3.7.1";
