@@ -3,6 +3,7 @@ using System.Diagnostics;
 using PgVault.Cli.Infrastructure;
 using PgVault.Core.Config;
 using PgVault.Core.Wal;
+using PgVault.Core.PostgreSql;
 
 namespace PgVault.Cli.Commands;
 

@@ -2,6 +2,7 @@ using PgVault.Core.Errors;
 using PgVault.Core.Pipeline;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
+using PgVault.Core.Storage;
 
 namespace PgVault.Core.Config;
 
@@ -171,7 +172,7 @@ public static class ConfigLoader
         }
 
         string prefix = Get("prefix") ?? "";
-        if (NormalisePrefix(prefix) is not { } normalised)
+        if (S3Settings.NormalisePrefix(prefix) is not { } normalised)
             throw Bad("prefix", $"'{prefix}' must be '/'-separated names without empty, '.' or '..' parts (e.g. pgvault/prod)");
 
         string region = Get("region") ?? S3Settings.DefaultRegion;
@@ -221,15 +222,6 @@ public static class ConfigLoader
                 throw Bad(key, $"'{text}' must be a whole number from {min} to {max}");
             return value;
         }
-    }
-
-    /// <summary>"a/b" and "/a/b/" become "a/b/"; "" stays ""; null when a part is empty, "." or "..".</summary>
-    internal static string? NormalisePrefix(string prefix)
-    {
-        string trimmed = prefix.Trim('/');
-        if (trimmed.Length == 0) return "";
-        if (trimmed.Split('/').Any(part => part is "" or "." or ".." || part.Any(char.IsControl))) return null;
-        return trimmed + "/";
     }
 
     private static bool IsBucketName(string name) =>

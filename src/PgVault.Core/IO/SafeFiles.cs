@@ -182,7 +182,7 @@ internal static partial class SafeFiles
             if (StartTime(pid) == parts[1]) continue; // its process still runs
             try
             {
-                if (dir.LinkTarget != null || Storage.Posix.GetOwner(dir.FullName).Uid != me) continue;
+                if (dir.LinkTarget != null || IO.Posix.GetOwner(dir.FullName).Uid != me) continue;
                 dir.Delete(recursive: true);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using PgVault.Core.Errors;
 using PgVault.Core.Wal;
+using PgVault.Core.PostgreSql;
 
 namespace PgVault.Core.Physical;
 

@@ -202,7 +202,7 @@ public sealed partial class PhysicalBackup(CatalogSet targets, ConnInfo connecti
         if (system != server.SystemIdentifier)
             throw new PgVaultException($"data directory '{pgdata}' belongs to database system {system}, but the server the connection reaches is system {server.SystemIdentifier}",
                 "set pgdata of the cluster to the data directory of that server");
-        var (uid, gid) = Storage.Posix.GetOwner(pgdata);
+        var (uid, gid) = IO.Posix.GetOwner(pgdata);
         long segmentSize = long.Parse(settings["wal_segment_size"], CultureInfo.InvariantCulture);
         if (segmentSize < 1024 * 1024) segmentSize *= 8192; // older servers report it in pages
         return new ClusterFacts(pgdata, settings.GetValueOrDefault("data_checksums") == "on", segmentSize, uid, gid);

@@ -3,6 +3,7 @@ using System.Text;
 using PgVault.Core.IO;
 using PgVault.Core.Repository;
 using PgVault.Core.Storage;
+using PgVault.Core.PostgreSql;
 
 namespace PgVault.Core.Physical;
 

@@ -3,6 +3,7 @@ using PgVault.Core.Errors;
 using PgVault.Core.IO;
 using PgVault.Core.Repository;
 using PgVault.Core.Wal;
+using PgVault.Core.PostgreSql;
 
 namespace PgVault.Core.Physical;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using PgVault.Core.Errors;
+using PgVault.Core.PostgreSql;
 
 namespace PgVault.Core.Physical;
 

@@ -36,6 +36,16 @@ public sealed record CompressionSpec(CompressionType Type, int Level)
         _ => "raw",
     };
 
+    /// <summary>The compression of an object named with <see cref="FileExtension"/>'s <paramref name="extension"/>, or null.</summary>
+    public static CompressionType? TypeFromExtension(string extension) => extension switch
+    {
+        "zst" => CompressionType.Zstd,
+        "lz4" => CompressionType.Lz4,
+        "gz" => CompressionType.Gzip,
+        "raw" => CompressionType.None,
+        _ => null,
+    };
+
     /// <summary>Parses "zstd", "zstd:N", "lz4", "lz4:N", "gzip", "gzip:N" or "none" (case-insensitive).</summary>
     /// <exception cref="PgVaultException">Usage error naming the bad value and the allowed forms.</exception>
     public static CompressionSpec Parse(string text)

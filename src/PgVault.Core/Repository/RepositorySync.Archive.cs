@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using PgVault.Core.Errors;
 using PgVault.Core.Pipeline;
-using PgVault.Core.Wal;
+using PgVault.Core.PostgreSql;
 
 namespace PgVault.Core.Repository;
 
@@ -58,7 +58,7 @@ public sealed partial class RepositorySync
             int dash = file.LastIndexOf('-');
             if (dash <= 0 || WalFileName.TryParse(file[..dash]) is not { } wal) continue;
             if (RepositoryLayout.ParseWalObject(cluster, wal.Name, info.Key) is not { } parsed) continue;
-            if (WalArchive.CompressionFromExtension(parsed.Extension) is not { } compression) continue;
+            if (CompressionSpec.TypeFromExtension(parsed.Extension) is not { } compression) continue;
             if (!found.TryGetValue(wal.Name, out var list)) found[wal.Name] = list = [];
             list.Add(new ArchivedWal(info.Key, parsed.Sha16, parsed.Extension, compression));
         }

@@ -1,4 +1,5 @@
 using PgVault.Core.Errors;
+using PgVault.Core.IO;
 
 namespace PgVault.Core.Storage;
 

@@ -2,7 +2,6 @@ using System.Net;
 using Amazon;
 using Amazon.Runtime;
 using Amazon.S3;
-using PgVault.Core.Config;
 using PgVault.Core.Errors;
 
 namespace PgVault.Core.Storage;

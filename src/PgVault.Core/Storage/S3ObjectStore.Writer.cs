@@ -1,6 +1,5 @@
 using Amazon.S3;
 using Amazon.S3.Model;
-using PgVault.Core.Config;
 using PgVault.Core.Errors;
 
 namespace PgVault.Core.Storage;

@@ -3,7 +3,6 @@ using System.Net;
 using System.Runtime.CompilerServices;
 using Amazon.S3;
 using Amazon.S3.Model;
-using PgVault.Core.Config;
 
 namespace PgVault.Core.Storage;
 
@@ -48,7 +47,7 @@ public sealed partial class S3ObjectStore : IObjectStore
         _owned = client;
         _client = client.Client;
         _bucket = settings.Bucket;
-        string? prefix = ConfigLoader.NormalisePrefix(settings.Prefix);
+        string? prefix = S3Settings.NormalisePrefix(settings.Prefix);
         if (prefix is null)
         {
             client.Dispose();

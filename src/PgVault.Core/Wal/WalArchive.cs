@@ -5,6 +5,7 @@ using PgVault.Core.Pipeline;
 using PgVault.Core.Progress;
 using PgVault.Core.Repository;
 using PgVault.Core.Storage;
+using PgVault.Core.PostgreSql;
 
 namespace PgVault.Core.Wal;
 
@@ -310,7 +311,7 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
         {
             await foreach (var info in repository.Store.ListAsync(RepositoryLayout.WalSearchPrefix(cluster, fileName), ct).ConfigureAwait(false))
             {
-                if (RepositoryLayout.ParseWalObject(cluster, fileName, info.Key) is { } parsed && CompressionFromExtension(parsed.Extension) is { } type)
+                if (RepositoryLayout.ParseWalObject(cluster, fileName, info.Key) is { } parsed && CompressionSpec.TypeFromExtension(parsed.Extension) is { } type)
                     found.Add(new StoredWal(info.Key, parsed.Sha16, type));
             }
         }
@@ -394,7 +395,7 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
         var (timeline, segment) = WalSegments.Parse(wal.Name, header.SegmentSize);
         ulong expected = segment * header.SegmentSize;
         if (header.Timeline != timeline || header.PageAddress != expected)
-            return $"its header is of timeline {header.Timeline} at {Physical.Lsn.FormatLsn(header.PageAddress)}, but {wal.Name} is timeline {timeline} at {Physical.Lsn.FormatLsn(expected)}";
+            return $"its header is of timeline {header.Timeline} at {PostgreSql.Lsn.FormatLsn(header.PageAddress)}, but {wal.Name} is timeline {timeline} at {PostgreSql.Lsn.FormatLsn(expected)}";
         if (wal.Kind == WalFileKind.Segment && length != header.SegmentSize)
             return $"{length} bytes, but its header says segments are {header.SegmentSize} bytes";
         return null;
@@ -416,13 +417,4 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
         info = new ClusterInfo { Name = cluster, History = [new ClusterSystem { SystemIdentifier = system, MajorVersion = header.MajorVersion, FirstSeen = DateTimeOffset.UtcNow }] };
         await repository.WriteMetadataAsync(key, info, RepositoryJson.Default.ClusterInfo, ct).ConfigureAwait(false);
     }
-
-    internal static CompressionType? CompressionFromExtension(string extension) => extension switch
-    {
-        "zst" => CompressionType.Zstd,
-        "lz4" => CompressionType.Lz4,
-        "gz" => CompressionType.Gzip,
-        "raw" => CompressionType.None,
-        _ => null,
-    };
 }

@@ -314,9 +314,9 @@ public sealed class BadInputTests(PasswordClusterFixture db) : IClassFixture<Pas
         using (var chown = System.Diagnostics.Process.Start("chown", ["postgres:postgres", ws.RepoPath])) await chown.WaitForExitAsync();
         await ws.InitAsync();
         string id = await ws.BackupAsync("--db", "app");
-        var (uid, _) = PgVault.Core.Storage.Posix.GetOwner(ws.RepoPath);
+        var (uid, _) = PgVault.Core.IO.Posix.GetOwner(ws.RepoPath);
         foreach (var entry in Directory.GetFileSystemEntries(ws.RepoPath, "*", SearchOption.AllDirectories))
-            Assert.Equal(uid, PgVault.Core.Storage.Posix.GetOwner(entry).Uid);
+            Assert.Equal(uid, PgVault.Core.IO.Posix.GetOwner(entry).Uid);
 
         // The postgres OS user can use what root wrote.
         var psi = new System.Diagnostics.ProcessStartInfo("runuser") { RedirectStandardOutput = true, RedirectStandardError = true };

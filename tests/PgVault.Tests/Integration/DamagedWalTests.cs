@@ -176,8 +176,8 @@ public sealed class DamagedWalFixture : PhysicalFixture
         PrimaryRows = await ScalarAsync<long>("postgres", "SELECT count(*) FROM filler");
         Segments = ArchivedSegments().Where(s => string.CompareOrdinal(s, before) > 0).ToList();
         string last = ArchivedSegments()[^1];
-        var (_, number) = PgVault.Core.Wal.WalSegments.Parse(last, 16 << 20);
-        EndLsn = PgVault.Core.Physical.Lsn.FormatLsn((number + 1) * (16UL << 20));
+        var (_, number) = PgVault.Core.PostgreSql.WalSegments.Parse(last, 16 << 20);
+        EndLsn = PgVault.Core.PostgreSql.Lsn.FormatLsn((number + 1) * (16UL << 20));
     }
 
     /// <summary>The stored object of <paramref name="segment"/> in the repository.</summary>

@@ -3,6 +3,7 @@ using System.Text.Json;
 using PgVault.Core.Physical;
 using PgVault.Tests.Infrastructure;
 using Xunit;
+using PgVault.Core.PostgreSql;
 
 namespace PgVault.Tests.Integration;
 

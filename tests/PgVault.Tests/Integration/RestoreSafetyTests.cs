@@ -140,17 +140,17 @@ public sealed class RestoreSafetyTests(PhysicalFixture fixture) : IClassFixture<
             await planter.WaitForExitAsync();
 
             Assert.Equal("root's secret", File.ReadAllText(victim));
-            Assert.Equal(0, PgVault.Core.Storage.Posix.GetOwner(victim).Uid);
+            Assert.Equal(0, PgVault.Core.IO.Posix.GetOwner(victim).Uid);
             Assert.Equal(2, Directory.GetFileSystemEntries(victimDir).Length); // nothing written through the swapped-in link
             if (new FileInfo(dir).LinkTarget != null) dir += ".old"; // the directory the restore was given, wherever it went
             if (result.ExitCode == 0)
             {
                 foreach (var p in targets.Where(p => File.Exists(Path.Combine(dir, p)) || new FileInfo(Path.Combine(dir, p)).LinkTarget != null))
                     Assert.Null(new FileInfo(Path.Combine(dir, p)).LinkTarget);
-                var (postgresUid, _) = PgVault.Core.Storage.Posix.GetOwner(fixture.Cluster.DataDir);
-                Assert.Equal(postgresUid, PgVault.Core.Storage.Posix.GetOwner(dir).Uid);
-                Assert.Equal(postgresUid, PgVault.Core.Storage.Posix.GetOwner(Path.Combine(dir, "base", "1")).Uid);
-                Assert.Equal(postgresUid, PgVault.Core.Storage.Posix.GetOwner(Path.Combine(dir, "PG_VERSION")).Uid);
+                var (postgresUid, _) = PgVault.Core.IO.Posix.GetOwner(fixture.Cluster.DataDir);
+                Assert.Equal(postgresUid, PgVault.Core.IO.Posix.GetOwner(dir).Uid);
+                Assert.Equal(postgresUid, PgVault.Core.IO.Posix.GetOwner(Path.Combine(dir, "base", "1")).Uid);
+                Assert.Equal(postgresUid, PgVault.Core.IO.Posix.GetOwner(Path.Combine(dir, "PG_VERSION")).Uid);
                 var (ok, output) = await RunAsync("/usr/lib/postgresql/15/bin/pg_verifybackup", "--no-parse-wal", dir);
                 Assert.True(ok, output);
             }

@@ -1,6 +1,7 @@
 using PgVault.Core.Physical;
 using PgVault.Core.Wal;
 using Xunit;
+using PgVault.Core.PostgreSql;
 
 namespace PgVault.Tests.Unit;
 

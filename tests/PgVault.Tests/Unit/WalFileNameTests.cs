@@ -3,6 +3,7 @@ using PgVault.Core.Errors;
 using PgVault.Core.Repository;
 using PgVault.Core.Wal;
 using Xunit;
+using PgVault.Core.PostgreSql;
 
 namespace PgVault.Tests.Unit;
 

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using PgVault.Core.Errors;
 
-namespace PgVault.Core.Wal;
+namespace PgVault.Core.PostgreSql;
 
 /// <summary>
 /// The long page header at the start of every WAL segment (XLogLongPageHeaderData): it names the

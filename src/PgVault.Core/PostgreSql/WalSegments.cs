@@ -1,7 +1,7 @@
 using System.Globalization;
 using PgVault.Core.Errors;
 
-namespace PgVault.Core.Wal;
+namespace PgVault.Core.PostgreSql;
 
 /// <summary>
 /// Segment arithmetic: the 24-hex-digit names (timeline, log, segment) and the segment number an
@@ -53,7 +53,7 @@ public static class TimelineHistory
                 var parts = line.Split((char[])['\t', ' '], 3, StringSplitOptions.RemoveEmptyEntries);
                 if (parts.Length < 2 || !uint.TryParse(parts[0], CultureInfo.InvariantCulture, out uint parent))
                     throw new PgVaultException($"timeline history of timeline {timeline} is damaged: '{line}'");
-                ulong end = Physical.Lsn.ParseLsn(parts[1]);
+                ulong end = PostgreSql.Lsn.ParseLsn(parts[1]);
                 spans.Add(new TimelineSpan(parent, begin, end));
                 begin = end;
             }

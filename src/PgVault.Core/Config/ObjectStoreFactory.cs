@@ -1,7 +1,7 @@
-using PgVault.Core.Config;
+using PgVault.Core.Storage;
 using PgVault.Core.Errors;
 
-namespace PgVault.Core.Storage;
+namespace PgVault.Core.Config;
 
 /// <summary>Creates the store a repository's configuration describes.</summary>
 public static class ObjectStoreFactory

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 
-namespace PgVault.Core.Physical;
+namespace PgVault.Core.PostgreSql;
 
 /// <summary>
 /// WAL positions (LSNs) in PostgreSQL's text form: two 32-bit halves as upper-case hex without

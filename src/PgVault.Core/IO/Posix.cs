@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace PgVault.Core.Storage;
+namespace PgVault.Core.IO;
 
 /// <summary>The few POSIX calls .NET has no managed API for: fsync of a directory, chown, stat owner.</summary>
 internal static partial class Posix

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace PgVault.Core.Wal;
+namespace PgVault.Core.PostgreSql;
 
 /// <summary>What kind of file PostgreSQL hands to archive_command.</summary>
 public enum WalFileKind
