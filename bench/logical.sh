@@ -57,13 +57,12 @@ set -euo pipefail
 
 # ------------------------------------------------------------------ settings --
 HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
 SCALE=${SCALE:-50}
 RUNS=${RUNS:-1}
 JOBS=${JOBS:-2}
 EXTRAS=${EXTRAS:-1}
 BIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-PGVAULT_LAUNCHER=${PGVAULT:-$ROOT/pgvault}
+PGVAULT_LAUNCHER=${PGVAULT:-$HERE/../pgvault}
 SNAPSHOT=${SNAPSHOT:-1}
 RESULTS_DIR=${RESULTS_DIR:-$HERE/results}
 KEEP=${KEEP:-0}
@@ -72,94 +71,24 @@ QUIET_CORES=${QUIET_CORES:-0.3}
 NOISE_MAX=${NOISE_MAX:-0.3}
 NOISE_RETRIES=${NOISE_RETRIES:-2}
 WORK_GIVEN=${WORK:-}
-PG_OS_USER=postgres
+. "$HERE/lib.sh"
+unset_env 'PG*'   # the caller's libpq environment must not leak into the run
 
-# The caller's libpq environment must not leak into the run.
-for v in $(compgen -e); do
-  case $v in PG*) unset "$v" ;; esac
-done
-
-exec 9>&2
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&9; }
-die() { log "ERROR: $*"; exit 1; }
-
-[[ $SCALE =~ ^[0-9]+$ && $SCALE -ge 1 ]] || die "SCALE must be a positive integer"
-[[ $RUNS =~ ^[0-9]+$ && $RUNS -ge 1 ]] || die "RUNS must be a positive integer"
-[[ $JOBS =~ ^[0-9]+$ && $JOBS -ge 1 ]] || die "JOBS must be a positive integer"
+need_int SCALE "$SCALE" 1
+need_int RUNS "$RUNS" 1
+need_int JOBS "$JOBS" 1
 [[ -x $BIN/postgres ]] || die "no postgres binary in $BIN"
-[[ -x $PGVAULT_LAUNCHER ]] || die "no PgVault launcher at $PGVAULT_LAUNCHER"
-if [[ $EUID -eq 0 ]]; then
-  id "$PG_OS_USER" >/dev/null 2>&1 || die "OS user $PG_OS_USER missing"
-  AS_PG=(runuser -u "$PG_OS_USER" --)
-else
-  [[ $(id -un) == "$PG_OS_USER" ]] || die "run as root or as $PG_OS_USER"
-  AS_PG=()
-fi
-as_pg() { "${AS_PG[@]}" "$@"; }
+pg_user_setup
 if [[ ! -x /usr/bin/time ]]; then
   [[ $EUID -eq 0 ]] || die "/usr/bin/time is missing (apt-get install -y time)"
   log "installing GNU time (/usr/bin/time is missing)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y time >/dev/null || die "apt-get install time failed"
 fi
-for t in awk du date sort sed sync getconf; do command -v "$t" >/dev/null || die "$t missing"; done
-mkdir -p "$RESULTS_DIR" 2>/dev/null && [[ -w $RESULTS_DIR ]] || die "cannot write to RESULTS_DIR=$RESULTS_DIR"
+need_tools awk du date sort sed sync getconf
+need_results_dir "$RESULTS_DIR"
 
 # ------------------------------------------------------------ work + cleanup --
-WORK=""
-PGDATA_DIR=""
-WORK_CREATED=0
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
-  # an interrupted step: the timed command (child of /usr/bin/time), then time, then the sampler
-  if [[ -n ${CUR_TPID:-} ]] && kill -0 "$CUR_TPID" 2>/dev/null; then
-    local kids=""
-    read -r kids <"/proc/$CUR_TPID/task/$CUR_TPID/children" 2>/dev/null
-    [[ -n $kids ]] && kill -TERM $kids 2>/dev/null
-    kill -TERM "$CUR_TPID" 2>/dev/null
-    sleep 1
-  fi
-  [[ -n ${SAMPLER_PID:-} ]] && kill "$SAMPLER_PID" 2>/dev/null
-  if [[ -n $PGDATA_DIR && -f $PGDATA_DIR/postmaster.pid ]]; then
-    log "stopping throw-away cluster ($PGDATA_DIR)"
-    local pid
-    pid=$(head -n1 "$PGDATA_DIR/postmaster.pid" 2>/dev/null)
-    as_pg "$BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w -t 60 stop >/dev/null 2>&1 ||
-      as_pg "$BIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w -t 30 stop >/dev/null 2>&1
-    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null &&
-       [[ $(readlink -f "/proc/$pid/cwd" 2>/dev/null) == "$(readlink -f "$PGDATA_DIR")" ]]; then
-      kill -QUIT "$pid" 2>/dev/null; sleep 2
-    fi
-  fi
-  if [[ -n $WORK && -d $WORK ]]; then
-    if [[ $KEEP == 1 ]]; then
-      log "KEEP=1: work dir left at $WORK"
-    elif [[ $WORK_CREATED == 1 ]]; then
-      rm -rf --one-file-system "$WORK"
-    else  # a WORK the caller gave (empty when we started): remove what we put in it
-      find "$WORK" -mindepth 1 -maxdepth 1 -exec rm -rf --one-file-system {} + 2>/dev/null
-    fi
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-if [[ -n $WORK_GIVEN ]]; then
-  if [[ -e $WORK_GIVEN ]]; then
-    [[ -d $WORK_GIVEN && -z $(ls -A "$WORK_GIVEN") ]] || die "WORK=$WORK_GIVEN must be an empty directory or not exist"
-  else
-    mkdir -p "$WORK_GIVEN"; WORK_CREATED=1
-  fi
-  WORK=$(readlink -f "$WORK_GIVEN")
-else
-  WORK=$(mktemp -d /var/tmp/pgvault-bench.XXXXXX); WORK_CREATED=1
-fi
-[[ $WORK != *"'"* && $WORK != *" "* ]] || die "work path must not contain quotes or spaces: $WORK"
-chown "$PG_OS_USER": "$WORK" 2>/dev/null || true
-chmod 755 "$WORK"
+make_work "$WORK_GIVEN" /var/tmp/pgvault-bench 755
 
 PGDATA_DIR=$WORK/data
 SOCK=$WORK/sock
@@ -171,62 +100,31 @@ mkdir -p "$LOGDIR" "$TMPW"
 chmod 700 "$SOCK"
 
 # --------------------------------------------------------------- pgvault -----
-log "pgvault launcher: $PGVAULT_LAUNCHER --version (builds first if the sources changed)"
-PV_VERSION=$("$PGVAULT_LAUNCHER" --version 2>"$LOGDIR/launcher.log") || { cat "$LOGDIR/launcher.log" >&2; die "launcher failed"; }
-if [[ $SNAPSHOT == 1 && -x $ROOT/.build/bin/pgvault ]]; then
-  mkdir -p "$WORK/pgvault-bin"
-  find "$ROOT/.build/bin" -maxdepth 1 -type f ! -name '*.dbg' ! -name '*.pdb' -exec cp -p {} "$WORK/pgvault-bin/" \;
-  PV=$WORK/pgvault-bin/pgvault
-  [[ $("$PV" --version) == "$PV_VERSION" ]] || die "snapshot of the pgvault binary does not run"
-  PV_HOW="snapshot of $ROOT/.build/bin/pgvault (built by the launcher)"
-else
-  PV=$PGVAULT_LAUNCHER
-  PV_HOW="launcher $PGVAULT_LAUNCHER"
-fi
-log "pgvault $PV_VERSION ($PV_HOW)"
+pgvault_prepare "$PGVAULT_LAUNCHER" "$LOGDIR" launcher
 
 # ---------------------------------------------------------------- cluster ----
-port_busy() {  # TCP listener on the port, or a socket file for it in the usual places
-  local hex; hex=$(printf '%04X' "$1")
-  awk -v h=":$hex" 'FNR>1 && $4=="0A" && substr($2, length($2)-4)==h {f=1} END{exit !f}' \
-    /proc/net/tcp /proc/net/tcp6 2>/dev/null && return 0
-  [[ -e /var/run/postgresql/.s.PGSQL.$1 || -e /tmp/.s.PGSQL.$1 ]]
-}
-PORT=""
-for p in $(seq 54340 54439); do
-  if ! port_busy "$p"; then PORT=$p; break; fi
-done
-[[ -n $PORT ]] || die "no free port in 54340..54439"
+pick_port 54340 54439
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "work dir $WORK; SCALE=$SCALE RUNS=$RUNS JOBS=$JOBS port $PORT; loadavg $LOAD_START"
 log "initdb"
-as_pg "$BIN/initdb" -D "$PGDATA_DIR" -U "$PG_OS_USER" -A trust -E UTF8 --locale=C \
-  >"$LOGDIR/initdb.log" 2>&1 || { tail "$LOGDIR/initdb.log" >&2; die "initdb failed"; }
+pg_init "$LOGDIR"
 cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
-
-# ---- bench/logical.sh throw-away settings ----
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$SOCK'
 shared_buffers = 128MB
 fsync = on
 logging_collector = off
 EOF
-log "starting cluster"
-as_pg "$BIN/pg_ctl" -D "$PGDATA_DIR" -l "$WORK/postgres.log" -w -t 120 start >/dev/null ||
-  { tail -n 20 "$WORK/postgres.log" >&2; die "cluster did not start"; }
+pg_start "$WORK/postgres.log"
 
 export PGHOST=$SOCK PGPORT=$PORT PGUSER=$PG_OS_USER
 CONN="host=$SOCK port=$PORT user=$PG_OS_USER dbname=postgres"
-q() { as_pg "$BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "${2:-postgres}" -c "$1"; }
 
 as_pg "$BIN/createdb" -T template0 bench
 log "pgbench -i -s $SCALE"
 t0=$(date +%s%N)
 as_pg "$BIN/pgbench" -i -q -s "$SCALE" bench >"$LOGDIR/pgbench-init.log" 2>&1 ||
   { tail "$LOGDIR/pgbench-init.log" >&2; die "pgbench -i failed"; }
-LOAD_SECS=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN{printf "%.1f", (b-a)/1e9}')
+LOAD_SECS=$(elapsed "$t0")
 q "CHECKPOINT" >/dev/null
 q "VACUUM ANALYZE" bench >/dev/null
 q "CHECKPOINT" >/dev/null
@@ -237,56 +135,6 @@ log "loaded in ${LOAD_SECS}s; database 'bench' $DB_BYTES bytes"
 # ------------------------------------------------------------- measuring -----
 RAW=$WORK/raw.tsv      # key run wall cpu rss_tree_kib rss_own_kib bytes server_cpu others_cpu
 : >"$RAW"
-SAMPLER_PID=""
-
-# Samples VmHWM (KiB) of the pgvault process, the child of /usr/bin/time (pid $1), until it
-# exits; writes the last value to $2. The launcher execs the binary, so the pid stays the same.
-sample_hwm() {
-  local tpid=$1 outf=$2 pid="" hwm=0 k v _ comm
-  while kill -0 "$tpid" 2>/dev/null; do
-    if [[ -z $pid ]]; then
-      read -r pid _ <"/proc/$tpid/task/$tpid/children" 2>/dev/null || true  # no trailing newline
-    fi
-    if [[ -n $pid ]]; then
-      comm=""; read -r comm <"/proc/$pid/comm" 2>/dev/null || true
-      if [[ $comm == pgvault ]]; then
-        while read -r k v _; do
-          if [[ $k == VmHWM: ]]; then ((v > hwm)) && hwm=$v; break; fi
-        done <"/proc/$pid/status" 2>/dev/null || true
-      fi
-    fi
-    sleep 0.05
-  done
-  echo "$hwm" >"$outf"
-}
-
-# CPU ticks used by the cluster so far: postmaster + its live children (backends, checkpointer,
-# ...) + the children it has reaped (cutime/cstime: backends that ended, e.g. pg_dump's).
-server_ticks() {
-  local pm kids=""
-  pm=$(head -n1 "$PGDATA_DIR/postmaster.pid")
-  read -r kids <"/proc/$pm/task/$pm/children" 2>/dev/null || true
-  { cat "/proc/$pm/stat"; for k in $kids; do cat "/proc/$k/stat" 2>/dev/null || true; done; } |
-    awk '{ sub(/^.*\) /, ""); t += $12 + $13; if (NR == 1) t += $14 + $15 } END { print t + 0 }'
-}
-busy_ticks() { awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-CLK_TCK=$(getconf CLK_TCK)
-
-# Waits (up to QUIET_WAIT s) until the machine outside this run is nearly idle: this is a shared
-# 2-core box and other work there doubles timings. Our cluster is idle at this point.
-QUIET_WAITED=0
-wait_quiet() {
-  ((QUIET_WAIT > 0)) || return 0
-  local start=$SECONDS b0 b1
-  while :; do
-    b0=$(busy_ticks); sleep 1; b1=$(busy_ticks)
-    if awk -v d=$((b1 - b0)) -v h="$CLK_TCK" -v t="$QUIET_CORES" 'BEGIN{exit !(d/h <= t)}'; then break; fi
-    if ((SECONDS - start >= QUIET_WAIT)); then
-      log "  machine still busy after ${QUIET_WAIT}s; measuring anyway"; break
-    fi
-  done
-  QUIET_WAITED=$((QUIET_WAITED + SECONDS - start))
-}
 
 # measure KEY RUN SAMPLE(0|1) CMD...  -> WALL CPU SRV OTHERS RSS_TREE RSS_OWN set; stdout in
 # $LOGDIR/KEY.RUN.out. A step during which the rest of the machine used more than NOISE_MAX cores
@@ -356,8 +204,6 @@ record() {  # KEY RUN BYTES
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$WALL" "$CPU" "$RSS_TREE" "${RSS_OWN:--}" "$3" "$SRV" "$OTHERS" >>"$RAW"
 }
 NOTES=()
-bytes_of() { du -sb "$@" 2>/dev/null | awk '{s+=$1} END{print s+0}'; }
-json_field() { sed -n "s/^ *\"$1\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$2" | head -n1; }
 
 # pgvault command line (an array: /usr/bin/time runs programs, not shell functions)
 pvcmd() { PVCMD=(env TMPDIR="$TMPW" "$PV" --repo-path "$REPO" --connection "$CONN"); }
@@ -465,11 +311,6 @@ for def in "${ROWDEFS[@]}" "${RESTDEFS[@]}"; do
   MO[$k]=$(median "$k" 6); MB[$k]=$(median "$k" 7); MS[$k]=$(median "$k" 8); MX[$k]=$(median "$k" 9)
   MN[$k]=$(awk -F'\t' -v k="$k" '$1==k {print $3}' "$RAW" | sort -g | head -n1)
 done
-ratio() { [[ -n $1 && -n $2 ]] && awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b }'; }
-mb()    { [[ -n $1 ]] && awk -v b="$1" 'BEGIN{printf "%.1f", b/1e6}'; }
-kib_mb() { [[ -n $1 ]] && awk -v k="$1" 'BEGIN{printf "%.0f", k*1024/1e6}'; }
-secs()  { [[ -n $1 ]] && awk -v s="$1" 'BEGIN{printf "%.2f", s}'; }
-
 TR=$(ratio "${MW[pv_gzip6]}" "${MW[fc]}"); SR=$(ratio "${MB[pv_gzip6]}" "${MB[fc]}")
 MAXRSS=0; MAXOWN=0
 for def in "${ROWDEFS[@]}" "${RESTDEFS[@]}"; do
@@ -482,8 +323,7 @@ TGT_SIZE=$(awk -v r="$SR" 'BEGIN{print (r<=1.05) ? "met" : "not met"}')
 TGT_RSS=$(awk -v m="$MAXRSS" 'BEGIN{print (m*1024/1e6<200) ? "met" : "not met"}')
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-HOST_DESC="$(nproc) cores, $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)"
-CPU_MODEL=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
+host_facts
 
 report() {
   echo "## PgVault logical backup vs pg_dump (SCALE=$SCALE, RUNS=$RUNS$( ((RUNS > 1)) && echo ', medians'))"
@@ -513,11 +353,7 @@ report() {
   echo "- time within 10% of pg_dump at equal compression (4 vs 1): $TGT_TIME — $(secs "${MW[pv_gzip6]}") s vs $(secs "${MW[fc]}") s = ×$TR (limit ×1.10)$( ((RUNS > 1)) && echo "; best of $RUNS: ×$(ratio "${MN[pv_gzip6]}" "${MN[fc]}")")"
   echo "- stored size within 5% (4 vs 1): $TGT_SIZE — $(mb "${MB[pv_gzip6]}") MB vs $(mb "${MB[fc]}") MB = ×$SR (limit ×1.05)"
   echo "- peak RSS < 200 MB (all pgvault rows): $TGT_RSS — max $(kib_mb "$MAXRSS") MB incl. children (pgvault itself: max $(kib_mb "$MAXOWN") MB)"
-  if ((${#NOTES[@]})); then
-    echo
-    echo "Notes:"
-    local n; for n in "${NOTES[@]}"; do echo "- $n"; done
-  fi
+  print_notes
   echo
   echo "Columns: wall = date +%s%N around one invocation (median of the runs; min = the best run);"
   echo "×1 / ×3 / ×8a = ratio of the medians (time or size) to row 1 / 3 / 8a; stored = du -sb (pg_dump)"
@@ -532,8 +368,6 @@ REPORT=$(report)
 echo "$REPORT"
 
 # ------------------------------------------------------------------- JSON ----
-jstr() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
-jnum() { if [[ -n $1 ]]; then printf '%s' "$1"; else printf 'null'; fi; }
 jarr() {  # KEY COLUMN -> JSON array of the per-run values
   awk -F'\t' -v k="$1" -v c="$2" '$1==k {v=($c==""||$c=="-")?"null":$c; s=s (n++?",":"") v} END{printf "[%s]", s}' "$RAW"
 }
@@ -565,10 +399,7 @@ JSON_FILE=$RESULTS_DIR/logical-$STAMP.json
   done
   echo
   echo "  ],"
-  printf '  "notes": ['
-  first=1
-  for n in "${NOTES[@]}"; do ((first)) || printf ', '; first=0; printf '%s' "$(jstr "$n")"; done
-  echo "],"
+  echo "  \"notes\": $(jstr_array "${NOTES[@]}"),"
   echo "  \"targets\": {"
   echo "    \"time_within_10pct\": {\"status\": $(jstr "$TGT_TIME"), \"ratio\": $(jnum "$TR"), \"limit\": 1.10},"
   echo "    \"size_within_5pct\": {\"status\": $(jstr "$TGT_SIZE"), \"ratio\": $(jnum "$SR"), \"limit\": 1.05},"

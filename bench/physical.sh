@@ -102,14 +102,13 @@ export LC_ALL=C
 
 # ------------------------------------------------------------------ settings --
 HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
 SCALE=${SCALE:-100}
 INCR_TX_GIVEN=${INCR_TX:-}
 PARALLEL=${PARALLEL:-2}
 EXTRAS=${EXTRAS:-1}
 TOOLS=${TOOLS:-pgbackrest pgvault basebackup}
 BIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-PV_ROOT=${PGVAULT_REPO:-$ROOT}
+PV_ROOT=${PGVAULT_REPO:-$(cd "$HERE/.." && pwd)}
 SNAPSHOT=${SNAPSHOT:-1}
 REQUIRE_AOT=${REQUIRE_AOT:-1}
 QUIET_WAIT=${QUIET_WAIT:-60}
@@ -122,30 +121,15 @@ RESULTS_MD=${RESULTS_MD-$HERE/README-physical.md}
 KEEP=${KEEP:-0}
 WORK_GIVEN=${WORK:-}
 if [[ -n ${CHANGE_STATS:-} ]]; then CHANGE_STATS_SET=$CHANGE_STATS; else CHANGE_STATS_SET=""; fi
-PG_OS_USER=postgres
+. "$HERE/lib.sh"
+unset_env 'PG*'   # PG*, PGBACKREST_*, PGVAULT_* (PGVAULT_REPO was read above)
 
-# The caller's libpq / pgBackRest / PgVault environment must not leak into the run.
-for v in $(compgen -e); do
-  case $v in PG*) unset "$v" ;; esac   # PG*, PGBACKREST_*, PGVAULT_* (PGVAULT_REPO was read above)
-done
-
-exec 9>&2   # progress goes to the original stderr, also from redirected steps
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&9; }
-die() { log "ERROR: $*"; exit 1; }
-
-[[ $SCALE =~ ^[0-9]+$ && $SCALE -ge 1 ]] || die "SCALE must be a positive integer"
-[[ $PARALLEL =~ ^[0-9]+$ && $PARALLEL -ge 1 ]] || die "PARALLEL must be a positive integer"
-[[ -z $INCR_TX_GIVEN || ($INCR_TX_GIVEN =~ ^[0-9]+$ && $INCR_TX_GIVEN -ge 2) ]] || die "INCR_TX must be an integer >= 2"
+need_int SCALE "$SCALE" 1
+need_int PARALLEL "$PARALLEL" 1
+[[ -z $INCR_TX_GIVEN ]] || need_int INCR_TX "$INCR_TX_GIVEN" 2
 [[ -x $BIN/postgres ]] || die "no postgres binary in $BIN"
-if [[ $EUID -eq 0 ]]; then
-  id "$PG_OS_USER" >/dev/null 2>&1 || die "OS user $PG_OS_USER missing"
-  AS_PG=(runuser -u "$PG_OS_USER" --)
-else
-  [[ $(id -un) == "$PG_OS_USER" ]] || die "run as root or as $PG_OS_USER"
-  AS_PG=()
-fi
-as_pg() { "${AS_PG[@]}" "$@"; }
-for t in awk du date sort sed sync getconf find; do command -v "$t" >/dev/null || die "$t missing"; done
+pg_user_setup
+need_tools awk du date sort sed sync getconf find
 TIME_BIN=""
 if [[ -x /usr/bin/time ]]; then TIME_BIN=/usr/bin/time
 else log "note: /usr/bin/time not found: no peak RSS / client CPU columns (apt-get install time)"; fi
@@ -173,79 +157,11 @@ if ((DO_PGBR)); then
   fi
 fi
 ((DO_PGBR + DO_PV + DO_BB > 0)) || die "nothing to run (TOOLS='$TOOLS')"
-if ! mkdir -p "$RESULTS_DIR" 2>/dev/null || [[ ! -w $RESULTS_DIR ]]; then die "cannot write to RESULTS_DIR=$RESULTS_DIR"; fi
+need_results_dir "$RESULTS_DIR"
 
 # ------------------------------------------------------------ work + cleanup --
-WORK=""
-PGDATA_DIR=""
-WORK_CREATED=0
-CUR_TPID=""
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
-  # an interrupted step: the timed command (child of /usr/bin/time), then time itself
-  if [[ -n $CUR_TPID ]] && kill -0 "$CUR_TPID" 2>/dev/null; then
-    local kids=""
-    read -r kids <"/proc/$CUR_TPID/task/$CUR_TPID/children" 2>/dev/null
-    # shellcheck disable=SC2086
-    [[ -n $kids ]] && kill -TERM $kids 2>/dev/null
-    kill -TERM "$CUR_TPID" 2>/dev/null
-    sleep 1
-  fi
-  if [[ -n $PGDATA_DIR && -f $PGDATA_DIR/postmaster.pid ]]; then
-    log "stopping throw-away cluster ($PGDATA_DIR)"
-    local pid
-    pid=$(head -n1 "$PGDATA_DIR/postmaster.pid" 2>/dev/null)
-    as_pg "$BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w -t 60 stop >/dev/null 2>&1 ||
-      as_pg "$BIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w -t 30 stop >/dev/null 2>&1
-    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null &&
-       [[ $(readlink -f "/proc/$pid/cwd" 2>/dev/null) == "$(readlink -f "$PGDATA_DIR")" ]]; then
-      kill -QUIT "$pid" 2>/dev/null; sleep 2
-    fi
-  fi
-  # archive-push processes our cluster started and that outlived it: by PID, only those whose
-  # command line names WORK
-  if [[ -n $WORK ]]; then
-    local f p c
-    for f in /proc/[0-9]*/cmdline; do
-      p=${f#/proc/}; p=${p%/cmdline}
-      [[ $p == "$$" || $p == "$BASHPID" ]] && continue
-      c=$( { tr '\0' ' ' <"$f"; } 2>/dev/null) || continue
-      case $c in
-        *archive-push*"$WORK/"*|*"$WORK/"*archive-push*)
-          log "stopping left-over pid $p: $(cut -c1-120 <<<"$c")"; kill "$p" 2>/dev/null ;;
-      esac
-    done
-  fi
-  if [[ -n $WORK && -d $WORK ]]; then
-    if [[ $KEEP == 1 ]]; then
-      log "KEEP=1: work dir left at $WORK"
-    elif [[ $WORK_CREATED == 1 ]]; then
-      rm -rf --one-file-system "$WORK"
-    else  # a WORK the caller gave (empty when we started): remove what we put in it
-      find "$WORK" -mindepth 1 -maxdepth 1 -exec rm -rf --one-file-system {} + 2>/dev/null
-    fi
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-if [[ -n $WORK_GIVEN ]]; then
-  if [[ -e $WORK_GIVEN ]]; then
-    [[ -d $WORK_GIVEN && -z $(ls -A "$WORK_GIVEN") ]] || die "WORK=$WORK_GIVEN must be an empty directory or not exist"
-  else
-    mkdir -p "$WORK_GIVEN"; WORK_CREATED=1
-  fi
-  WORK=$(readlink -f "$WORK_GIVEN")
-else
-  WORK=$(mktemp -d "$TMPBASE/pgvault-physical.XXXXXX"); WORK_CREATED=1
-fi
-[[ $WORK != *"'"* && $WORK != *" "* && $WORK != *'"'* ]] || die "work path must not contain quotes or spaces: $WORK"
-chown "$PG_OS_USER": "$WORK" 2>/dev/null || true
-chmod 755 "$WORK"
+LEFTOVER_MATCH=(archive-push)   # archive-push processes our cluster started and that outlived it
+make_work "$WORK_GIVEN" "$TMPBASE/pgvault-physical" 755
 cd "$WORK"
 
 # space: the cluster, two restored copies, WAL, repositories (~15 MB per scale unit each)
@@ -272,94 +188,9 @@ chmod 700 "$SOCK"
 
 # ------------------------------------------------------------------ pgvault --
 PV="" PV_VERSION="" PV_KIND="" PV_HOW=""
-if ((DO_PV)); then
-  PV_LAUNCHER=$PV_ROOT/pgvault
-  [[ -x $PV_LAUNCHER ]] || die "no PgVault launcher at $PV_LAUNCHER (set PGVAULT_REPO, or TOOLS without pgvault)"
-  log "calling $PV_LAUNCHER --version once (it rebuilds when sources changed)"
-  PV_VERSION=$("$PV_LAUNCHER" --version 2>"$LOGDIR/launcher.err") ||
-    { cat "$LOGDIR/launcher.err" >&2; die "the PgVault launcher failed"; }
-  PV_BUILT=$PV_ROOT/.build/bin/pgvault
-  [[ -x $PV_BUILT ]] || die "no built binary at $PV_BUILT"
-  # The launcher falls back to a framework-dependent (JIT) build when Native AOT publishing fails:
-  # then pgvault.dll sits next to the apphost.
-  if [[ -e $PV_ROOT/.build/bin/pgvault.dll ]]; then
-    PV_KIND="framework-dependent (JIT) build, NOT Native AOT"
-    [[ $REQUIRE_AOT == 1 ]] &&
-      die "the launcher's build in $PV_ROOT/.build/bin is framework-dependent (its Native AOT publish failed: see $PV_ROOT/.build/build-aot.log); rerun when it is AOT again, or REQUIRE_AOT=0"
-    log "WARNING: timing a $PV_KIND"
-  else
-    PV_KIND="Native AOT"
-  fi
-  if [[ $SNAPSHOT == 1 ]]; then
-    mkdir -p "$WORK/pvbin"
-    find "$PV_ROOT/.build/bin" -maxdepth 1 -type f ! -name '*.dbg' ! -name '*.pdb' -exec cp -p {} "$WORK/pvbin/" \;
-    chown -R "$PG_OS_USER": "$WORK/pvbin" 2>/dev/null || true
-    PV=$WORK/pvbin/pgvault
-    [[ $(as_pg "$PV" --version) == "$PV_VERSION" ]] || die "the snapshot of the PgVault binary does not run as $PG_OS_USER"
-    PV_HOW="snapshot of $PV_BUILT"
-  else
-    PV=$PV_BUILT
-    PV_HOW="$PV_BUILT in place"
-  fi
-  log "pgvault $PV_VERSION ($PV_KIND; timing the $PV_HOW)"
-fi
+((DO_PV)) && pgvault_prepare "$PV_ROOT/pgvault" "$LOGDIR" built
 
 # ------------------------------------------------------------------ helpers --
-CLK_TCK=$(getconf CLK_TCK)
-busy_ticks() { awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-# CPU ticks of the cluster so far: postmaster + live children + the children it reaped.
-server_ticks() {
-  local pm kids="" k
-  pm=$(head -n1 "$PGDATA_DIR/postmaster.pid" 2>/dev/null) || { echo 0; return; }
-  read -r kids <"/proc/$pm/task/$pm/children" 2>/dev/null || true
-  # shellcheck disable=SC2086
-  { cat "/proc/$pm/stat" 2>/dev/null; for k in $kids; do cat "/proc/$k/stat" 2>/dev/null || true; done; } |
-    awk '{ sub(/^.*\) /, ""); t += $12 + $13; if (NR == 1) t += $14 + $15 } END { print t + 0 }'
-}
-QUIET_WAITED=0
-wait_quiet() {
-  ((QUIET_WAIT > 0)) || return 0
-  local start=$SECONDS b0 b1
-  while :; do
-    b0=$(busy_ticks); sleep 1; b1=$(busy_ticks)
-    if awk -v d=$((b1 - b0)) -v h="$CLK_TCK" -v t="$QUIET_CORES" 'BEGIN{exit !(d/h <= t)}'; then break; fi
-    if ((SECONDS - start >= QUIET_WAIT)); then
-      log "  machine still busy after ${QUIET_WAIT}s (loadavg $(cut -d' ' -f1 /proc/loadavg)); measuring anyway"; break
-    fi
-  done
-  QUIET_WAITED=$((QUIET_WAITED + SECONDS - start))
-}
-
-port_busy() {  # a TCP listener on the port, or a socket file for it in the usual places
-  local hex; hex=$(printf '%04X' "$1")
-  awk -v h=":$hex" 'FNR>1 && $4=="0A" && substr($2, length($2)-4)==h {f=1} END{exit !f}' \
-    /proc/net/tcp /proc/net/tcp6 2>/dev/null && return 0
-  [[ -e /var/run/postgresql/.s.PGSQL.$1 || -e /tmp/.s.PGSQL.$1 ]]
-}
-
-bytes_of() { { du -sb "$@" 2>/dev/null || true; } | awk '{s+=$1} END{print s+0}'; }
-mb()     { [[ -n ${1:-} ]] && awk -v b="$1" 'BEGIN{printf "%.1f", b/1e6}'; return 0; }
-kib_mb() { [[ -n ${1:-} ]] && awk -v k="$1" 'BEGIN{printf "%.0f", k*1024/1e6}'; return 0; }
-secs()   { [[ -n ${1:-} ]] && awk -v s="$1" 'BEGIN{printf "%.2f", s}'; return 0; }
-ratio()  { [[ -n ${1:-} && -n ${2:-} ]] && awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b }'; return 0; }
-pct()    { [[ -n ${1:-} && -n ${2:-} ]] && awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.1f", 100*a/b }'; return 0; }
-
-# json_field KEY FILE -> the value of the top-level KEY of the JSON object in FILE (or empty)
-json_field() {
-  local v=""
-  if command -v jq >/dev/null; then
-    v=$(jq -r --arg k "$1" 'if type == "object" and has($k) then .[$k] | tostring else empty end' "$2" 2>/dev/null | head -n1) || v=""
-  fi
-  if [[ -z $v ]]; then
-    v=$(grep -o "\"$1\"[[:space:]]*:[[:space:]]*\(\"[^\"]*\"\|[-+0-9.eE]*\)" "$2" 2>/dev/null | head -n1 |
-        sed 's/^[^:]*:[[:space:]]*//; s/^"//; s/"$//') || v=""
-  fi
-  printf '%s' "$v"
-}
-
-q() { as_pg "$BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U "$PG_OS_USER" -d "${2:-postgres}" -c "$1"; }
-ready_count() { find "$PGDATA_DIR/pg_wal/archive_status" -name '*.ready' 2>/dev/null | wc -l; }
-
 pgbr() { as_pg "$PGBR_EXE" --config="$PGBR_CONF" --config-include-path="$PGBR_INC" "$@"; }
 pv()   { as_pg "$PV" --config "$PV_CONF" "$@"; }
 
@@ -428,23 +259,13 @@ fail() {  # KEY REASON  (failed before the timed command ran)
 }
 
 # ----------------------------------------------------------------- cluster ---
-PORT=""
-for p in $(seq 54440 54539); do
-  if ! port_busy "$p"; then PORT=$p; break; fi
-done
-[[ -n $PORT ]] || die "no free port in 54440..54539"
+pick_port 54440 54539
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "work dir $WORK; SCALE=$SCALE PARALLEL=$PARALLEL TOOLS='$TOOLS' port $PORT; loadavg $LOAD_START"
 log "initdb --data-checksums"
-as_pg "$BIN/initdb" -D "$PGDATA_DIR" -U "$PG_OS_USER" -A trust -E UTF8 --locale=C --data-checksums \
-  >"$LOGDIR/initdb.log" 2>&1 || { tail "$LOGDIR/initdb.log" >&2; die "initdb failed"; }
+pg_init "$LOGDIR" --data-checksums
 cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
-
-# ---- bench/physical.sh throw-away settings ----
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$SOCK'
 wal_level = replica
 archive_mode = on
 archive_command = '/bin/true'
@@ -455,9 +276,7 @@ checkpoint_timeout = 30min
 autovacuum = off
 logging_collector = off
 EOF
-log "starting cluster"
-as_pg "$BIN/pg_ctl" -D "$PGDATA_DIR" -l "$WORK/postgres.log" -w -t 120 start >/dev/null ||
-  { tail -n 20 "$WORK/postgres.log" >&2; die "cluster did not start"; }
+pg_start "$WORK/postgres.log"
 [[ $(q "SHOW data_checksums") == on ]] || die "data checksums are not on"
 
 q "CREATE DATABASE bench TEMPLATE template0" >/dev/null
@@ -465,7 +284,7 @@ log "pgbench -i -s $SCALE"
 t0=$(date +%s%N)
 as_pg "$BIN/pgbench" -i -q -s "$SCALE" -h "$SOCK" -p "$PORT" -U "$PG_OS_USER" bench >"$LOGDIR/pgbench-init.log" 2>&1 ||
   { tail "$LOGDIR/pgbench-init.log" >&2; die "pgbench -i failed"; }
-LOAD_SECS=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN{printf "%.1f", (b-a)/1e9}')
+LOAD_SECS=$(elapsed "$t0")
 q "CHECKPOINT" >/dev/null
 DB_BYTES=$(q "SELECT pg_database_size('bench')")
 CLUSTER_BYTES=$(bytes_of "$PGDATA_DIR/base" "$PGDATA_DIR/global")
@@ -541,10 +360,7 @@ process-max=$PARALLEL
 compress-type=zst
 compress-level=3
 
-[bench]
-pg1-path=$PGDATA_DIR
-pg1-port=$PORT
-pg1-socket-path=$SOCK
+$(pgbr_stanza)
 EOF
   chown -R "$PG_OS_USER": "$PGBR_DIR" 2>/dev/null || true
   if pgbr --stanza=bench stanza-create >"$LOGDIR/pgbr-stanza-create.log" 2>&1; then
@@ -718,7 +534,7 @@ LSN0=$(q "SELECT pg_current_wal_lsn()")
 t0=$(date +%s%N)
 as_pg "$BIN/pgbench" -n -c 2 -j 2 -t $((INCR_TX / 2)) -h "$SOCK" -p "$PORT" -U "$PG_OS_USER" bench \
   >"$LOGDIR/pgbench-incr.log" 2>&1 || { tail "$LOGDIR/pgbench-incr.log" >&2; die "pgbench before the incremental backups failed"; }
-PGBENCH_SECS=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN{printf "%.1f", (b-a)/1e9}')
+PGBENCH_SECS=$(elapsed "$t0")
 PGBENCH_TPS=$(sed -n 's/^tps = \([0-9]*\).*/\1/p' "$LOGDIR/pgbench-incr.log" | head -n1)
 INCR_WAL_BYTES=$(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$LSN0')::bigint")
 q "CHECKPOINT" >/dev/null
@@ -848,8 +664,7 @@ row() {  # KEY REF_KEY OWN_FULL_KEY WHAT(backup|restore)
 }
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-HOST_DESC="$(nproc) cores, $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)"
-CPU_MODEL=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
+host_facts
 PG_VERSION_STR=$("$BIN/postgres" --version)
 PGBR_VERSION_STR=$([[ -n $PGBR_EXE ]] && "$PGBR_EXE" version || echo "pgBackRest not installed")
 CHANGE_DESC="not measured (CHANGE_STATS=0)"
@@ -912,11 +727,7 @@ report() {
   if [[ -n $(w_ok incr_pgbr) && -n $(w_ok full_pgbr) ]]; then
     echo "- (context) pgBackRest incr = $(pct "$(w_ok incr_pgbr)" "$(w_ok full_pgbr)") % of pgBackRest full"
   fi
-  if ((${#NOTES[@]})); then
-    echo
-    echo "Notes:"
-    local n; for n in "${NOTES[@]}"; do echo "- $n"; done
-  fi
+  print_notes
   echo
   echo "wall = date +%s%N around one invocation, measured once; CHECKPOINT + sync before each step, page"
   echo "cache warm. stored = pgBackRest label dir (du -sb) / PgVault stored_bytes / pg_basebackup output"
@@ -928,8 +739,6 @@ REPORT=$(report)
 echo "$REPORT"
 
 # -------------------------------------------------------------------- JSON ---
-jstr() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr '\n\t' '  ')"; }
-jnum() { if [[ ${1:-} =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then printf '%s' "$1"; else printf 'null'; fi; }
 KEYS=(full_pgbr full_pv full_bb incr_pgbr incr_pv rs_pgbr rs_pv dl_pgbr dl_pv)
 [[ $EXTRAS == 1 ]] && KEYS+=(full_pgbr_lz4 full_pv_lz4)
 JSON_FILE=$RESULTS_DIR/physical-$STAMP.json
@@ -969,15 +778,10 @@ tgt_json() {  # NAME TEXT
   tgt_json delta_restore_le_pgbackrest "$(target_le dl_pv dl_pgbr)"; echo ","
   tgt_json incr_below_15pct_of_full "$(target_incr)"; echo
   echo "  },"
-  printf '  "notes": ['
-  first=1
-  for n in "${NOTES[@]}"; do ((first)) || printf ', '; first=0; printf '%s' "$(jstr "$n")"; done
-  echo "]"
+  echo "  \"notes\": $(jstr_array "${NOTES[@]}")"
   echo "}"
 } >"$JSON_FILE"
-if command -v jq >/dev/null && ! jq empty "$JSON_FILE" 2>/dev/null; then
-  log "warning: $JSON_FILE is not valid JSON"
-fi
+check_json "$JSON_FILE"
 log "JSON: $JSON_FILE"
 
 # ------------------------------------------------------------------ README ---
@@ -989,16 +793,7 @@ if [[ -n $RESULTS_MD ]]; then
   if ((COMPLETE)); then
     BEGIN='<!-- physical.sh results: begin (generated; replaced by every complete run) -->'
     END='<!-- physical.sh results: end -->'
-    if [[ ! -f $RESULTS_MD ]] || ! grep -qF "$BEGIN" "$RESULTS_MD"; then
-      { [[ -f $RESULTS_MD ]] && cat "$RESULTS_MD"; printf '\n%s\n%s\n' "$BEGIN" "$END"; } >"$RESULTS_MD.tmp"
-      mv "$RESULTS_MD.tmp" "$RESULTS_MD"
-    fi
-    printf '%s\n' "$REPORT" >"$WORK/report.md"
-    awk -v b="$BEGIN" -v e="$END" -v f="$WORK/report.md" '
-      $0 == b { print; while ((getline l < f) > 0) print l; skip = 1; next }
-      $0 == e { skip = 0 }
-      !skip' "$RESULTS_MD" >"$RESULTS_MD.tmp"
-    mv "$RESULTS_MD.tmp" "$RESULTS_MD"
+    write_between_markers "$RESULTS_MD" "$BEGIN" "$END" "$REPORT"
     log "report written to $RESULTS_MD"
   else
     log "partial run (a tool left out, or a step failed or skipped): $RESULTS_MD not updated"

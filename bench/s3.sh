@@ -14,33 +14,28 @@
 # Needs: node/npm (s3rver is installed into <repo>/.tools/s3rver when missing), /usr/bin/time.
 set -euo pipefail
 HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
 SCALE=${SCALE:-70}
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PART_MB=${PART_MB:-16}
 CONCURRENCY=${CONCURRENCY:-4}
-WORK=${WORK:-$(mktemp -d /var/tmp/pgvault-s3bench.XXXXXX)}
-chmod 755 "$WORK"
-command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
+WORK_GIVEN=${WORK:-}
+. "$HERE/lib.sh"
+pg_user_setup
+install_if_missing /usr/bin/time time
 S3RVER="$ROOT/.tools/s3rver/node_modules/.bin/s3rver"
 [ -x "$S3RVER" ] || npm install --silent --prefix "$ROOT/.tools/s3rver" s3rver@3.7.1 >/dev/null
 
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 S3PID=""
-cleanup() {
-  [ -n "$S3PID" ] && kill "$S3PID" 2>/dev/null || true
-  [ -f "$WORK/data/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$WORK/data" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+stop_s3rver() { [ -n "$S3PID" ] && kill "$S3PID" 2>/dev/null || true; }
+CLEANUP_HOOKS=(stop_s3rver)
+make_work "$WORK_GIVEN" /var/tmp/pgvault-s3bench 755
+PGDATA_DIR=$WORK/data
+SOCK=$WORK
 
-PORT=$(free_port); S3PORT=$(free_port)
-[ "$(id -u)" -eq 0 ] && chown postgres "$WORK"
-as_pg "$PGBIN/initdb" -D "$WORK/data" -U postgres -A trust --no-sync >/dev/null
-as_pg "$PGBIN/pg_ctl" -D "$WORK/data" -l "$WORK/pg.log" -w -o "-p $PORT -k $WORK -c listen_addresses=''" start >/dev/null
+pick_port 54600 54699; S3PORT=$(free_tcp_port)
+pg_init "$WORK" --no-sync
+pg_start "$WORK/pg.log"
 echo "loading pgbench scale $SCALE ..."
-as_pg "$PGBIN/pgbench" -i -q -s "$SCALE" -h "$WORK" -p "$PORT" -U postgres postgres >/dev/null 2>&1
+as_pg "$BIN/pgbench" -i -q -s "$SCALE" -h "$WORK" -p "$PORT" -U postgres postgres >/dev/null 2>&1
 
 mkdir -p "$WORK/s3data"
 NODE_OPTIONS=--openssl-legacy-provider "$S3RVER" --address 127.0.0.1 --port "$S3PORT" --directory "$WORK/s3data" --configure-bucket bench --silent &
@@ -74,9 +69,9 @@ PGV="$ROOT/.build/bin/pgvault"
 
 run() { # label, args... -> prints "seconds rss_mb"
   local start end
-  start=$(date +%s%N)
+  start=$(now_ns)
   /usr/bin/time -f '%M' -o "$WORK/rss" "$PGV" --config "$WORK/pgvault.yaml" "$@" > "$WORK/out.json" 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
-  end=$(date +%s%N)
+  end=$(now_ns)
   echo "$(( (end - start) / 1000000 )) $(( $(cat "$WORK/rss") / 1024 ))"
 }
 sync; read -r t1 r1 < <(run --repo fs backup --db postgres --output json)

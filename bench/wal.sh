@@ -75,7 +75,6 @@ export LC_ALL=C
 
 # ------------------------------------------------------------------ settings --
 HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
 SEGMENTS=${SEGMENTS:-20}
 LOAD_SECONDS=${LOAD_SECONDS:-30}
 PARTS=${PARTS:-12}
@@ -84,7 +83,7 @@ DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-600}
 CHECKPOINT_TIMEOUT=${CHECKPOINT_TIMEOUT:-30s}
 LOADS=${LOADS:-tpcb bulk}
 BIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-PGVAULT_LAUNCHER=${PGVAULT:-$ROOT/pgvault}
+PGVAULT_LAUNCHER=${PGVAULT:-$HERE/../pgvault}
 SNAPSHOT=${SNAPSHOT:-1}
 REQUIRE_AOT=${REQUIRE_AOT:-1}
 QUIET_WAIT=${QUIET_WAIT:-60}
@@ -93,95 +92,23 @@ RESULTS_DIR=${RESULTS_DIR:-$HERE/results}
 RESULTS_MD=${RESULTS_MD-$HERE/README-wal.md}
 KEEP=${KEEP:-0}
 WORK_GIVEN=${WORK:-}
-PG_OS_USER=postgres
 SEG_BYTES=16777216
+. "$HERE/lib.sh"
+unset_env 'PG*' 'PGBACKREST_*' 'PGVAULT_*'   # the caller's environment must not leak into the run
 
-# The caller's libpq / pgBackRest / PgVault environment must not leak into the run.
-for v in $(compgen -e); do
-  case $v in PG*|PGBACKREST_*|PGVAULT_*) unset "$v" ;; esac
-done
-
-exec 9>&2
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&9; }
-die() { log "ERROR: $*"; exit 1; }
-
-[[ $SEGMENTS =~ ^[0-9]+$ && $SEGMENTS -ge 1 ]] || die "SEGMENTS must be a positive number"
-[[ $LOAD_SECONDS =~ ^[0-9]+$ && $LOAD_SECONDS -ge 1 ]] || die "LOAD_SECONDS must be a positive number"
-[[ $EUID -eq 0 ]] || die "run as root (the cluster and every push run as $PG_OS_USER through runuser)"
-id "$PG_OS_USER" >/dev/null 2>&1 || die "OS user $PG_OS_USER missing"
+need_int SEGMENTS "$SEGMENTS" 1
+need_int LOAD_SECONDS "$LOAD_SECONDS" 1
+pg_user_setup root
 [[ -x $BIN/postgres ]] || die "no postgres binary in $BIN"
-as_pg() { runuser -u "$PG_OS_USER" -- "$@"; }
-for t in awk dd sort runuser sync; do command -v "$t" >/dev/null || die "$t missing"; done
-
-if ! command -v pgbackrest >/dev/null; then
-  log "pgbackrest missing: running 'apt-get install -y pgbackrest' (and 'apt-get update' if needed)"
-  if ! apt-get install -y pgbackrest >&9 2>&1; then
-    log "running 'apt-get update' then 'apt-get install -y pgbackrest'"
-    apt-get update >&9 2>&1 && apt-get install -y pgbackrest >&9 2>&1 || die "could not install pgbackrest"
-  fi
-fi
+need_tools awk dd sort runuser sync
+install_if_missing pgbackrest pgbackrest
 PGBR_EXE=$(command -v pgbackrest)
 
 # ----------------------------------------------------------- work + cleanup --
-WORK=""
-PGDATA_DIR=""
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
-  if [[ -n $PGDATA_DIR && -f $PGDATA_DIR/postmaster.pid ]]; then
-    log "stopping throw-away cluster ($PGDATA_DIR)"
-    local pid
-    pid=$(head -n1 "$PGDATA_DIR/postmaster.pid" 2>/dev/null)
-    as_pg "$BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w -t 60 stop >/dev/null 2>&1 ||
-      as_pg "$BIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w -t 30 stop >/dev/null 2>&1
-    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null &&
-       [[ $(readlink -f "/proc/$pid/cwd" 2>/dev/null) == "$(readlink -f "$PGDATA_DIR")" ]]; then
-      kill -QUIT "$pid" 2>/dev/null; sleep 2
-    fi
-  fi
-  # Background archivers our cluster started (pgvault archive-push-worker, pgbackrest
-  # archive-push:async) outlive archive_command: stop each one whose command line names WORK.
-  if [[ -n $WORK ]]; then
-    local p
-    for p in $(own_processes); do
-      log "stopping background archiver pid $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-120)"
-      kill "$p" 2>/dev/null
-    done
-  fi
-  if [[ -n $WORK && -d $WORK ]]; then
-    if [[ $KEEP == 1 ]]; then log "KEEP=1: work dir left at $WORK"
-    else rm -rf --one-file-system "$WORK"; fi
-  fi
-  exit "$rc"
-}
-# PIDs (other than this shell and its children) whose command line contains WORK.
-own_processes() {
-  local f p
-  for f in /proc/[0-9]*/cmdline; do
-    p=${f#/proc/}; p=${p%/cmdline}
-    [[ $p == "$$" || $p == "$BASHPID" ]] && continue
-    local c
-    c=$( { tr '\0' ' ' <"$f"; } 2>/dev/null) || continue
-    case $c in
-      *"$WORK/"*archive-push-worker*|*"$WORK/"*archive-push:async*|*archive-push-worker*"$WORK/"*|*archive-push:async*"$WORK/"*) echo "$p" ;;
-    esac
-  done
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-if [[ -n $WORK_GIVEN ]]; then
-  mkdir -p "$WORK_GIVEN"
-  [[ -z $(ls -A "$WORK_GIVEN") ]] || { log "ERROR: WORK=$WORK_GIVEN is not empty"; trap - EXIT; exit 1; }
-  WORK=$(cd "$WORK_GIVEN" && pwd)
-else
-  WORK=$(mktemp -d /var/tmp/pgvault-wal.XXXXXX)
-fi
-[[ $WORK != *"'"* && $WORK != *" "* ]] || die "work path must not contain quotes/spaces: $WORK"
-chown "$PG_OS_USER": "$WORK"
-chmod 700 "$WORK"
+# Background archivers our cluster started (pgvault archive-push-worker, pgbackrest
+# archive-push:async) outlive archive_command: the cleanup stops each one that names WORK.
+LEFTOVER_MATCH=(archive-push-worker archive-push:async)
+make_work "$WORK_GIVEN" /var/tmp/pgvault-wal 700
 cd "$WORK"
 
 PGDATA_DIR=$WORK/data
@@ -194,63 +121,9 @@ as_pg mkdir -p "$SOCK" "$STAGE" "$LOGDIR" "$P1" "$P2"
 chmod 700 "$SOCK"
 
 # ------------------------------------------------------------------ pgvault --
-log "calling $PGVAULT_LAUNCHER --version once (it rebuilds when sources changed)"
-PV_VERSION=$("$PGVAULT_LAUNCHER" --version 2>"$LOGDIR/launcher.err") ||
-  { cat "$LOGDIR/launcher.err" >&2; die "the pgvault launcher failed"; }
-PV_BUILT=$ROOT/.build/bin/pgvault
-[[ -x $PV_BUILT ]] || die "no built binary at $PV_BUILT"
-# The launcher falls back to a framework-dependent (JIT) build when Native AOT publishing fails:
-# then pgvault.dll sits next to the apphost, and start-up costs tens of ms more.
-if [[ -e $ROOT/.build/bin/pgvault.dll ]]; then
-  PV_KIND="framework-dependent (JIT) build, NOT Native AOT"
-  if [[ $REQUIRE_AOT == 1 ]]; then
-    die "the launcher's build in $ROOT/.build/bin is framework-dependent (its Native AOT publish failed: see $ROOT/.build/build.log); rerun when it is AOT again, or REQUIRE_AOT=0 to time it anyway"
-  fi
-  log "WARNING: timing a $PV_KIND"
-else
-  PV_KIND="Native AOT"
-fi
-if [[ $SNAPSHOT == 1 ]]; then
-  cp -a "$ROOT/.build/bin" "$WORK/pvbin"
-  rm -f "$WORK/pvbin/"*.dbg
-  chown -R "$PG_OS_USER": "$WORK/pvbin"
-  PV=$WORK/pvbin/pgvault
-else
-  PV=$PV_BUILT
-fi
-log "pgvault $PV_VERSION, timing $PV ($PV_KIND)"
+pgvault_prepare "$PGVAULT_LAUNCHER" "$LOGDIR" built
 
 # ------------------------------------------------------------------ helpers --
-CLK_TCK=$(getconf CLK_TCK)
-busy_ticks() { awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-QUIET_WAITED=0
-wait_quiet() {
-  ((QUIET_WAIT > 0)) || return 0
-  local start=$SECONDS b0 b1
-  while :; do
-    b0=$(busy_ticks); sleep 1; b1=$(busy_ticks)
-    if awk -v d=$((b1 - b0)) -v h="$CLK_TCK" -v t="$QUIET_CORES" 'BEGIN{exit !(d/h <= t)}'; then break; fi
-    if ((SECONDS - start >= QUIET_WAIT)); then
-      log "  machine still busy after ${QUIET_WAIT}s (loadavg $(cut -d' ' -f1 /proc/loadavg)); measuring anyway"; break
-    fi
-  done
-  QUIET_WAITED=$((QUIET_WAITED + SECONDS - start))
-}
-now_us() { local t=$EPOCHREALTIME; echo $((10#${t/./})); }
-
-free_port() {
-  local p
-  for ((p = 54400; p < 54600; p++)); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && [[ ! -e $SOCK/.s.PGSQL.$p ]]; then
-      echo "$p"; return
-    fi
-  done
-  die "no free port in 54400-54599"
-}
-
-q() { as_pg "$BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U "$PG_OS_USER" -d "${2:-postgres}" -c "$1"; }
-ready_count() { find "$PGDATA_DIR/pg_wal/archive_status" -name '*.ready' 2>/dev/null | wc -l; }
-
 set_archive_command() {  # CMD
   local cmd=$1
   q "ALTER SYSTEM SET archive_command = '${cmd//\'/\'\'}'" >/dev/null
@@ -267,7 +140,7 @@ stats() {
     r = int(0.9*n); if (r < 0.9*n) r++; if (r < 1) r = 1
     printf "%d %.1f %.1f %.1f %.1f\n", n, med/1000, a[r]/1000, a[1]/1000, a[n]/1000 }'
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a ~ /^-?[0-9.]+$/ && b ~ /^-?[0-9.]+$/ && b > 0) printf "%.2f", a/b; else printf "NA" }'; }
+ratio_na() { ratio "$1" "$2" NA; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a ~ /^-?[0-9.]+$/ && b ~ /^-?[0-9.]+$/) printf "%.1f", a-b; else printf "NA" }'; }
 
 versions() {
@@ -276,13 +149,12 @@ versions() {
 }
 
 # ------------------------------------------------------------------ cluster --
-PORT=$(free_port)
+pick_port 54400 54599
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "work dir $WORK; port $PORT; SEGMENTS=$SEGMENTS LOAD_SECONDS=$LOAD_SECONDS; loadavg $LOAD_START"
 
 log "initdb"
-as_pg "$BIN/initdb" -D "$PGDATA_DIR" -U "$PG_OS_USER" -A trust -E UTF8 --locale=C --no-sync \
-  >"$LOGDIR/initdb.log" 2>&1 || { tail "$LOGDIR/initdb.log" >&2; die "initdb failed"; }
+pg_init "$LOGDIR" --no-sync
 
 # Capture phase: keep a copy of the first STAGE_LIMIT completed segments (real pgbench -i WAL).
 # 4 skipped (initdb/start-up), 2 warm-up pushes per tool, SEGMENTS timed.
@@ -300,11 +172,6 @@ chmod 755 "$WORK/arch_stage.sh"
 chown "$PG_OS_USER": "$WORK/arch_stage.sh"
 
 cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
-
-# ---- bench/wal.sh throw-away settings ----
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$SOCK'
 wal_level = replica
 archive_mode = on
 archive_command = '$WORK/arch_stage.sh "%p" "%f"'
@@ -317,9 +184,7 @@ shared_buffers = 256MB
 logging_collector = off
 EOF
 
-log "starting cluster"
-as_pg "$BIN/pg_ctl" -D "$PGDATA_DIR" -l "$WORK/postgres.log" -w -t 120 start >/dev/null ||
-  { tail -n 20 "$WORK/postgres.log" >&2; die "cluster did not start"; }
+pg_start "$WORK/postgres.log"
 q "CREATE DATABASE bench TEMPLATE template0" >/dev/null
 
 declare -A R   # results: R[tool.key]=value
@@ -357,10 +222,7 @@ log-level-console=warn
 compress-type=lz4
 archive-async=n
 
-[bench]
-pg1-path=$PGDATA_DIR
-pg1-port=$PORT
-pg1-socket-path=$SOCK
+$(pgbr_stanza)
 EOF
   local t
   for t in lz4 zstd none; do
@@ -479,7 +341,7 @@ report1() {
   for tool in "${PART1_TOOLS[@]}"; do
     local vb vf
     if [[ $tool == runuser ]]; then vb=""; vf=""
-    else vb=$(ratio "${R[$tool.median]}" "${R[pgbr.median]}"); vf=$(ratio "${R[$tool.median]}" "${R[floor.median]}"); fi
+    else vb=$(ratio_na "${R[$tool.median]}" "${R[pgbr.median]}"); vf=$(ratio_na "${R[$tool.median]}" "${R[floor.median]}"); fi
     printf '| %s | %s | %s | %s | %s-%s | %s | %s | %s |\n' "$(label1 "$tool")" "${R[$tool.median]}" "${R[$tool.p90]}" \
       "${R[$tool.median_raw]}" "${R[$tool.min_raw]}" "${R[$tool.max_raw]}" "${R[$tool.bytes]:-}" "$vb" "$vf"
   done
@@ -520,10 +382,7 @@ compress-type=lz4
 archive-async=$async
 process-max=2
 
-[bench]
-pg1-path=$PGDATA_DIR
-pg1-port=$PORT
-pg1-socket-path=$SOCK
+$(pgbr_stanza)
 EOF
   done
   cat >"$P2/pv-sync.yaml" <<EOF
@@ -667,9 +526,9 @@ report3() {
   echo
   local pv=${R[pv_lz4.median]:-NA} br=${R[pgbr.median]:-NA} fl=${R[floor.median]:-NA} verdict
   verdict=$(awk -v a="$pv" -v b="$br" 'BEGIN{ if (a ~ /^-?[0-9.]+$/ && b ~ /^-?[0-9.]+$/) print (a <= b ? "met" : "NOT MET"); else print "not measured" }')
-  echo "- pgvault per-segment latency no worse than pgBackRest's: **$verdict** (net median $pv ms vs $br ms, ratio $(ratio "$pv" "$br"); p90 ${R[pv_lz4.p90]:-NA} vs ${R[pgbr.p90]:-NA} ms)"
+  echo "- pgvault per-segment latency no worse than pgBackRest's: **$verdict** (net median $pv ms vs $br ms, ratio $(ratio_na "$pv" "$br"); p90 ${R[pv_lz4.p90]:-NA} vs ${R[pgbr.p90]:-NA} ms)"
   verdict=$(awk -v a="$pv" -v b="$fl" 'BEGIN{ if (a ~ /^-?[0-9.]+$/ && b ~ /^-?[0-9.]+$/) print (a <= 2*b ? "met" : "NOT MET"); else print "not measured" }')
-  echo "- pgvault within 2x of cp+fsync: **$verdict** (net median $pv ms vs $fl ms, ratio $(ratio "$pv" "$fl"))"
+  echo "- pgvault within 2x of cp+fsync: **$verdict** (net median $pv ms vs $fl ms, ratio $(ratio_na "$pv" "$fl"))"
 }
 
 report() {
@@ -702,8 +561,8 @@ json() {
     done
     printf '\n  },\n'
     printf '  "ratios": {"pv_lz4_vs_pgbr": %s, "pv_lz4_vs_floor": %s, "pv_zstd_vs_pgbr": %s, "pv_zstd_vs_floor": %s},\n' \
-      "$(ratio "${R[pv_lz4.median]}" "${R[pgbr.median]}")" "$(ratio "${R[pv_lz4.median]}" "${R[floor.median]}")" \
-      "$(ratio "${R[pv_zstd.median]}" "${R[pgbr.median]}")" "$(ratio "${R[pv_zstd.median]}" "${R[floor.median]}")" | sed 's/NA/null/g'
+      "$(ratio_na "${R[pv_lz4.median]}" "${R[pgbr.median]}")" "$(ratio_na "${R[pv_lz4.median]}" "${R[floor.median]}")" \
+      "$(ratio_na "${R[pv_zstd.median]}" "${R[pgbr.median]}")" "$(ratio_na "${R[pv_zstd.median]}" "${R[floor.median]}")" | sed 's/NA/null/g'
   else
     printf '},\n'
   fi
@@ -746,25 +605,14 @@ echo "$REPORT"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$RESULTS_DIR"
 json >"$RESULTS_DIR/wal-$STAMP.json"
-if command -v jq >/dev/null && ! jq empty "$RESULTS_DIR/wal-$STAMP.json" 2>/dev/null; then
-  log "warning: $RESULTS_DIR/wal-$STAMP.json is not valid JSON"
-fi
+check_json "$RESULTS_DIR/wal-$STAMP.json"
 log "JSON: $RESULTS_DIR/wal-$STAMP.json"
 
 # README: replace what lies between the markers (create the file with them when missing).
 if [[ -n $RESULTS_MD ]]; then
   BEGIN='<!-- wal.sh results: begin (generated; replaced by every run) -->'
   END='<!-- wal.sh results: end -->'
-  if [[ ! -f $RESULTS_MD ]] || ! grep -qF "$BEGIN" "$RESULTS_MD"; then
-    { [[ -f $RESULTS_MD ]] && cat "$RESULTS_MD"; printf '\n%s\n%s\n' "$BEGIN" "$END"; } >"$RESULTS_MD.tmp"
-    mv "$RESULTS_MD.tmp" "$RESULTS_MD"
-  fi
-  printf '%s\n' "$REPORT" >"$WORK/report.md"
-  awk -v b="$BEGIN" -v e="$END" -v f="$WORK/report.md" '
-    $0 == b { print; while ((getline l < f) > 0) print l; skip = 1; next }
-    $0 == e { skip = 0 }
-    !skip' "$RESULTS_MD" >"$RESULTS_MD.tmp"
-  mv "$RESULTS_MD.tmp" "$RESULTS_MD"
+  write_between_markers "$RESULTS_MD" "$BEGIN" "$END" "$REPORT"
   log "tables written to $RESULTS_MD"
 fi
 log "done"
