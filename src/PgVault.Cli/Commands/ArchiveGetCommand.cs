@@ -1,6 +1,6 @@
 using System.CommandLine;
 using PgVault.Cli.Infrastructure;
-using PgVault.Core.Config;
+using PgVault.Core.Vault;
 using PgVault.Core.Errors;
 using PgVault.Core.Wal;
 
@@ -40,10 +40,8 @@ internal static class ArchiveGetCommand
         string file = result.GetValue(FileName)!;
         try
         {
-            var context = VaultContext.Resolve(Globals.Read(result));
-            var repositories = await context.OpenRepositoriesAsync(forWriting: false, renderer.Warn, ct).ConfigureAwait(false);
-            var archive = new WalArchive(repositories, context.Cluster.Name, new WarnOnly(renderer));
-            var got = await archive.GetAsync(file, result.GetValue(Destination)!, ct).ConfigureAwait(false);
+            var vault = Vault.Open(Globals.Read(result));
+            var got = await new ArchiveGet(vault, new WarnOnly(renderer)).RunAsync(new ArchiveGetOptions(file, result.GetValue(Destination)!), ct).ConfigureAwait(false);
             switch (got.Status)
             {
                 case WalGetStatus.Intact:

@@ -2,13 +2,9 @@ using System.CommandLine;
 using PgVault.Cli.Infrastructure;
 using PgVault.Cli.Output;
 using PgVault.Core;
-using PgVault.Core.Config;
-using PgVault.Core.Errors;
 using PgVault.Core.Logical;
 using PgVault.Core.Physical;
-using PgVault.Core.Pipeline;
-using PgVault.Core.PostgreSql;
-using PgVault.Core.Repository;
+using PgVault.Core.Vault;
 
 namespace PgVault.Cli.Commands;
 
@@ -44,11 +40,11 @@ internal static class BackupCommand
         return command;
     }
 
-    private static async Task<int> RunAsync(ParseResult result, Renderer renderer, CancellationToken ct)
-    {
-        var context = VaultContext.Resolve(Globals.Read(result));
-        if (result.GetValue(Type) != "logical") return await RunPhysicalAsync(result, context, renderer, ct).ConfigureAwait(false);
-        var options = new LogicalBackupOptions
+    /// <summary>pg_dump / pg_dumpall: what only a logical backup takes.</summary>
+    private static readonly ModeBinder<LogicalBackupOptions> Logical = new(
+        [Db, All, Format, Jobs, Table, ExcludeTable, Schema, ExcludeSchema, DataOnly, SchemaOnly, GlobalsScope],
+        (flag, result) => $"{flag.Name} applies to logical backups; a {result.GetValue(Type)} backup copies the whole cluster",
+        (result, vault) => new LogicalBackupOptions
         {
             Databases = result.GetValue(Db) ?? [],
             AllDatabases = result.GetValue(All),
@@ -61,60 +57,67 @@ internal static class BackupCommand
             DataOnly = result.GetValue(DataOnly),
             SchemaOnly = result.GetValue(SchemaOnly),
             Globals = result.GetValue(GlobalsScope),
-            Compression = result.GetValue(Compression) is { } c ? CompressionSpec.Parse(c) : context.Cluster.Compression,
-        };
-        options.Validate();
-        var targets = await context.OpenCatalogsAsync(forWriting: true, renderer.Warn, ct).ConfigureAwait(false);
-        var manifests = await renderer.WithProgressAsync(progress =>
-            new LogicalBackup(targets, context.Connection, new ToolLocator(context.Cluster.BinDir), progress).RunAllAsync(options, ct)).ConfigureAwait(false);
-        var manifest = manifests[0];
-        var names = targets.Catalogs.Select(c => c.Repository.Name).ToArray();
+            Compression = vault.Settings.Compression(result.GetValue(Compression)),
+        });
 
-        if (renderer.Json)
+    /// <summary>full / diff / incr: what only a physical backup takes.</summary>
+    private static readonly ModeBinder<PhysicalBackupOptions> Physical = new(
+        [Parallel, ArchiveTimeout],
+        (flag, _) => $"{flag.Name} applies to physical backups (--type full, diff or incr)",
+        (result, vault) => new PhysicalBackupOptions
         {
-            renderer.WriteJson(BackupSummary.From(manifest, names), CliJson.Default.BackupSummary);
+            Type = result.GetValue(Type)!,
+            PgData = vault.Settings.PgData,
+            Parallel = vault.Settings.Parallel(result.GetValue(Parallel)),
+            Compression = vault.Settings.Compression(result.GetValue(Compression)),
+            ArchiveTimeoutSeconds = vault.Settings.ArchiveTimeoutSeconds(result.GetValue(ArchiveTimeout)),
+        });
+
+    private static async Task<int> RunAsync(ParseResult result, Renderer renderer, CancellationToken ct)
+    {
+        var vault = Vault.Open(Globals.Read(result));
+        BackupResult backup;
+        if (result.GetValue(Type) == "logical")
+        {
+            var options = Logical.Bind(result, vault, Physical);
+            options.Validate();
+            backup = await renderer.WithProgressAsync(progress => new LogicalBackup(vault, progress).RunAsync(options, ct)).ConfigureAwait(false);
         }
         else
         {
-            string what = manifest.Databases.Count == 1 ? $"database {manifest.Databases[0].Name}" : $"{manifest.Databases.Count} databases";
-            if (manifest.Globals != null) what += " + globals";
-            renderer.Line($"backup {manifest.Id} complete: {what}, {Units.Bytes(manifest.SizeBytes)} dumped, {Units.Bytes(manifest.StoredBytes)} stored ({manifest.Compression}{(manifest.Encrypted ? ", encrypted" : "")}) in {Units.Duration(manifest.DurationSeconds)}" +
-                (names.Length > 1 ? $", in repositories {string.Join(", ", names)}" : ""));
+            var options = Physical.Bind(result, vault, Logical);
+            options.Validate();
+            backup = await renderer.WithProgressAsync(progress => new PhysicalBackup(vault, progress).RunAsync(options, ct)).ConfigureAwait(false);
         }
+        if (renderer.Json)
+        {
+            renderer.WriteJson(BackupSummary.From(backup.Manifest, backup.Repositories.ToArray()), CliJson.Default.BackupSummary);
+            return 0;
+        }
+        if (backup.Manifest.Physical is null) RenderLogical(backup, renderer);
+        else RenderPhysical(backup, renderer);
         return 0;
     }
 
-    private static async Task<int> RunPhysicalAsync(ParseResult result, VaultContext context, Renderer renderer, CancellationToken ct)
+    private static string InRepositories(BackupResult backup) =>
+        backup.Repositories.Count > 1 ? $", in repositories {string.Join(", ", backup.Repositories)}" : "";
+
+    private static void RenderLogical(BackupResult backup, Renderer renderer)
     {
-        foreach (var logicalOnly in new Option[] { Db, All, Table, ExcludeTable, Schema, ExcludeSchema, DataOnly, SchemaOnly, GlobalsScope })
-        {
-            if (result.GetResult(logicalOnly) is { Implicit: false })
-                throw PgVaultException.Usage($"{logicalOnly.Name} applies to logical backups; a {result.GetValue(Type)} backup copies the whole cluster");
-        }
-        var options = new PhysicalBackupOptions
-        {
-            Type = result.GetValue(Type)!,
-            PgData = context.Cluster.PgData,
-            Parallel = result.GetValue(Parallel) ?? context.Cluster.Parallel,
-            Compression = result.GetValue(Compression) is { } c ? CompressionSpec.Parse(c) : context.Cluster.Compression,
-            ArchiveTimeoutSeconds = result.GetValue(ArchiveTimeout) ?? context.Archive.TimeoutSeconds,
-        };
-        options.Validate();
-        var targets = await context.OpenCatalogsAsync(forWriting: true, renderer.Warn, ct).ConfigureAwait(false);
-        var manifests = await renderer.WithProgressAsync(progress =>
-            new PhysicalBackup(targets, context.Connection, progress).RunAllAsync(options, ct)).ConfigureAwait(false);
-        var manifest = manifests[0];
-        var names = targets.Catalogs.Select(t => t.Repository.Name).ToArray();
-        if (renderer.Json)
-        {
-            renderer.WriteJson(BackupSummary.From(manifest, names), CliJson.Default.BackupSummary);
-            return 0;
-        }
+        var manifest = backup.Manifest;
+        string what = manifest.Databases.Count == 1 ? $"database {manifest.Databases[0].Name}" : $"{manifest.Databases.Count} databases";
+        if (manifest.Globals != null) what += " + globals";
+        renderer.Line($"backup {manifest.Id} complete: {what}, {Units.Bytes(manifest.SizeBytes)} dumped, {Units.Bytes(manifest.StoredBytes)} stored ({manifest.Compression}{(manifest.Encrypted ? ", encrypted" : "")}) in {Units.Duration(manifest.DurationSeconds)}" +
+            InRepositories(backup));
+    }
+
+    private static void RenderPhysical(BackupResult backup, Renderer renderer)
+    {
+        var manifest = backup.Manifest;
         var p = manifest.Physical!;
         renderer.Line($"backup {manifest.Id} complete: {manifest.Type}{(p.Reference != null ? $" on {p.Reference}" : "")}, {p.Files.Count} files, {Units.Bytes(manifest.SizeBytes)} in the cluster, " +
             $"{p.FilesStored} files stored{(p.FilesAsDeltas > 0 ? $" + {p.FilesAsDeltas} as changed pages" : "")} ({Units.Bytes(manifest.StoredBytes)}, {manifest.Compression}{(manifest.Encrypted ? ", encrypted" : "")}), {p.FilesReferenced} unchanged, " +
-            $"WAL {p.StartWal} .. {p.StopWal}, in {Units.Duration(manifest.DurationSeconds)}" + (names.Length > 1 ? $", in repositories {string.Join(", ", names)}" : ""));
+            $"WAL {p.StartWal} .. {p.StopWal}, in {Units.Duration(manifest.DurationSeconds)}" + InRepositories(backup));
         if (p.BadPages > 0) renderer.Warn($"{p.BadPages} page(s) failed their checksum: see 'pgvault info {manifest.Id}'");
-        return 0;
     }
 }

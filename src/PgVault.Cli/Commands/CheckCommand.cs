@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using PgVault.Cli.Infrastructure;
 using PgVault.Cli.Output;
-using PgVault.Core.Config;
+using PgVault.Core.Vault;
 using PgVault.Core.Wal;
 
 namespace PgVault.Cli.Commands;
@@ -24,11 +24,9 @@ internal static class CheckCommand
 
     private static async Task<int> RunAsync(ParseResult result, Renderer renderer, CancellationToken ct)
     {
-        var context = VaultContext.Resolve(Globals.Read(result));
-        var repositories = await context.OpenRepositoriesAsync(forWriting: true, renderer.Warn, ct).ConfigureAwait(false);
-        var archive = new WalArchive(repositories, context.Cluster.Name, new WarnOnly(renderer));
-        var timeout = TimeSpan.FromSeconds(result.GetValue(Timeout) ?? context.Archive.TimeoutSeconds);
-        var check = await new ArchiveCheck(context.Connection, archive).RunAsync(timeout, ct).ConfigureAwait(false);
+        var vault = Vault.Open(Globals.Read(result));
+        var options = new ArchiveCheckOptions(TimeSpan.FromSeconds(vault.Settings.ArchiveTimeoutSeconds(result.GetValue(Timeout))));
+        var check = await new ArchiveCheck(vault, new WarnOnly(renderer)).RunAsync(options, ct).ConfigureAwait(false);
         if (renderer.Json)
         {
             renderer.WriteJson(check, CliJson.Default.ArchiveCheckResult);

@@ -13,7 +13,7 @@ using PgVault.Core.Pipeline;
 using PgVault.Core.PostgreSql;
 using PgVault.Core.Repository;
 using PgVault.Core.Sandbox;
-using PgVault.Core.Storage;
+using PgVault.Core.Vault;
 
 namespace PgVault.Cli.Commands;
 
@@ -54,10 +54,12 @@ internal static class DemoCommand
             // The repository belongs to the server's OS user (its archive_command writes there); the
             // store keeps new files with the owner of its root, so the root is handed over first.
             await SandboxCluster.GiveToServerUserAsync(repoPath, recursive: false, ct).ConfigureAwait(false);
-            var repository = await Repository.InitAsync(new FileSystemObjectStore("demo", repoPath), Passphrase.Resolve(new EncryptionConfig(passFile, null)), ct).ConfigureAwait(false);
             // Written before the server starts: an archive_command failing three times makes the archiver wait a minute.
             await File.WriteAllTextAsync(configFile, $"repositories:\n  - name: demo\n    path: {repoPath}\nencryption:\n  passphrase_file: {passFile}\n" +
                 "clusters:\n  sandbox:\n    compression: zstd:3\n", ct).ConfigureAwait(false);
+            var selection = new GlobalOptions(ConfigFile: configFile, Cluster: "sandbox");
+            var initial = Vault.Open(selection);
+            await initial.InitRepositoryAsync(initial.Repositories[0], ct).ConfigureAwait(false);
             await SandboxCluster.GiveToServerUserAsync(repoPath, recursive: true, ct).ConfigureAwait(false);
             await SandboxCluster.GiveToServerUserAsync(passFile, recursive: false, ct).ConfigureAwait(false);
             renderer.Line("1. starting a sandbox PostgreSQL cluster (initdb + pg_ctl in a temporary directory, free port) archiving its WAL into PgVault...");
@@ -76,30 +78,31 @@ internal static class DemoCommand
 
             // Replaced atomically: the archiver may be reading it.
             await File.WriteAllTextAsync(configFile + ".new", $"repositories:\n  - name: demo\n    path: {repoPath}\nencryption:\n  passphrase_file: {passFile}\n" +
-                $"clusters:\n  sandbox:\n    connection: {sandbox.ConnectionString}\n    pgdata: {sandbox.DataDir}\n", ct).ConfigureAwait(false);
+                $"clusters:\n  sandbox:\n    connection: {sandbox.ConnectionString}\n    pgdata: {sandbox.DataDir}\n    bindir: {sandbox.BinDir}\n", ct).ConfigureAwait(false);
             File.Move(configFile + ".new", configFile, overwrite: true);
             renderer.Line($"2. initialised an encrypted repository at {repoPath} (AES-256-GCM, key wrapped by a passphrase in {passFile})");
 
-            var catalog = new Catalog(repository, "sandbox");
-            var tools = new ToolLocator(sandbox.BinDir);
-            var manifest = await renderer.WithProgressAsync(p => new LogicalBackup(catalog, sandbox.Connection, tools, p).RunAsync(new LogicalBackupOptions
+            // From here on the demo is a caller like any other: every step goes through the vault.
+            var vault = Vault.Open(selection);
+            var manifest = (await renderer.WithProgressAsync(p => new LogicalBackup(vault, p).RunAsync(new LogicalBackupOptions
             {
                 Databases = ["shop"],
                 Globals = "roles",
-                Compression = ClusterConfig.DefaultCompression,
-            }, ct)).ConfigureAwait(false);
+                Compression = vault.Settings.Compression(null),
+            }, ct)).ConfigureAwait(false)).Manifest;
             renderer.Line($"3. backed up database 'shop' + roles: backup {manifest.Id}, {Units.Bytes(manifest.SizeBytes)} dumped, {Units.Bytes(manifest.StoredBytes)} stored, {Units.Duration(manifest.DurationSeconds)}");
 
             renderer.Line("4. the catalog (pgvault list):");
-            var all = await catalog.ListAsync(ct).ConfigureAwait(false);
+            var catalogs = await vault.OpenCatalogsAsync(forWriting: false, renderer.Warn, ct).ConfigureAwait(false);
+            var all = await catalogs.Catalogs[0].ListAsync(ct).ConfigureAwait(false);
             renderer.Table(["id", "type", "databases", "size", "stored"],
                 all.Select(m => new[] { m.Id, m.Type, ListCommand.Databases(m), Units.Bytes(m.SizeBytes), Units.Bytes(m.StoredBytes) }));
 
-            var restored = await renderer.WithProgressAsync(p => new LogicalRestore(catalog, sandbox.Connection, tools, p)
+            var restored = await renderer.WithProgressAsync(p => new LogicalRestore(vault, p)
                 .RunAsync(new LogicalRestoreOptions { BackupId = manifest.Id, Jobs = 2 }, ct)).ConfigureAwait(false);
             renderer.Line($"5. restored backup {manifest.Id} into the new database '{restored.TargetDatabase}' in {Units.Duration(restored.DurationSeconds)}");
 
-            var pgDump = tools.Find("pg_dump", 0);
+            var pgDump = vault.Tools.Find("pg_dump", 0);
             string before = await DumpTextAsync(pgDump, sandbox.Connection.WithDatabase("shop"), ct).ConfigureAwait(false);
             string after = await DumpTextAsync(pgDump, sandbox.Connection.WithDatabase(restored.TargetDatabase!), ct).ConfigureAwait(false);
             long count = await CountAsync(sandbox.Connection.WithDatabase(restored.TargetDatabase!), ct).ConfigureAwait(false);
@@ -107,7 +110,7 @@ internal static class DemoCommand
                 throw new PgVaultException($"verification failed: the restored database differs from the original ({count} of {rows} orders)");
             renderer.Line($"6. verified: {count} orders restored, and pg_dump of the restore is identical to pg_dump of the original ({before.Length} characters)");
 
-            await PhysicalAndPitrAsync(sandbox, catalog, configFile, rows, work, renderer, ct).ConfigureAwait(false);
+            await PhysicalAndPitrAsync(sandbox, vault, rows, work, renderer, ct).ConfigureAwait(false);
 
             if (result.GetValue(Keep)) renderer.Line($"kept the repository at {repoPath}; passphrase in {passFile}; configuration {configFile}");
             renderer.Line("done: the sandbox cluster is stopped and removed. Point a configuration at your own server to do this for real (see README).");
@@ -124,24 +127,23 @@ internal static class DemoCommand
     /// a point-in-time restore to the restore point into a new data directory that is started and
     /// checked: the mistake is undone.
     /// </summary>
-    private static async Task PhysicalAndPitrAsync(SandboxCluster sandbox, Catalog catalog, string configFile, int rows, string work, Renderer renderer, CancellationToken ct)
+    private static async Task PhysicalAndPitrAsync(SandboxCluster sandbox, Vault vault, int rows, string work, Renderer renderer, CancellationToken ct)
     {
-        var targets = new CatalogSet([catalog]);
-        var full = (await renderer.WithProgressAsync(p => new PhysicalBackup(targets, sandbox.Connection, p).RunAllAsync(new PhysicalBackupOptions
+        var full = (await renderer.WithProgressAsync(p => new PhysicalBackup(vault, p).RunAsync(new PhysicalBackupOptions
         {
             Type = "full",
-            PgData = sandbox.DataDir,
-            Compression = ClusterConfig.DefaultCompression,
-        }, ct)).ConfigureAwait(false))[0];
+            PgData = vault.Settings.PgData,
+            Compression = vault.Settings.Compression(null),
+        }, ct)).ConfigureAwait(false)).Manifest;
         renderer.Line($"7. physical full backup {full.Id}: {full.Physical!.Files.Count} files, {Units.Bytes(full.SizeBytes)} -> {Units.Bytes(full.StoredBytes)}, page checksums verified, WAL {full.Physical.StartWal} archived");
 
         var shop = sandbox.Connection.WithDatabase("shop");
         await ExecuteAsync(shop, "INSERT INTO orders (customer_id, status, amount, placed_at) SELECT 1, 'new', 9.99, now() FROM generate_series(1, 100)", ct).ConfigureAwait(false);
-        var point = await new RestorePoints([catalog.Repository], catalog.Cluster).CreateAsync(sandbox.Connection, "before-mistake", ct).ConfigureAwait(false);
+        var point = await new CreateRestorePoint(vault, NullProgress.Instance).RunAsync(new RestorePointOptions("before-mistake"), ct).ConfigureAwait(false);
         await ExecuteAsync(shop, "DELETE FROM orders", ct).ConfigureAwait(false);
         renderer.Line($"8. 100 more orders, restore point 'before-mistake' at LSN {point.Lsn}, then a mistake: DELETE FROM orders ({await CountAsync(shop, ct).ConfigureAwait(false)} orders left)");
         string segment = await ScalarTextAsync(sandbox.Connection, "SELECT pg_walfile_name(pg_switch_wal())", ct).ConfigureAwait(false);
-        var archive = new WalArchive([catalog.Repository], catalog.Cluster, NullProgress.Instance);
+        var archive = new WalArchive(await vault.OpenRepositoriesAsync(forWriting: false, renderer.Warn, ct).ConfigureAwait(false), vault.Cluster.Name, NullProgress.Instance);
         for (int i = 0; !await archive.InEveryRepositoryAsync(segment, ct).ConfigureAwait(false); i++)
         {
             if (i > 600) throw new PgVaultException($"WAL segment {segment} was not archived within a minute (see {sandbox.LogFile})");
@@ -151,13 +153,12 @@ internal static class DemoCommand
         string root = Path.Combine(work, "pitr");
         Directory.CreateDirectory(root);
         await SandboxCluster.GiveToServerUserAsync(root, recursive: false, ct).ConfigureAwait(false);
-        var outcome = await renderer.WithProgressAsync(p => new PhysicalRestore(targets, p).RunAsync(new PhysicalRestoreOptions
+        var outcome = await renderer.WithProgressAsync(p => new PhysicalRestore(vault, p).RunAsync(new PhysicalRestoreOptions
         {
             PgData = Path.Combine(root, "data"),
             TargetName = point.Name,
             TargetAction = "promote",
             ArchiveMode = "off",
-            RestoreCommand = ArchiveSetup.RestoreCommand(ArchiveSetup.SelfInvocation(), ["--config", configFile, "--cluster", "sandbox"]),
         }, ct)).ConfigureAwait(false);
         renderer.Line($"9. point-in-time restore of {outcome.Plan.BackupId} to 'before-mistake' into {outcome.Plan.PgData}: {outcome.FilesWritten} files in {Units.Duration(outcome.DurationSeconds)}, WAL {outcome.Plan.WalFrom} .. {outcome.Plan.WalTo}");
 

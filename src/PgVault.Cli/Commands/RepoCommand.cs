@@ -5,6 +5,7 @@ using PgVault.Core;
 using PgVault.Core.Config;
 using PgVault.Core.Errors;
 using PgVault.Core.Repository;
+using PgVault.Core.Vault;
 
 namespace PgVault.Cli.Commands;
 
@@ -46,26 +47,22 @@ internal static class RepoCommand
     /// <summary>Initialises every selected repository that is not initialised yet.</summary>
     private static async Task<int> InitAsync(ParseResult result, Renderer renderer, CancellationToken ct)
     {
-        var context = VaultContext.Resolve(Globals.Read(result));
-        if (context.Repositories.Count == 0) context.SingleRepository(); // the clear "no repository" error
-        string? passphrase = Passphrase.Resolve(context.Config.Encryption);
+        var vault = Vault.Open(Globals.Read(result));
+        vault.RequireRepository();
+        _ = vault.Passphrase; // a passphrase that cannot be read fails before any directory is made
         var summaries = new List<RepoSummary>();
         PgVaultException? already = null;
-        foreach (var config in context.Repositories)
+        foreach (var config in vault.Repositories)
         {
-            if (config.Type == "filesystem" && !Directory.Exists(config.Path))
-            {
-                Directory.CreateDirectory(config.Path!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            }
             Repository repository;
             try
             {
-                repository = await Repository.InitAsync(VaultContext.OpenStore(config), config.PassphraseFor(passphrase), ct).ConfigureAwait(false);
+                repository = await vault.InitRepositoryAsync(config, ct).ConfigureAwait(false);
             }
             catch (PgVaultException e) when (e.Message.Contains("already initialised", StringComparison.Ordinal))
             {
                 already ??= e;
-                if (context.Repositories.Count > 1) renderer.Warn(e.Message);
+                if (vault.Repositories.Count > 1) renderer.Warn(e.Message);
                 continue;
             }
             summaries.Add(new RepoSummary(repository.Name, repository.Store.Location, repository.Descriptor.Format, repository.Encrypted, "initialised"));
@@ -79,19 +76,12 @@ internal static class RepoCommand
 
     private static async Task<int> SyncAsync(ParseResult result, Renderer renderer, CancellationToken ct)
     {
-        var context = VaultContext.Resolve(Globals.Read(result));
-        var repositories = await context.OpenRepositoriesAsync(forWriting: true, renderer.Warn, ct).ConfigureAwait(false);
-        if (repositories.Count < 2)
-            throw PgVaultException.Usage("repo sync needs at least two repositories", "configure several under 'repositories:' (and do not restrict with --repo)");
-        List<Repository> Pick(string? name, string flag) => name is null ? repositories
-            : repositories.Where(r => r.Name == name).ToList() is { Count: > 0 } found ? found
-            : throw PgVaultException.Usage($"{flag} '{name}' is not a configured repository ({string.Join(", ", repositories.Select(r => r.Name))})");
-        var targets = Pick(result.GetValue(To), "--to");
-        var sources = Pick(result.GetValue(From), "--from");
-        var copied = await renderer.WithProgressAsync(progress => new RepositorySync(repositories, progress).RunAsync(targets, sources, ct)).ConfigureAwait(false);
+        var vault = Vault.Open(Globals.Read(result));
+        var options = new SyncOptions(result.GetValue(From), result.GetValue(To));
+        var copied = (await renderer.WithProgressAsync(progress => new RepositorySync(vault, progress).RunAsync(options, ct)).ConfigureAwait(false)).Copied;
         if (renderer.Json)
         {
-            renderer.WriteJson(copied, CliJson.Default.ListSyncedBackup);
+            renderer.WriteJson(copied.ToList(), CliJson.Default.ListSyncedBackup);
             return 0;
         }
         if (copied.Count == 0) renderer.Line("every repository already holds every backup");
@@ -101,14 +91,13 @@ internal static class RepoCommand
 
     private static async Task<int> UpgradeAsync(ParseResult result, Renderer renderer, CancellationToken ct)
     {
-        var context = VaultContext.Resolve(Globals.Read(result));
-        var repositories = await context.OpenRepositoriesAsync(forWriting: false, renderer.Warn, ct).ConfigureAwait(false);
-        string? passphrase = Passphrase.Resolve(context.Config.Encryption);
-        var summaries = new List<RepoSummary>();
+        var vault = Vault.Open(Globals.Read(result));
+        var repositories = await vault.OpenRepositoriesAsync(forWriting: false, renderer.Warn, ct).ConfigureAwait(false);
+                var summaries = new List<RepoSummary>();
         foreach (var repository in repositories)
         {
             int from = repository.Descriptor.Format;
-            var (upgraded, rewritten) = await repository.UpgradeAsync(passphrase, m => Console.Error.WriteLine("pgvault: " + m), ct).ConfigureAwait(false);
+            var (upgraded, rewritten) = await repository.UpgradeAsync(vault.Passphrase, m => Console.Error.WriteLine("pgvault: " + m), ct).ConfigureAwait(false);
             string action = from == upgraded.Descriptor.Format ? "already current" : $"upgraded from format {from} ({rewritten} objects rewritten)";
             summaries.Add(new RepoSummary(upgraded.Name, upgraded.Store.Location, upgraded.Descriptor.Format, upgraded.Encrypted, action));
             if (!renderer.Json) renderer.Line($"repository '{upgraded.Name}': format {upgraded.Descriptor.Format}, {action}");
@@ -119,9 +108,9 @@ internal static class RepoCommand
 
     private static async Task<int> UnlockAsync(ParseResult result, Renderer renderer, CancellationToken ct)
     {
-        var context = VaultContext.Resolve(Globals.Read(result));
-        var repositories = await context.OpenRepositoriesAsync(forWriting: true, renderer.Warn, ct).ConfigureAwait(false);
-        string cluster = context.Cluster.Name;
+        var vault = Vault.Open(Globals.Read(result));
+        var repositories = await vault.OpenRepositoriesAsync(forWriting: true, renderer.Warn, ct).ConfigureAwait(false);
+        string cluster = vault.Cluster.Name;
         foreach (var repository in repositories)
         {
             var removed = await RepositoryLock.UnlockAsync(repository, cluster, result.GetValue(Force), ct).ConfigureAwait(false);
@@ -134,9 +123,9 @@ internal static class RepoCommand
 
     private static async Task<int> ChangePassphraseAsync(ParseResult result, Renderer renderer, CancellationToken ct)
     {
-        var context = VaultContext.Resolve(Globals.Read(result));
+        var vault = Vault.Open(Globals.Read(result));
         string newPassphrase = ReadNewPassphrase(result);
-        var repository = await context.OpenRepositoryAsync(ct).ConfigureAwait(false);
+        var repository = await vault.OpenRepositoryAsync(ct).ConfigureAwait(false);
         repository = await repository.ChangePassphraseAsync(newPassphrase, ct).ConfigureAwait(false);
         if (renderer.Json)
             renderer.WriteJson(new RepoSummary(repository.Name, repository.Store.Location, repository.Descriptor.Format, true, "passphrase changed"), CliJson.Default.RepoSummary);

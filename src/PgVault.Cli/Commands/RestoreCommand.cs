@@ -2,13 +2,9 @@ using System.CommandLine;
 using PgVault.Cli.Infrastructure;
 using PgVault.Cli.Output;
 using PgVault.Core;
-using PgVault.Core.Config;
-using PgVault.Core.Errors;
 using PgVault.Core.Logical;
 using PgVault.Core.Physical;
-using PgVault.Core.Wal;
-using PgVault.Core.PostgreSql;
-using PgVault.Core.Repository;
+using PgVault.Core.Vault;
 
 namespace PgVault.Cli.Commands;
 
@@ -57,16 +53,11 @@ internal static class RestoreCommand
         return command;
     }
 
-    private static async Task<int> RunAsync(ParseResult result, Renderer renderer, CancellationToken ct)
-    {
-        var context = VaultContext.Resolve(Globals.Read(result));
-        if (result.GetValue(PgData) != null) return await RunPhysicalAsync(result, context, renderer, ct).ConfigureAwait(false);
-        foreach (var physicalOnly in new Option[] { Delta, Force, Parallel, Plan, TargetTime, TargetXid, TargetLsn, TargetName, Target, TargetExclusive, TargetAction, TargetTimeline, RestoreType, PrimaryConninfo, TablespaceMap, ArchiveMode })
-        {
-            if (result.GetResult(physicalOnly) is { Implicit: false })
-                throw PgVaultException.Usage($"{physicalOnly.Name} applies to a physical restore: pass --pgdata DIR");
-        }
-        var options = new LogicalRestoreOptions
+    /// <summary>pg_restore into a database: what only a logical restore takes.</summary>
+    private static readonly ModeBinder<LogicalRestoreOptions> Logical = new(
+        [Db, SourceDb, Table, Schema, SchemaOnly, DataOnly, Jobs, RestoreGlobals, Clean],
+        (flag, _) => $"{flag.Name} applies to logical restores; --pgdata restores a whole cluster",
+        (result, _) => new LogicalRestoreOptions
         {
             BackupId = result.GetValue(Backup)!,
             TargetDatabase = result.GetValue(Db),
@@ -78,11 +69,41 @@ internal static class RestoreCommand
             Jobs = result.GetValue(Jobs),
             Globals = result.GetValue(RestoreGlobals),
             Clean = result.GetValue(Clean),
-        };
+        });
+
+    /// <summary>--pgdata DIR: what only a physical restore takes.</summary>
+    private static readonly ModeBinder<PhysicalRestoreOptions> Physical = new(
+        [Delta, Force, Parallel, Plan, TargetTime, TargetXid, TargetLsn, TargetName, Target, TargetExclusive, TargetAction, TargetTimeline, RestoreType, PrimaryConninfo, TablespaceMap, ArchiveMode],
+        (flag, _) => $"{flag.Name} applies to a physical restore: pass --pgdata DIR",
+        (result, vault) => new PhysicalRestoreOptions
+        {
+            BackupId = result.GetResult(Backup) is { Implicit: false } ? result.GetValue(Backup) : null,
+            PgData = result.GetValue(PgData)!,
+            Delta = result.GetValue(Delta),
+            Force = result.GetValue(Force),
+            Parallel = vault.Settings.Parallel(result.GetValue(Parallel)),
+            Plan = result.GetValue(Plan),
+            TargetTime = result.GetValue(TargetTime),
+            TargetXid = result.GetValue(TargetXid),
+            TargetLsn = result.GetValue(TargetLsn),
+            TargetName = result.GetValue(TargetName),
+            Target = result.GetValue(Target),
+            TargetExclusive = result.GetValue(TargetExclusive),
+            TargetAction = result.GetValue(TargetAction),
+            TargetTimeline = result.GetValue(TargetTimeline),
+            Type = result.GetValue(RestoreType)!,
+            PrimaryConninfo = result.GetValue(PrimaryConninfo),
+            TablespaceMap = result.GetValue(TablespaceMap) ?? [],
+            ArchiveMode = result.GetValue(ArchiveMode)!,
+        }.Validate());
+
+    private static async Task<int> RunAsync(ParseResult result, Renderer renderer, CancellationToken ct)
+    {
+        var vault = Vault.Open(Globals.Read(result));
+        if (result.GetValue(PgData) != null) return await RunPhysicalAsync(result, vault, renderer, ct).ConfigureAwait(false);
+        var options = Logical.Bind(result, vault, Physical);
         options.Validate();
-        var sources = await context.OpenCatalogsAsync(forWriting: false, renderer.Warn, ct).ConfigureAwait(false);
-        var outcome = await renderer.WithProgressAsync(progress =>
-            new LogicalRestore(sources, context.Connection, new ToolLocator(context.Cluster.BinDir), progress).RunAsync(options, ct)).ConfigureAwait(false);
+        var outcome = await renderer.WithProgressAsync(progress => new LogicalRestore(vault, progress).RunAsync(options, ct)).ConfigureAwait(false);
         if (renderer.Json)
         {
             renderer.WriteJson(new RestoreSummary(outcome.BackupId, outcome.SourceDatabase, outcome.TargetDatabase, outcome.CreatedDatabase, outcome.GlobalsRestored,
@@ -97,37 +118,10 @@ internal static class RestoreCommand
         return 0;
     }
 
-    private static async Task<int> RunPhysicalAsync(ParseResult result, VaultContext context, Renderer renderer, CancellationToken ct)
+    private static async Task<int> RunPhysicalAsync(ParseResult result, Vault vault, Renderer renderer, CancellationToken ct)
     {
-        foreach (var logicalOnly in new Option[] { Db, SourceDb, Table, Schema, SchemaOnly, DataOnly, Jobs, RestoreGlobals, Clean })
-        {
-            if (result.GetResult(logicalOnly) is { Implicit: false })
-                throw PgVaultException.Usage($"{logicalOnly.Name} applies to logical restores; --pgdata restores a whole cluster");
-        }
-        var options = new PhysicalRestoreOptions
-        {
-            BackupId = result.GetResult(Backup) is { Implicit: false } ? result.GetValue(Backup) : null,
-            PgData = result.GetValue(PgData)!,
-            Delta = result.GetValue(Delta),
-            Force = result.GetValue(Force),
-            Parallel = result.GetValue(Parallel) ?? context.Cluster.Parallel,
-            Plan = result.GetValue(Plan),
-            TargetTime = result.GetValue(TargetTime),
-            TargetXid = result.GetValue(TargetXid),
-            TargetLsn = result.GetValue(TargetLsn),
-            TargetName = result.GetValue(TargetName),
-            Target = result.GetValue(Target),
-            TargetExclusive = result.GetValue(TargetExclusive),
-            TargetAction = result.GetValue(TargetAction),
-            TargetTimeline = result.GetValue(TargetTimeline),
-            Type = result.GetValue(RestoreType)!,
-            PrimaryConninfo = result.GetValue(PrimaryConninfo),
-            TablespaceMap = result.GetValue(TablespaceMap) ?? [],
-            ArchiveMode = result.GetValue(ArchiveMode)!,
-            RestoreCommand = ArchiveSetup.RestoreCommand(ArchiveSetup.SelfInvocation(), context.SelectionArguments()),
-        }.Validate();
-        var sources = await context.OpenCatalogsAsync(forWriting: false, renderer.Warn, ct).ConfigureAwait(false);
-        var outcome = await renderer.WithProgressAsync(progress => new PhysicalRestore(sources, progress).RunAsync(options, ct)).ConfigureAwait(false);
+        var options = Physical.Bind(result, vault, Logical);
+        var outcome = await renderer.WithProgressAsync(progress => new PhysicalRestore(vault, progress).RunAsync(options, ct)).ConfigureAwait(false);
         if (renderer.Json)
         {
             renderer.WriteJson(outcome, CliJson.Default.RestoreOutcome);

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using PgVault.Cli.Infrastructure;
-using PgVault.Core.Config;
+using PgVault.Core.Vault;
 using PgVault.Core.Repository;
 using PgVault.Core.Wal;
 
@@ -20,9 +20,8 @@ internal static class RestorePointCommand
 
     private static async Task<int> RunAsync(ParseResult result, Renderer renderer, CancellationToken ct)
     {
-        var context = VaultContext.Resolve(Globals.Read(result));
-        var repositories = await context.OpenRepositoriesAsync(forWriting: true, renderer.Warn, ct).ConfigureAwait(false);
-        var record = await new RestorePoints(repositories, context.Cluster.Name).CreateAsync(context.Connection, result.GetValue(Name)!, ct).ConfigureAwait(false);
+        var vault = Vault.Open(Globals.Read(result));
+        var record = await new CreateRestorePoint(vault, new WarnOnly(renderer)).RunAsync(new RestorePointOptions(result.GetValue(Name)!), ct).ConfigureAwait(false);
         if (renderer.Json) renderer.WriteJson(record, RepositoryJson.Default.RestorePointRecord);
         else renderer.Line($"restore point '{record.Name}' at LSN {record.Lsn} on timeline {record.Timeline} ({record.Time:u})");
         return 0;

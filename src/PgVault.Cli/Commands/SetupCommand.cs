@@ -1,7 +1,7 @@
 using System.CommandLine;
 using PgVault.Cli.Infrastructure;
 using PgVault.Cli.Output;
-using PgVault.Core.Config;
+using PgVault.Core.Vault;
 using PgVault.Core.Wal;
 
 namespace PgVault.Cli.Commands;
@@ -20,9 +20,8 @@ internal static class SetupCommand
 
     private static async Task<int> RunAsync(ParseResult result, Renderer renderer, CancellationToken ct)
     {
-        var context = VaultContext.Resolve(Globals.Read(result));
-        string command = ArchiveSetup.ArchiveCommand(ArchiveSetup.SelfInvocation(), context.SelectionArguments());
-        var plan = await ArchiveSetup.PlanAsync(context.Connection, command, result.GetValue(Apply), ct).ConfigureAwait(false);
+        var vault = Vault.Open(Globals.Read(result));
+        var plan = await new ArchiveSetup(vault, new WarnOnly(renderer)).RunAsync(new ArchiveSetupOptions(result.GetValue(Apply)), ct).ConfigureAwait(false);
         if (renderer.Json)
         {
             renderer.WriteJson(plan, CliJson.Default.ArchiveSetupPlan);

@@ -11,8 +11,11 @@ public sealed record ArchiveConfig(
     bool Async = false,
     string? SpoolPath = null,
     int AsyncProcesses = 2,
-    int TimeoutSeconds = 60)
+    int TimeoutSeconds = ArchiveConfig.DefaultTimeoutSeconds)
 {
+    /// <summary>Seconds to wait for WAL to reach every repository when nothing else says.</summary>
+    public const int DefaultTimeoutSeconds = 60;
+
     public static readonly ArchiveConfig Default = new(new CompressionSpec(CompressionType.Lz4, 0));
 
     /// <summary>The spool directory for asynchronous archiving of <paramref name="cluster"/>.</summary>

@@ -134,7 +134,7 @@ public static class ConfigLoader
                     try { compression = CompressionSpec.Parse(ctext); }
                     catch (PgVaultException e) { throw reader.Error(where + ".compression", e.Message); }
                 }
-                int parallel = 2;
+                int parallel = ClusterConfig.DefaultParallel;
                 if (reader.String(cm, "parallel", where + ".parallel") is { } ptext)
                 {
                     if (!int.TryParse(ptext, out parallel) || parallel < 1 || parallel > 64)

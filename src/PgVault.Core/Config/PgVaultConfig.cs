@@ -45,5 +45,8 @@ public sealed record ClusterConfig(
 {
     public static readonly CompressionSpec DefaultCompression = new(CompressionType.Zstd, 3);
 
-    public static ClusterConfig Default(string name) => new(name, null, null, null, DefaultCompression, 2);
+    /// <summary>Files copied or restored at once when neither flag, PGVAULT_PARALLEL nor the file says.</summary>
+    public const int DefaultParallel = 2;
+
+    public static ClusterConfig Default(string name) => new(name, null, null, null, DefaultCompression, DefaultParallel);
 }

@@ -4,6 +4,7 @@ using PgVault.Core.Errors;
 using PgVault.Core.PostgreSql;
 using PgVault.Core.Progress;
 using PgVault.Core.Repository;
+using PgVault.Core.Vault;
 
 namespace PgVault.Core.Logical;
 
@@ -12,23 +13,26 @@ namespace PgVault.Core.Logical;
 /// pipeline into every selected repository. The manifests are written last; any failure or
 /// interruption removes what was written everywhere, so nothing half-done is ever listed.
 /// </summary>
-public sealed class LogicalBackup(CatalogSet targets, ConnInfo connection, ToolLocator tools, IProgressSink progress)
+public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
 {
-    public LogicalBackup(Catalog catalog, ConnInfo connection, ToolLocator tools, IProgressSink progress)
-        : this(new CatalogSet([catalog]), connection, tools, progress)
-    {
-    }
-
-    /// <summary>The manifest as stored in the first repository.</summary>
-    public async Task<BackupManifest> RunAsync(LogicalBackupOptions options, CancellationToken ct) =>
-        (await RunAllAsync(options, ct).ConfigureAwait(false))[0];
-
     private const int CopyBufferSize = 1 << 20;
 
-    /// <summary>Runs the backup; returns the manifest of each repository, in order.</summary>
-    public async Task<BackupManifest[]> RunAllAsync(LogicalBackupOptions options, CancellationToken ct)
+    // Set once per run from the vault.
+    private CatalogSet targets = null!;
+    private ConnInfo connection = null!;
+
+    /// <summary>Runs the backup into every selected repository.</summary>
+    public async Task<BackupResult> RunAsync(LogicalBackupOptions options, CancellationToken ct)
     {
         options.Validate();
+        targets = await vault.OpenCatalogsAsync(forWriting: true, progress.Warn, ct).ConfigureAwait(false);
+        connection = vault.Connection;
+        var manifests = await RunAllAsync(options, vault.Tools, ct).ConfigureAwait(false);
+        return new BackupResult(manifests, targets.Catalogs.Select(c => c.Repository.Name).ToArray());
+    }
+
+    private async Task<BackupManifest[]> RunAllAsync(LogicalBackupOptions options, ToolLocator tools, CancellationToken ct)
+    {
         var started = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
 

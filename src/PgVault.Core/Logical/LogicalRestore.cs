@@ -17,16 +17,19 @@ public sealed record LogicalRestoreResult(string BackupId, string? SourceDatabas
 /// repositories, the first that holds the backup is read; when it fails (unreachable, damaged
 /// object) the restore starts over from the next one, saying so.
 /// </summary>
-public sealed class LogicalRestore(CatalogSet sources, ConnInfo connection, ToolLocator tools, IProgressSink progress)
+public sealed class LogicalRestore(Vault.Vault vault, IProgressSink progress)
 {
-    public LogicalRestore(Catalog catalog, ConnInfo connection, ToolLocator tools, IProgressSink progress)
-        : this(new CatalogSet([catalog]), connection, tools, progress)
-    {
-    }
+    // Set once per run from the vault.
+    private CatalogSet sources = null!;
+    private ConnInfo connection = null!;
+    private ToolLocator tools = null!;
 
     public async Task<LogicalRestoreResult> RunAsync(LogicalRestoreOptions options, CancellationToken ct)
     {
         options.Validate();
+        sources = await vault.OpenCatalogsAsync(forWriting: false, progress.Warn, ct).ConfigureAwait(false);
+        connection = vault.Connection;
+        tools = vault.Tools;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var (manifest, holders) = await sources.FindAsync(options.BackupId, progress, ct).ConfigureAwait(false);
         if (manifest.Type != "logical")

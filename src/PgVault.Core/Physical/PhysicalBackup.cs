@@ -6,6 +6,7 @@ using PgVault.Core.Errors;
 using PgVault.Core.PostgreSql;
 using PgVault.Core.Progress;
 using PgVault.Core.Repository;
+using PgVault.Core.Vault;
 using PgVault.Core.Wal;
 
 namespace PgVault.Core.Physical;
@@ -17,12 +18,24 @@ namespace PgVault.Core.Physical;
 /// then the manifest. Any failure removes what was written. Phases: this file (checks, start,
 /// stop, commit), PhysicalBackup.Copy.cs (the file copy), PhysicalBackup.Wal.cs (the WAL wait).
 /// </summary>
-public sealed partial class PhysicalBackup(CatalogSet targets, ConnInfo connection, IProgressSink progress)
+public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink progress)
 {
-    /// <summary>Runs the backup; returns the manifest of each repository, in order.</summary>
-    public async Task<BackupManifest[]> RunAllAsync(PhysicalBackupOptions options, CancellationToken ct)
+    // Set once per run from the vault.
+    private CatalogSet targets = null!;
+    private ConnInfo connection = null!;
+
+    /// <summary>Runs the backup into every selected repository.</summary>
+    public async Task<BackupResult> RunAsync(PhysicalBackupOptions options, CancellationToken ct)
     {
         options.Validate();
+        targets = await vault.OpenCatalogsAsync(forWriting: true, progress.Warn, ct).ConfigureAwait(false);
+        connection = vault.Connection;
+        var manifests = await RunAllAsync(options, ct).ConfigureAwait(false);
+        return new BackupResult(manifests, targets.Catalogs.Select(c => c.Repository.Name).ToArray());
+    }
+
+    private async Task<BackupManifest[]> RunAllAsync(PhysicalBackupOptions options, CancellationToken ct)
+    {
         var clock = Stopwatch.StartNew();
         await using var conn = await PgServer.ConnectAsync(connection.WithDatabase(connection.Database), ct).ConfigureAwait(false);
         var server = await PgServer.FactsAsync(conn, ct).ConfigureAwait(false);

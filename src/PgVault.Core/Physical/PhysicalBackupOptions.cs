@@ -11,10 +11,10 @@ public sealed record PhysicalBackupOptions
     public string Type { get; init; } = "full";
     /// <summary>The cluster's data directory as seen from this host (configured pgdata, else the server's data_directory).</summary>
     public string? PgData { get; init; }
-    public int Parallel { get; init; } = 2;
+    public int Parallel { get; init; } = Config.ClusterConfig.DefaultParallel;
     public CompressionSpec Compression { get; init; } = CompressionSpec.Default;
     /// <summary>How long to wait for the backup's WAL to reach every repository.</summary>
-    public int ArchiveTimeoutSeconds { get; init; } = 60;
+    public int ArchiveTimeoutSeconds { get; init; } = Config.ArchiveConfig.DefaultTimeoutSeconds;
     /// <summary>Start with an immediate checkpoint (pg_backup_start's fast) rather than a spread one.</summary>
     public bool StartFast { get; init; } = true;
 

@@ -38,11 +38,21 @@ public sealed record RestoreOutcome(RestorePlan Plan, bool Executed, int FilesWr
 /// target leaves DIR untouched. Phases: this file (choice and checks), PhysicalRestore.Wal.cs
 /// (timelines, WAL continuity), PhysicalRestore.Files.cs (the copy), PhysicalRestore.Recovery.cs.
 /// </summary>
-public sealed partial class PhysicalRestore(CatalogSet sources, IProgressSink progress)
+public sealed partial class PhysicalRestore(Vault.Vault vault, IProgressSink progress)
 {
+    // Set once per run from the vault.
+    private CatalogSet sources = null!;
+
+    /// <summary>
+    /// Restores (or with <see cref="PhysicalRestoreOptions.Plan"/> only plans) into the data
+    /// directory; the restore_command written defaults to this pgvault with the vault's selection.
+    /// </summary>
     public async Task<RestoreOutcome> RunAsync(PhysicalRestoreOptions options, CancellationToken ct)
     {
         options = options.Validate();
+        if (options.RestoreCommand.Length == 0)
+            options = options with { RestoreCommand = Wal.ArchiveSetup.RestoreCommand(Wal.ArchiveSetup.SelfInvocation(), vault.SelectionArguments()) };
+        sources = await vault.OpenCatalogsAsync(forWriting: false, progress.Warn, ct).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
         string pgdata = Path.GetFullPath(options.PgData);
 

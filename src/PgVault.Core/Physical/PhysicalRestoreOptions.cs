@@ -12,7 +12,7 @@ public sealed record PhysicalRestoreOptions
     public string PgData { get; init; } = "";
     public bool Delta { get; init; }
     public bool Force { get; init; }
-    public int Parallel { get; init; } = 2;
+    public int Parallel { get; init; } = Config.ClusterConfig.DefaultParallel;
     public bool Plan { get; init; }
     public string? TargetTime { get; init; }
     public string? TargetXid { get; init; }

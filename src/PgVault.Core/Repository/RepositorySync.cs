@@ -7,6 +7,12 @@ namespace PgVault.Core.Repository;
 /// <summary>One backup copied into a repository that lacked it.</summary>
 public sealed record SyncedBackup(string Cluster, string Id, string From, string To, long StoredBytes);
 
+/// <summary>What `pgvault repo sync` was asked for: null copies from (or into) every selected repository.</summary>
+public sealed record SyncOptions(string? From = null, string? To = null);
+
+/// <summary>Every backup copied, in order.</summary>
+public sealed record SyncResult(IReadOnlyList<SyncedBackup> Copied);
+
 /// <summary>
 /// `pgvault repo sync`: copies into each target repository what it lacks and another repository
 /// holds: the cluster record, archived WAL (with history files), restore points, then backups.
@@ -14,9 +20,32 @@ public sealed record SyncedBackup(string Cluster, string Id, string From, string
 /// written through the target's (its own key and encryption); a backup's manifest is written last,
 /// so an interrupted sync leaves only debris. Running it again copies nothing twice.
 /// </summary>
-public sealed partial class RepositorySync(IReadOnlyList<Repository> repositories, IProgressSink progress)
+public sealed partial class RepositorySync(Vault.Vault vault, IProgressSink progress)
 {
-    public async Task<List<SyncedBackup>> RunAsync(IReadOnlyList<Repository> targets, IReadOnlyList<Repository> sources, CancellationToken ct)
+    // The repositories taking part: every selected one, opened by RunAsync (or given by the tests).
+    private IReadOnlyList<Repository> repositories = [];
+
+    internal RepositorySync(IReadOnlyList<Repository> repositories, IProgressSink progress)
+        : this((Vault.Vault)null!, progress)
+    {
+        this.repositories = repositories;
+    }
+
+    public async Task<SyncResult> RunAsync(SyncOptions options, CancellationToken ct)
+    {
+        var opened = await vault.OpenRepositoriesAsync(forWriting: true, progress.Warn, ct).ConfigureAwait(false);
+        if (opened.Count < 2)
+            throw PgVaultException.Usage("repo sync needs at least two repositories", "configure several under 'repositories:' (and do not restrict with --repo)");
+        List<Repository> Pick(string? name, string flag) => name is null ? opened
+            : opened.Where(r => r.Name == name).ToList() is { Count: > 0 } found ? found
+            : throw PgVaultException.Usage($"{flag} '{name}' is not a configured repository ({string.Join(", ", opened.Select(r => r.Name))})");
+        var targets = Pick(options.To, "--to");
+        var sources = Pick(options.From, "--from");
+        repositories = opened;
+        return new SyncResult(await RunAsync(targets, sources, ct).ConfigureAwait(false));
+    }
+
+    internal async Task<List<SyncedBackup>> RunAsync(IReadOnlyList<Repository> targets, IReadOnlyList<Repository> sources, CancellationToken ct)
     {
         var clusters = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var repository in repositories)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Npgsql;
 using PgVault.Core.PostgreSql;
+using PgVault.Core.Progress;
 
 namespace PgVault.Core.Wal;
 
@@ -19,14 +20,21 @@ public sealed record ArchiveCheckResult(
     string? NewestArchivedSegment,
     ArchiverStats? Archiver);
 
+/// <summary>What `pgvault check` was asked for: how long the switched segment may take to reach every repository.</summary>
+public sealed record ArchiveCheckOptions(TimeSpan Timeout);
+
 /// <summary>
 /// `pgvault check`: the server is set up to archive into PgVault, and archiving works now: a forced
 /// WAL switch's segment reaches every repository within the timeout.
 /// </summary>
-public sealed class ArchiveCheck(ConnInfo connection, WalArchive archive)
+public sealed class ArchiveCheck(Vault.Vault vault, IProgressSink progress)
 {
-    public async Task<ArchiveCheckResult> RunAsync(TimeSpan timeout, CancellationToken ct)
+    public async Task<ArchiveCheckResult> RunAsync(ArchiveCheckOptions options, CancellationToken ct)
     {
+        var repositories = await vault.OpenRepositoriesAsync(forWriting: true, progress.Warn, ct).ConfigureAwait(false);
+        var archive = new WalArchive(repositories, vault.Cluster.Name, progress);
+        var connection = vault.Connection;
+        var timeout = options.Timeout;
         await using var conn = await PgServer.ConnectAsync(connection.WithDatabase("postgres"), ct).ConfigureAwait(false);
         var settings = await ArchiveSetup.SettingsAsync(conn, ct).ConfigureAwait(false);
         string walLevel = settings["wal_level"], mode = settings["archive_mode"], command = settings["archive_command"];

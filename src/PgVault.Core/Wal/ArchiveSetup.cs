@@ -1,15 +1,33 @@
 using Npgsql;
 using PgVault.Core.Errors;
 using PgVault.Core.PostgreSql;
+using PgVault.Core.Progress;
 
 namespace PgVault.Core.Wal;
 
 /// <summary>What `pgvault setup archiving` proposes (and with --apply, did).</summary>
 public sealed record ArchiveSetupPlan(IReadOnlyList<string> Statements, string ArchiveCommand, bool Applied, bool RestartRequired, IReadOnlyList<string> Changes);
 
-/// <summary>The server settings WAL archiving into PgVault needs: wal_level, archive_mode, archive_command.</summary>
-public static class ArchiveSetup
+/// <summary>What `pgvault setup archiving` was asked for.</summary>
+public sealed record ArchiveSetupOptions(bool Apply);
+
+/// <summary>
+/// The server settings WAL archiving into PgVault needs: wal_level, archive_mode, archive_command
+/// (this pgvault with the vault's selection). Planned, and with <see cref="ArchiveSetupOptions.Apply"/> applied.
+/// </summary>
+public sealed class ArchiveSetup(Vault.Vault vault, IProgressSink progress)
 {
+    public async Task<ArchiveSetupPlan> RunAsync(ArchiveSetupOptions options, CancellationToken ct)
+    {
+        string command = ArchiveCommand(SelfInvocation(), vault.SelectionArguments());
+        var plan = await PlanAsync(vault.Connection, command, options.Apply, ct).ConfigureAwait(false);
+        if (plan.Applied)
+        {
+            foreach (var statement in plan.Statements) progress.Info("applied: " + statement);
+        }
+        return plan;
+    }
+
     /// <summary>
     /// The archive_command that runs this very PgVault (absolute path) with the same configuration:
     /// <c>'/opt/pgvault/pgvault' --config '/etc/pgvault/pgvault.yaml' --cluster 'main' archive-push %p</c>.

@@ -1,9 +1,23 @@
 using Npgsql;
 using PgVault.Core.Errors;
 using PgVault.Core.PostgreSql;
+using PgVault.Core.Progress;
 using PgVault.Core.Repository;
 
 namespace PgVault.Core.Wal;
+
+/// <summary>What `pgvault restore-point NAME` was asked for.</summary>
+public sealed record RestorePointOptions(string Name);
+
+/// <summary>`pgvault restore-point NAME`: pg_create_restore_point on the vault's cluster, recorded in every repository.</summary>
+public sealed class CreateRestorePoint(Vault.Vault vault, IProgressSink progress)
+{
+    public async Task<RestorePointRecord> RunAsync(RestorePointOptions options, CancellationToken ct)
+    {
+        var repositories = await vault.OpenRepositoriesAsync(forWriting: true, progress.Warn, ct).ConfigureAwait(false);
+        return await new RestorePoints(repositories, vault.Cluster.Name).CreateAsync(vault.Connection, options.Name, ct).ConfigureAwait(false);
+    }
+}
 
 /// <summary>Named restore points (pg_create_restore_point), recorded in the catalog of every repository.</summary>
 public sealed class RestorePoints(IReadOnlyList<Repository.Repository> repositories, string cluster)

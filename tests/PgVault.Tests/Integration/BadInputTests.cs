@@ -41,6 +41,40 @@ public sealed class BadInputTests(PasswordClusterFixture db) : IClassFixture<Pas
         Assert.Empty(ws.BackupFiles());
     }
 
+    [Theory]
+    [InlineData("--parallel", "2", "--parallel applies to physical backups (--type full, diff or incr)")]
+    [InlineData("--archive-timeout", "5", "--archive-timeout applies to physical backups")]
+    public async Task Backup_PhysicalOnlyFlagOnALogicalBackup_IsAUsageErrorNotSilentlyIgnored(string flag, string value, string expected)
+    {
+        using var ws = new Workspace(db);
+        await ws.InitAsync();
+        var result = await ws.RunAsync("backup", "--db", "app", flag, value);
+        AssertOneLineError(result, 2, expected);
+        await AssertNothingListed(ws);
+    }
+
+    [Theory]
+    [InlineData("--db", "app", "--db applies to logical backups; a full backup copies the whole cluster")]
+    [InlineData("--jobs", "2", "--jobs applies to logical backups")]
+    public async Task Backup_LogicalOnlyFlagOnAPhysicalBackup_IsAUsageError(string flag, string value, string expected)
+    {
+        using var ws = new Workspace(db);
+        await ws.InitAsync();
+        var result = await ws.RunAsync("backup", "--type", "full", flag, value);
+        AssertOneLineError(result, 2, expected);
+        await AssertNothingListed(ws);
+    }
+
+    [Fact]
+    public async Task Restore_FlagsOfTheOtherMode_AreUsageErrors()
+    {
+        using var ws = new Workspace(db);
+        await ws.InitAsync();
+        AssertOneLineError(await ws.RunAsync("restore", "--target-xid", "1"), 2, "--target-xid applies to a physical restore: pass --pgdata DIR");
+        AssertOneLineError(await ws.RunAsync("restore", "--pgdata", Path.Combine(Path.GetTempPath(), "pgvault-nowhere"), "--clean"), 2,
+            "--clean applies to logical restores; --pgdata restores a whole cluster");
+    }
+
     [Fact]
     public async Task Unreachable_server()
     {
