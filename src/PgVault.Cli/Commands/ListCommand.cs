@@ -4,7 +4,6 @@ using PgVault.Cli.Infrastructure;
 using PgVault.Cli.Output;
 using PgVault.Core;
 using PgVault.Core.Config;
-using PgVault.Core.Errors;
 using PgVault.Core.Repository;
 
 namespace PgVault.Cli.Commands;
@@ -33,29 +32,10 @@ internal static class ListCommand
             else renderer.Table(["name", "time", "lsn", "timeline"], points.Select(p => new[] { p.Name, p.Time.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture), p.Lsn, p.Timeline.ToString(CultureInfo.InvariantCulture) }));
             return 0;
         }
-        var byId = new SortedDictionary<string, (BackupManifest Manifest, List<string> Repositories)>(StringComparer.Ordinal);
-        foreach (var catalog in catalogs.Catalogs)
-        {
-            List<BackupManifest> manifests;
-            try
-            {
-                manifests = await catalog.ListAsync(new WarnOnly(renderer), ct).ConfigureAwait(false);
-            }
-            catch (PgVaultException e) when (catalogs.Count > 1)
-            {
-                renderer.Warn($"repository '{catalog.Repository.Name}' could not be listed: {e.Message}");
-                continue;
-            }
-            foreach (var m in manifests)
-            {
-                if (byId.TryGetValue(m.Id, out var entry)) entry.Repositories.Add(catalog.Repository.Name);
-                else byId[m.Id] = (m, [catalog.Repository.Name]);
-            }
-        }
-        var rows = byId.Values.ToList();
+        var rows = await catalogs.ListHeadersAsync(new WarnOnly(renderer), ct).ConfigureAwait(false);
         if (renderer.Json)
         {
-            renderer.WriteJson(rows.Select(r => BackupSummary.From(r.Manifest, [.. r.Repositories])).ToList(), CliJson.Default.ListBackupSummary);
+            renderer.WriteJson(rows.Select(r => BackupSummary.From(r.Header, [.. r.Holders.Select(h => h.Repository.Name)])).ToList(), CliJson.Default.ListBackupSummary);
             return 0;
         }
         if (rows.Count == 0)
@@ -68,21 +48,24 @@ internal static class ListCommand
             ["id", "type", "cluster", "databases", "started", "finished", "duration", "size", "stored", "compression", "encrypted", "status", "repositories"],
             rows.Select(r =>
             {
-                var m = r.Manifest;
+                var m = r.Header;
                 return new[]
                 {
                     m.Id, m.Type, m.Cluster, Databases(m), Time(m.StartedAt), Time(m.FinishedAt), Units.Duration(m.DurationSeconds),
-                    Units.Bytes(m.SizeBytes), Units.Bytes(m.StoredBytes), m.Compression, m.Encrypted ? "yes" : "no", m.Status, string.Join(",", r.Repositories),
+                    Units.Bytes(m.SizeBytes), Units.Bytes(m.StoredBytes), m.Compression, m.Encrypted ? "yes" : "no", m.Status,
+                    string.Join(",", r.Holders.Select(h => h.Repository.Name)),
                 };
             }));
         return 0;
     }
 
-    internal static string Databases(BackupManifest m)
+    internal static string Databases(BackupManifest m) => Databases(m.Header);
+
+    internal static string Databases(BackupHeader m)
     {
         if (m.Physical is { } physical)
             return physical.Reference is { } reference ? $"[cluster] ref {reference}" : "[cluster]";
-        string text = string.Join(",", m.Databases.Select(d => d.Name));
+        string text = string.Join(",", m.Databases);
         if (m.Globals != null) text += (text.Length > 0 ? "," : "") + "[globals]";
         return text.Length > 40 ? text[..37] + "..." : text;
     }

@@ -28,10 +28,12 @@ internal sealed record BackupSummary(
     int? BadPages = null,
     int? FilesAsDeltas = null)
 {
-    public static BackupSummary From(BackupManifest m, params string[] repositories) => new(
-        m.Id, m.Type, m.Cluster, m.Databases.Select(d => d.Name).ToList(), m.Globals != null, m.StartedAt, m.FinishedAt,
-        m.DurationSeconds, m.SizeBytes, m.StoredBytes, m.Compression, m.Encrypted, m.Status, repositories,
-        m.Physical?.Reference, m.Physical?.StartLsn, m.Physical?.StopLsn, m.Physical?.Timeline, m.Physical?.FilesStored, m.Physical?.FilesReferenced, m.Physical?.BadPages, m.Physical?.FilesAsDeltas);
+    public static BackupSummary From(BackupManifest m, params string[] repositories) => From(m.Header, repositories);
+
+    public static BackupSummary From(BackupHeader h, params string[] repositories) => new(
+        h.Id, h.Type, h.Cluster, h.Databases, h.Globals != null, h.StartedAt, h.FinishedAt,
+        h.DurationSeconds, h.SizeBytes, h.StoredBytes, h.Compression, h.Encrypted, h.Status, repositories,
+        h.Physical?.Reference, h.Physical?.StartLsn, h.Physical?.StopLsn, h.Physical?.Timeline, h.Physical?.FilesStored, h.Physical?.FilesReferenced, h.Physical?.BadPages, h.Physical?.FilesAsDeltas);
 }
 
 internal sealed record RestoreSummary(

@@ -1,4 +1,3 @@
-using System.Globalization;
 using PgVault.Core.Errors;
 using PgVault.Core.Progress;
 
@@ -10,31 +9,36 @@ namespace PgVault.Core.Repository;
 /// </summary>
 public sealed class Catalog(Repository repository, string cluster)
 {
-    public const string IdTimeFormat = "yyyyMMdd'T'HHmmss'Z'";
+    public const string IdTimeFormat = BackupId.TimeFormat;
 
     public Repository Repository => repository;
 
     public string Cluster => cluster;
 
     /// <summary>The ids of every complete backup (those with a manifest), oldest first, without reading the manifests.</summary>
-    public async Task<List<string>> ListIdsAsync(CancellationToken ct)
+    public async Task<List<string>> ListIdsAsync(CancellationToken ct) =>
+        (await ListManifestsAsync(ct).ConfigureAwait(false)).Select(m => m.Key).ToList();
+
+    /// <summary>The manifest of every complete backup as listed (key = backup id, size, time), oldest first: one listing of backups/.</summary>
+    internal async Task<List<Storage.ObjectInfo>> ListManifestsAsync(CancellationToken ct)
     {
-        var ids = new List<string>();
+        var manifests = new List<Storage.ObjectInfo>();
         await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupsPrefix(cluster), ct).ConfigureAwait(false))
         {
             string? id = RepositoryLayout.BackupIdOf(cluster, info.Key);
-            if (id != null && info.Key == RepositoryLayout.Manifest(cluster, id)) ids.Add(id);
+            if (id != null && info.Key == RepositoryLayout.Manifest(cluster, id)) manifests.Add(info with { Key = id });
         }
-        ids.Sort(StringComparer.Ordinal);
-        return ids;
+        manifests.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
+        return manifests;
     }
 
     /// <summary>Every complete backup, oldest first (ids sort by time); a damaged manifest is skipped.</summary>
     public Task<List<BackupManifest>> ListAsync(CancellationToken ct) => ListAsync(NullProgress.Instance, ct);
 
     /// <summary>
-    /// Every complete backup, oldest first (ids sort by time). A manifest that cannot be read or
+    /// Every complete backup, oldest first (ids sort by time), read from the manifests. A manifest that cannot be read or
     /// fails its checks is skipped with a warning naming it, so one damaged backup does not hide the rest.
+    /// For the headers alone (list, status) use <see cref="ListHeadersAsync"/>: it reads one index object.
     /// </summary>
     public async Task<List<BackupManifest>> ListAsync(IProgressSink progress, CancellationToken ct)
     {
@@ -42,19 +46,41 @@ public sealed class Catalog(Repository repository, string cluster)
         var manifests = new List<BackupManifest>(ids.Count);
         foreach (var id in ids)
         {
-            string key = RepositoryLayout.Manifest(cluster, id);
-            try
-            {
-                var manifest = await repository.ReadMetadataAsync(key, RepositoryJson.Default.BackupManifest, ct).ConfigureAwait(false);
-                if (manifest != null) manifests.Add(manifest);
-            }
-            catch (Exception e) when (e is PgVaultException { Kind: not ErrorKind.Usage } or IOException or UnauthorizedAccessException)
-            {
-                progress.Warn($"repository '{repository.Name}': skipping backup {id}: its manifest {key} is damaged or unreadable ({e.Message})");
-            }
+            if (await TryReadManifestAsync(id, progress, ct).ConfigureAwait(false) is { } manifest) manifests.Add(manifest);
         }
         return manifests;
     }
+
+    /// <summary>
+    /// The header of every complete backup, oldest first, from the catalog index (one object read
+    /// when it is fresh; rebuilt from the manifests when it is missing, damaged or stale).
+    /// </summary>
+    public Task<List<BackupHeader>> ListHeadersAsync(IProgressSink progress, CancellationToken ct) =>
+        new CatalogIndex(this).ReadAsync(progress, ct);
+
+    /// <summary>The manifest of <paramref name="id"/>, or null (with a warning naming it) when it is missing, damaged or unreadable.</summary>
+    internal async Task<BackupManifest?> TryReadManifestAsync(string id, IProgressSink progress, CancellationToken ct)
+    {
+        var (manifest, problem) = await ReadManifestOrProblemAsync(id, ct).ConfigureAwait(false);
+        if (problem != null) WarnUnreadable(id, problem, progress);
+        return manifest;
+    }
+
+    /// <summary>The manifest of <paramref name="id"/>; null without a problem when it is missing, null with one when it is damaged or unreadable.</summary>
+    internal async Task<(BackupManifest? Manifest, string? Problem)> ReadManifestOrProblemAsync(string id, CancellationToken ct)
+    {
+        try
+        {
+            return (await repository.ReadMetadataAsync(RepositoryLayout.Manifest(cluster, id), RepositoryJson.Default.BackupManifest, ct).ConfigureAwait(false), null);
+        }
+        catch (Exception e) when (e is PgVaultException { Kind: not ErrorKind.Usage } or IOException or UnauthorizedAccessException)
+        {
+            return (null, e.Message);
+        }
+    }
+
+    internal void WarnUnreadable(string id, string problem, IProgressSink progress) =>
+        progress.Warn($"repository '{repository.Name}': skipping backup {id}: its manifest {RepositoryLayout.Manifest(cluster, id)} is damaged or unreadable ({problem})");
 
     /// <summary>The backup with <paramref name="id"/> ("latest" for the newest), or a clear error.</summary>
     public Task<BackupManifest> GetAsync(string id, CancellationToken ct) => GetAsync(id, NullProgress.Instance, ct);
@@ -64,12 +90,14 @@ public sealed class Catalog(Repository repository, string cluster)
     {
         if (id == "latest")
         {
-            var all = await ListAsync(progress, ct).ConfigureAwait(false);
-            return all.Count > 0 ? all[^1] : throw new PgVaultException($"no backups of cluster '{cluster}' in repository '{repository.Name}'",
-                "take one with 'pgvault backup'");
+            var headers = await ListHeadersAsync(progress, ct).ConfigureAwait(false);
+            for (int i = headers.Count - 1; i >= 0; i--)
+            {
+                if (await TryReadManifestAsync(headers[i].Id, progress, ct).ConfigureAwait(false) is { } newest) return newest;
+            }
+            throw new PgVaultException($"no backups of cluster '{cluster}' in repository '{repository.Name}'", "take one with 'pgvault backup'");
         }
-        if (!IsValidId(id))
-            throw PgVaultException.Usage($"'{id}' is not a backup id (expected e.g. 20261123T143012Z-L, or 'latest')");
+        BackupId.Parse(id);
         return await repository.ReadMetadataAsync(RepositoryLayout.Manifest(cluster, id), RepositoryJson.Default.BackupManifest, ct).ConfigureAwait(false)
             ?? throw new PgVaultException($"backup '{id}' not found for cluster '{cluster}' in repository '{repository.Name}'",
                 "see 'pgvault list' for the backups that exist");
@@ -83,6 +111,10 @@ public sealed class Catalog(Repository repository, string cluster)
     /// and writes its lock, so the backup is visibly in progress and not mistaken for debris.
     /// </summary>
     public Task<string> BeginBackupAsync(DateTimeOffset start, char kind, CancellationToken ct) =>
+        new CatalogSet([this]).BeginBackupAsync(start, kind, ct);
+
+    /// <inheritdoc cref="BeginBackupAsync(DateTimeOffset, char, CancellationToken)"/>
+    public Task<string> BeginBackupAsync(DateTimeOffset start, BackupKind kind, CancellationToken ct) =>
         new CatalogSet([this]).BeginBackupAsync(start, kind, ct);
 
     /// <summary>
@@ -166,9 +198,7 @@ public sealed class Catalog(Repository repository, string cluster)
         return removed;
     }
 
-    public static bool IsValidId(string id) =>
-        id.Length == 18 && id[16] == '-' && "LFDI".Contains(id[17], StringComparison.Ordinal) &&
-        DateTime.TryParseExact(id[..16], IdTimeFormat, CultureInfo.InvariantCulture, DateTimeStyles.None, out _);
+    public static bool IsValidId(string id) => BackupId.IsValid(id);
 
     private Task<BackupInProgress?> ReadMarkerAsync(string id, CancellationToken ct) =>
         repository.ReadMetadataAsync(RepositoryLayout.BackupLock(cluster, id), LockJson.Default.BackupInProgress, ct);

@@ -1,4 +1,3 @@
-using System.Globalization;
 using PgVault.Core.Errors;
 using PgVault.Core.Pipeline;
 using PgVault.Core.Progress;
@@ -83,7 +82,12 @@ public sealed class CatalogSet
     /// Allocates an id that is free in every repository and writes its in-progress marker in each,
     /// under the repository locks, so concurrent backups (other processes, the same second) get distinct ids.
     /// </summary>
-    public async Task<string> BeginBackupAsync(DateTimeOffset start, char kind, CancellationToken ct)
+    public Task<string> BeginBackupAsync(DateTimeOffset start, char kind, CancellationToken ct) =>
+        BackupKinds.TryFromLetter(kind, out var typed) ? BeginBackupAsync(start, typed, ct)
+            : throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a backup kind letter (L, F, D, I)");
+
+    /// <inheritdoc cref="BeginBackupAsync(DateTimeOffset, char, CancellationToken)"/>
+    public async Task<string> BeginBackupAsync(DateTimeOffset start, BackupKind kind, CancellationToken ct)
     {
         await using var locks = await LockAllAsync("backup: allocating an id", ct).ConfigureAwait(false);
         var taken = new HashSet<string>(StringComparer.Ordinal);
@@ -94,7 +98,7 @@ public sealed class CatalogSet
             {
                 await foreach (var info in store.ListAsync(RepositoryLayout.BackupsPrefix(Cluster), ct).ConfigureAwait(false))
                 {
-                    if (RepositoryLayout.BackupIdOf(Cluster, info.Key) is { } other && Catalog.IsValidId(other)) taken.Add(other[..16]);
+                    if (BackupId.TryParse(RepositoryLayout.BackupIdOf(Cluster, info.Key), out var other)) taken.Add(other.Stamp);
                 }
             }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -102,14 +106,9 @@ public sealed class CatalogSet
                 // Best effort: an unreachable repository that this backup does not use is not an error.
             }
         }
-        var time = start.ToUniversalTime();
-        string stamp = time.ToString(Catalog.IdTimeFormat, CultureInfo.InvariantCulture);
-        while (taken.Contains(stamp))
-        {
-            time = time.AddSeconds(1);
-            stamp = time.ToString(Catalog.IdTimeFormat, CultureInfo.InvariantCulture);
-        }
-        string id = $"{stamp}-{kind}";
+        var next = BackupId.Create(start, kind);
+        while (taken.Contains(next.Stamp)) next = BackupId.Create(next.Start.AddSeconds(1), kind);
+        string id = next.Text;
         for (int i = 0; i < Catalogs.Count; i++)
         {
             try
@@ -133,11 +132,45 @@ public sealed class CatalogSet
     public Task<StoredFile[]> WriteObjectAsync(string id, string relative, CompressionSpec compression, Func<Stream, CancellationToken, Task> produce, CancellationToken ct) =>
         FanOutWriter.WriteAsync(Catalogs.Select(c => c.Repository).ToList(), RepositoryLayout.BackupObject(Cluster, id, relative), compression, produce, ct);
 
-    /// <summary>Writes each repository's manifest (the commit point), then removes the locks.</summary>
+    /// <summary>How long a commit waits for the repository lock to update the catalog index (else the next listing rebuilds it).</summary>
+    public static readonly TimeSpan IndexLockWait = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Writes each repository's manifest (the commit point), removes the in-progress markers, then
+    /// adds the backup's header to each repository's catalog index under the repository locks. The
+    /// backup is committed once the manifests are written: an index that cannot be updated is only
+    /// warned about (the next listing rebuilds it from the manifests).
+    /// </summary>
     public async Task CommitAsync(string id, Func<int, BackupManifest> manifestFor, CancellationToken ct)
     {
-        for (int i = 0; i < Catalogs.Count; i++) await Catalogs[i].WriteManifestAsync(manifestFor(i), ct).ConfigureAwait(false);
+        var headers = new BackupHeader[Catalogs.Count];
+        for (int i = 0; i < Catalogs.Count; i++)
+        {
+            var manifest = manifestFor(i);
+            await Catalogs[i].WriteManifestAsync(manifest, ct).ConfigureAwait(false);
+            headers[i] = manifest.Header;
+        }
         foreach (var catalog in Catalogs) await catalog.EndBackupAsync(id, CancellationToken.None).ConfigureAwait(false);
+        await UpdateIndexesAsync(i => [headers[i]], ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Brings every repository's catalog index up to date with its manifests, under the repository
+    /// locks (call after removing backups; <see cref="CommitAsync"/> does it itself). Best effort:
+    /// a failure is a warning, since the next listing rebuilds a stale index.
+    /// </summary>
+    public async Task UpdateIndexesAsync(Func<int, IReadOnlyList<BackupHeader>> known, CancellationToken ct)
+    {
+        try
+        {
+            await using var locks = await LockAllAsync("backup: updating the catalog index", ct, IndexLockWait).ConfigureAwait(false);
+            for (int i = 0; i < Catalogs.Count; i++)
+                await new CatalogIndex(Catalogs[i]).UpdateAsync(known(i), _progress, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is PgVaultException or IOException or UnauthorizedAccessException)
+        {
+            _progress.Warn($"the catalog index of cluster '{Cluster}' was not updated ({e.Message}); the next 'pgvault list' rebuilds it from the manifests");
+        }
     }
 
     /// <summary>
@@ -163,24 +196,39 @@ public sealed class CatalogSet
     /// <summary>
     /// The manifest of <paramref name="id"/> ("latest": the newest in any repository) with the
     /// catalogs that hold it, in configuration order; unreachable repositories are skipped with a warning.
+    /// "latest" is found from the catalog indexes, so only the chosen manifest is read.
     /// </summary>
     public async Task<(BackupManifest Manifest, List<Catalog> Holders)> FindAsync(string id, IProgressSink progress, CancellationToken ct)
     {
-        var found = new List<(Catalog Catalog, BackupManifest Manifest)>();
+        if (id != "latest")
+        {
+            BackupId.Parse(id);
+            return await FindOneAsync(id, progress, ct).ConfigureAwait(false);
+        }
+        var entries = await ListHeadersAsync(progress, ct).ConfigureAwait(false);
+        for (int i = entries.Count - 1; i >= 0; i--)
+        {
+            if (await ReadManifestAsync(entries[i].Header.Id, entries[i].Holders, progress, ct).ConfigureAwait(false) is { } newest)
+                return (newest, [.. entries[i].Holders]);
+        }
+        throw new PgVaultException(Catalogs.Count == 1
+                ? $"no backups of cluster '{Cluster}' in repository '{Catalogs[0].Repository.Name}'"
+                : $"no backups of cluster '{Cluster}' in repositories {Names}",
+            "take one with 'pgvault backup'");
+    }
+
+    private async Task<(BackupManifest Manifest, List<Catalog> Holders)> FindOneAsync(string id, IProgressSink progress, CancellationToken ct)
+    {
+        BackupManifest? first = null;
+        var holders = new List<Catalog>();
         PgVaultException? lastError = null;
         foreach (var catalog in Catalogs)
         {
             try
             {
-                if (id == "latest")
-                {
-                    var all = await catalog.ListAsync(progress, ct).ConfigureAwait(false);
-                    if (all.Count > 0) found.Add((catalog, all[^1]));
-                }
-                else
-                {
-                    found.Add((catalog, await catalog.GetAsync(id, ct).ConfigureAwait(false)));
-                }
+                var manifest = await catalog.GetAsync(id, ct).ConfigureAwait(false);
+                first ??= manifest;
+                holders.Add(catalog);
             }
             catch (PgVaultException e) when (e.Kind != ErrorKind.Usage)
             {
@@ -189,16 +237,88 @@ public sealed class CatalogSet
                     progress.Warn($"repository '{catalog.Repository.Name}': {e.Message}");
             }
         }
-        if (found.Count == 0)
+        if (first != null) return (first, holders);
+        if (Catalogs.Count == 1 && lastError != null) throw lastError;
+        throw new PgVaultException($"backup '{id}' not found for cluster '{Cluster}' in repositories {Names}",
+            "see 'pgvault list' for the backups that exist");
+    }
+
+    /// <summary>
+    /// Every complete backup in any of the repositories, oldest first, with the catalogs holding it
+    /// (configuration order); headers come from each repository's catalog index. With several
+    /// repositories one that cannot be listed is skipped with a warning; with one, its error is thrown.
+    /// </summary>
+    public async Task<List<CatalogEntry>> ListHeadersAsync(IProgressSink progress, CancellationToken ct)
+    {
+        var byId = new SortedDictionary<string, (BackupHeader Header, List<Catalog> Holders)>(StringComparer.Ordinal);
+        foreach (var catalog in Catalogs)
         {
-            if (Catalogs.Count == 1 && lastError != null) throw lastError;
-            throw new PgVaultException(id == "latest"
-                    ? $"no backups of cluster '{Cluster}' in repositories {Names}"
-                    : $"backup '{id}' not found for cluster '{Cluster}' in repositories {Names}",
-                "see 'pgvault list' for the backups that exist");
+            List<BackupHeader> headers;
+            try
+            {
+                headers = await catalog.ListHeadersAsync(progress, ct).ConfigureAwait(false);
+            }
+            catch (PgVaultException e) when (Catalogs.Count > 1 && e.Kind != ErrorKind.Usage)
+            {
+                progress.Warn($"repository '{catalog.Repository.Name}' could not be listed: {e.Message}");
+                continue;
+            }
+            foreach (var header in headers)
+            {
+                if (byId.TryGetValue(header.Id, out var entry)) entry.Holders.Add(catalog);
+                else byId[header.Id] = (header, [catalog]);
+            }
         }
-        string chosen = id == "latest" ? found.Max(f => f.Manifest.Id)! : id;
-        var holders = found.Where(f => f.Manifest.Id == chosen).ToList();
-        return (holders[0].Manifest, holders.Select(h => h.Catalog).ToList());
+        return byId.Values.Select(e => new CatalogEntry(e.Header, e.Holders)).ToList();
+    }
+
+    /// <summary>
+    /// The ids of every complete backup (optionally only of some kinds) with the catalogs holding
+    /// each, from one listing per repository and no manifest read; unreachable repositories are
+    /// skipped with a warning. (For PhysicalRestore.ChooseBackupAsync, which keeps its own loop today.)
+    /// </summary>
+    public async Task<SortedDictionary<string, List<Catalog>>> HoldersByIdAsync(Func<BackupKind, bool>? kinds, IProgressSink progress, CancellationToken ct)
+    {
+        var holdersById = new SortedDictionary<string, List<Catalog>>(StringComparer.Ordinal);
+        foreach (var catalog in Catalogs)
+        {
+            try
+            {
+                foreach (var listed in await catalog.ListIdsAsync(ct).ConfigureAwait(false))
+                {
+                    if (!BackupId.TryParse(listed, out var id) || (kinds != null && !kinds(id.Kind))) continue;
+                    if (!holdersById.TryGetValue(listed, out var list)) holdersById[listed] = list = [];
+                    list.Add(catalog);
+                }
+            }
+            catch (PgVaultException e) when (e.Kind != ErrorKind.Usage)
+            {
+                progress.Warn($"repository '{catalog.Repository.Name}': {e.Message}");
+            }
+        }
+        return holdersById;
+    }
+
+    /// <summary>
+    /// The manifest of <paramref name="id"/> from the first of <paramref name="holders"/> that can
+    /// serve it (each failure a warning), or null when none can: the one fall-back read.
+    /// </summary>
+    public async Task<BackupManifest?> ReadManifestAsync(string id, IReadOnlyList<Catalog> holders, IProgressSink progress, CancellationToken ct)
+    {
+        foreach (var catalog in holders)
+        {
+            try
+            {
+                return await catalog.GetAsync(id, ct).ConfigureAwait(false);
+            }
+            catch (PgVaultException e) when (e.Kind != ErrorKind.Usage)
+            {
+                progress.Warn($"repository '{catalog.Repository.Name}': {e.Message}");
+            }
+        }
+        return null;
     }
 }
+
+/// <summary>One backup of a merged listing: its header and the catalogs (repositories) holding it, in configuration order.</summary>
+public sealed record CatalogEntry(BackupHeader Header, IReadOnlyList<Catalog> Holders);

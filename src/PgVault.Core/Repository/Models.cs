@@ -111,7 +111,22 @@ public sealed record BackupManifest
     public PhysicalBackupInfo? Physical { get; init; }
 
     [JsonIgnore]
-    public bool IsPhysical => Type is "full" or "diff" or "incr";
+    public bool IsPhysical => Kind.IsPhysical();
+
+    /// <summary>The kind, from <see cref="Type"/> (or, for a manifest without one, the id's letter).</summary>
+    [JsonIgnore]
+    public BackupKind Kind => KindOf(Type, Id);
+
+    /// <summary>The fields every backup has: what the catalog index stores.</summary>
+    [JsonIgnore]
+    public BackupHeader Header => BackupHeader.From(this);
+
+    /// <summary>Logical details (databases, globals), or null for a physical backup.</summary>
+    [JsonIgnore]
+    public LogicalBackupInfo? Logical => IsPhysical ? null : new LogicalBackupInfo(Databases, Globals);
+
+    internal static BackupKind KindOf(string type, string id) =>
+        BackupKinds.TryFromName(type, out var kind) ? kind : BackupId.KindOf(id) ?? BackupKind.Logical;
 }
 
 /// <summary>A named restore point created with pg_create_restore_point, usable as a recovery target.</summary>
@@ -144,4 +159,6 @@ public sealed record BackupLock
 [JsonSerializable(typeof(BackupLock))]
 [JsonSerializable(typeof(RestorePointRecord))]
 [JsonSerializable(typeof(List<RestorePointRecord>))]
+[JsonSerializable(typeof(BackupHeader))]
+[JsonSerializable(typeof(CatalogIndexFile))]
 public sealed partial class RepositoryJson : JsonSerializerContext;

@@ -25,6 +25,9 @@ public static class RepositoryLayout
             ? $"clusters/{cluster}/wal-claims/{fileName}"
             : $"clusters/{cluster}/wal-claims/{fileName[..16]}/{fileName}";
 
+    /// <summary>The catalog index of a cluster: the header of every complete backup (see CatalogIndex).</summary>
+    public static string CatalogIndex(string cluster) => $"clusters/{cluster}/catalog.json";
+
     public static string BackupsPrefix(string cluster) => $"clusters/{cluster}/backups/";
 
     public static string BackupPrefix(string cluster, string id) => $"clusters/{cluster}/backups/{id}/";
