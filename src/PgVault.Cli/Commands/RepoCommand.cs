@@ -1,4 +1,5 @@
 using System.CommandLine;
+using PgVault.Core.Sync;
 using PgVault.Cli.Infrastructure;
 using PgVault.Cli.Output;
 using PgVault.Core;

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using PgVault.Core.Sync;
 using PgVault.Core.Repository;
 
 namespace PgVault.Cli.Output;
@@ -55,5 +56,5 @@ internal sealed record RepoSummary(string Repository, string Location, int Forma
 [JsonSerializable(typeof(List<RepoSummary>))]
 [JsonSerializable(typeof(PgVault.Core.Wal.ArchiveSetupPlan))]
 [JsonSerializable(typeof(PgVault.Core.Wal.ArchiveCheckResult))]
-[JsonSerializable(typeof(List<PgVault.Core.Repository.SyncedBackup>))]
+[JsonSerializable(typeof(List<PgVault.Core.Sync.SyncedBackup>))]
 internal sealed partial class CliJson : JsonSerializerContext;

@@ -1,7 +1,6 @@
 using System.Net.Sockets;
 using Npgsql;
 using PgVault.Core.Errors;
-using PgVault.Core.Repository;
 
 namespace PgVault.Core.PostgreSql;
 

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using PgVault.Core.PostgreSql;
 
 namespace PgVault.Core.Repository;
 

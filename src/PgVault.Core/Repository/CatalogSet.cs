@@ -1,6 +1,7 @@
 using PgVault.Core.Errors;
 using PgVault.Core.Pipeline;
 using PgVault.Core.Progress;
+using PgVault.Core.PostgreSql;
 
 namespace PgVault.Core.Repository;
 

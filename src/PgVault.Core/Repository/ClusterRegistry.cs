@@ -1,4 +1,5 @@
 using PgVault.Core.Progress;
+using PgVault.Core.PostgreSql;
 
 namespace PgVault.Core.Repository;
 

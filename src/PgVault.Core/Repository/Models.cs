@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using PgVault.Core.PostgreSql;
 
 namespace PgVault.Core.Repository;
 
@@ -51,13 +52,6 @@ public sealed record StoredFile
     public string Sha256 { get; init; } = "";
     public string Compression { get; init; } = "none";
     public bool Encrypted { get; init; }
-}
-
-public sealed record ServerFacts
-{
-    public string Version { get; init; } = "";
-    public int VersionNum { get; init; }
-    public string SystemIdentifier { get; init; } = "";
 }
 
 /// <summary>One database of a logical backup.</summary>

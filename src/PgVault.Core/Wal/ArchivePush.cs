@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using PgVault.Core.Errors;
 using PgVault.Core.Progress;
+using PgVault.Core.PostgreSql;
 
 namespace PgVault.Core.Wal;
 

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using PgVault.Core.Sync;
 using PgVault.Core.Errors;
 using PgVault.Core.Pipeline;
 using PgVault.Core.Progress;

@@ -1,8 +1,9 @@
+using PgVault.Core.Repository;
 using PgVault.Core.Errors;
 using PgVault.Core.Pipeline;
 using PgVault.Core.Progress;
 
-namespace PgVault.Core.Repository;
+namespace PgVault.Core.Sync;
 
 /// <summary>One backup copied into a repository that lacked it.</summary>
 public sealed record SyncedBackup(string Cluster, string Id, string From, string To, long StoredBytes);
@@ -23,9 +24,9 @@ public sealed record SyncResult(IReadOnlyList<SyncedBackup> Copied);
 public sealed partial class RepositorySync(Vault.Vault vault, IProgressSink progress)
 {
     // The repositories taking part: every selected one, opened by RunAsync (or given by the tests).
-    private IReadOnlyList<Repository> repositories = [];
+    private IReadOnlyList<Repository.Repository> repositories = [];
 
-    internal RepositorySync(IReadOnlyList<Repository> repositories, IProgressSink progress)
+    internal RepositorySync(IReadOnlyList<Repository.Repository> repositories, IProgressSink progress)
         : this((Vault.Vault)null!, progress)
     {
         this.repositories = repositories;
@@ -36,7 +37,7 @@ public sealed partial class RepositorySync(Vault.Vault vault, IProgressSink prog
         var opened = await vault.OpenRepositoriesAsync(forWriting: true, progress.Warn, ct).ConfigureAwait(false);
         if (opened.Count < 2)
             throw PgVaultException.Usage("repo sync needs at least two repositories", "configure several under 'repositories:' (and do not restrict with --repo)");
-        List<Repository> Pick(string? name, string flag) => name is null ? opened
+        List<Repository.Repository> Pick(string? name, string flag) => name is null ? opened
             : opened.Where(r => r.Name == name).ToList() is { Count: > 0 } found ? found
             : throw PgVaultException.Usage($"{flag} '{name}' is not a configured repository ({string.Join(", ", opened.Select(r => r.Name))})");
         var targets = Pick(options.To, "--to");
@@ -45,7 +46,7 @@ public sealed partial class RepositorySync(Vault.Vault vault, IProgressSink prog
         return new SyncResult(await RunAsync(targets, sources, ct).ConfigureAwait(false));
     }
 
-    internal async Task<List<SyncedBackup>> RunAsync(IReadOnlyList<Repository> targets, IReadOnlyList<Repository> sources, CancellationToken ct)
+    internal async Task<List<SyncedBackup>> RunAsync(IReadOnlyList<Repository.Repository> targets, IReadOnlyList<Repository.Repository> sources, CancellationToken ct)
     {
         var clusters = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var repository in repositories)
@@ -84,7 +85,7 @@ public sealed partial class RepositorySync(Vault.Vault vault, IProgressSink prog
         return synced;
     }
 
-    private static async Task CopyClusterInfoAsync(Repository source, Repository target, string cluster, CancellationToken ct)
+    private static async Task CopyClusterInfoAsync(Repository.Repository source, Repository.Repository target, string cluster, CancellationToken ct)
     {
         string key = RepositoryLayout.ClusterInfo(cluster);
         var mine = await target.ReadMetadataAsync(key, RepositoryJson.Default.ClusterInfo, ct).ConfigureAwait(false);

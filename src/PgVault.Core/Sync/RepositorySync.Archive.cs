@@ -1,9 +1,10 @@
+using PgVault.Core.Repository;
 using System.Security.Cryptography;
 using PgVault.Core.Errors;
 using PgVault.Core.Pipeline;
 using PgVault.Core.PostgreSql;
 
-namespace PgVault.Core.Repository;
+namespace PgVault.Core.Sync;
 
 /// <summary>
 /// The archive part of `repo sync`: WAL segments, partial segments, backup and timeline history
@@ -19,7 +20,7 @@ public sealed partial class RepositorySync
     /// lacks. A name present with the same checksum is skipped; a name present with another checksum
     /// is an error (two clusters, or a damaged copy), never an overwrite. Returns how many were copied.
     /// </summary>
-    private async Task<int> CopyWalAsync(Repository source, Repository target, string cluster, CancellationToken ct)
+    private async Task<int> CopyWalAsync(Repository.Repository source, Repository.Repository target, string cluster, CancellationToken ct)
     {
         var have = await ListWalAsync(target, cluster, ct).ConfigureAwait(false);
         var wanted = await ListWalAsync(source, cluster, ct).ConfigureAwait(false);
@@ -49,7 +50,7 @@ public sealed partial class RepositorySync
     private sealed record ArchivedWal(string Key, string Sha16, string Extension, CompressionType Compression);
 
     /// <summary>Archived WAL objects by file name (temporaries and foreign names left out).</summary>
-    private static async Task<SortedDictionary<string, List<ArchivedWal>>> ListWalAsync(Repository repository, string cluster, CancellationToken ct)
+    private static async Task<SortedDictionary<string, List<ArchivedWal>>> ListWalAsync(Repository.Repository repository, string cluster, CancellationToken ct)
     {
         var found = new SortedDictionary<string, List<ArchivedWal>>(StringComparer.Ordinal);
         await foreach (var info in repository.Store.ListAsync(RepositoryLayout.WalPrefix(cluster), ct).ConfigureAwait(false))
@@ -66,13 +67,13 @@ public sealed partial class RepositorySync
     }
 
     /// <summary>The SHA-256 of one WAL object's content, read whole and checked against the tag in its name.</summary>
-    private static async Task<string> HashAsync(Repository source, ArchivedWal wal, CancellationToken ct)
+    private static async Task<string> HashAsync(Repository.Repository source, ArchivedWal wal, CancellationToken ct)
     {
         await using var input = await source.OpenObjectAsync(wal.Key, wal.Compression, ct).ConfigureAwait(false);
         return CheckTag(source, wal, Convert.ToHexStringLower(await SHA256.HashDataAsync(input, ct).ConfigureAwait(false)));
     }
 
-    private static string CheckTag(Repository source, ArchivedWal wal, string sha)
+    private static string CheckTag(Repository.Repository source, ArchivedWal wal, string sha)
     {
         if (source.WalTag(sha) != wal.Sha16)
             throw PgVaultException.Corrupt(wal.Key, $"checksum mismatch in repository '{source.Name}' (the content's tag is {source.WalTag(sha)}, not the {wal.Sha16} of its name)");
@@ -84,7 +85,7 @@ public sealed partial class RepositorySync
     /// target's pipeline (its compression type, the target's key) under the target's content tag
     /// <paramref name="tag"/>; the tag in its source name is checked before the target commits the object.
     /// </summary>
-    private static async Task CopyWalFileAsync(Repository source, Repository target, string cluster, string name, ArchivedWal wal, string tag, CancellationToken ct)
+    private static async Task CopyWalFileAsync(Repository.Repository source, Repository.Repository target, string cluster, string name, ArchivedWal wal, string tag, CancellationToken ct)
     {
         string key = RepositoryLayout.WalObject(cluster, name, tag, wal.Extension);
         var compression = CompressionSpec.Parse(CompressionSpec.TypeName(wal.Compression));
@@ -106,7 +107,7 @@ public sealed partial class RepositorySync
     }
 
     /// <summary>Copies the restore points <paramref name="target"/> lacks (read verified, written with the target's key).</summary>
-    private static async Task<int> CopyRestorePointsAsync(Repository source, Repository target, string cluster, CancellationToken ct)
+    private static async Task<int> CopyRestorePointsAsync(Repository.Repository source, Repository.Repository target, string cluster, CancellationToken ct)
     {
         string prefix = RepositoryLayout.RestorePointsPrefix(cluster);
         var have = new HashSet<string>(StringComparer.Ordinal);
