@@ -1,6 +1,7 @@
 using System.CommandLine;
 using PgVault.Cli.Commands;
 using PgVault.Cli.Infrastructure;
+using PgVault.Core.Errors;
 
 namespace PgVault.Cli;
 
@@ -24,13 +25,17 @@ internal static class Program
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
         {
-            Console.Error.WriteLine($"pgvault: error: {parsed.Errors[0].Message}");
-            Console.Error.WriteLine($"HINT: see 'pgvault {string.Join(' ', CommandPath(parsed))} --help'".Replace("  ", " ", StringComparison.Ordinal));
-            return 2;
+            string hint = $"see 'pgvault {string.Join(' ', CommandPath(parsed))} --help'".Replace("  ", " ", StringComparison.Ordinal);
+            new Renderer(WantsJson(parsed), verbose: false).Fail(ErrorCode.Usage, parsed.Errors[0].Message, hint);
+            return (int)ErrorCode.Usage.Kind();
         }
         // Our actions handle SIGINT/SIGTERM themselves (to clean up), so the parser must not.
         return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }).ConfigureAwait(false);
     }
+
+    /// <summary>--output json, when the parser got that far (any other value reads as text).</summary>
+    private static bool WantsJson(ParseResult parsed) =>
+        parsed.GetResult(Globals.Output)?.Tokens is [.., var last] && last.Value == "json";
 
     private static IEnumerable<string> CommandPath(ParseResult parsed)
     {

@@ -49,7 +49,7 @@ internal static class ArchiveGetCommand
                 case WalGetStatus.Absent:
                     return 1;
                 case WalGetStatus.Damaged:
-                    renderer.Error($"WAL file {file} is archived but no repository has an intact copy: {string.Join("; ", got.Problems)}",
+                    renderer.Fail(ErrorCode.WalDamaged, $"WAL file {file} is archived but no repository has an intact copy: {string.Join("; ", got.Problems)}",
                         "recovery stops here instead of ending early; restore the object from a copy of the repository, or restore to a target before this file");
                     return FatalExitCode;
                 case WalGetStatus.Unknown when File.Exists("standby.signal"):
@@ -58,7 +58,7 @@ internal static class ArchiveGetCommand
                     renderer.Warn($"cannot tell whether WAL file {file} is archived: {string.Join("; ", got.Problems)}; the standby will ask again");
                     return 1;
                 default:
-                    renderer.Error($"cannot tell whether WAL file {file} is archived: {string.Join("; ", got.Problems)}",
+                    renderer.Fail(ErrorCode.RepositoryUnreachable, $"cannot tell whether WAL file {file} is archived: {string.Join("; ", got.Problems)}",
                         "recovery stops here instead of ending early; make the repository reachable and start the server again");
                     return FatalExitCode;
             }
@@ -71,14 +71,14 @@ internal static class ArchiveGetCommand
         catch (PgVaultException e)
         {
             // Any other failure (configuration, passphrase, usage) must not read as "end of archive" either.
-            renderer.Error($"archive-get {file}: {e.Message}", e.Hint);
+            renderer.Fail(e.Code, $"archive-get {file}: {e.Message}", e.Hint);
             if (renderer.Verbose) Console.Error.WriteLine(e);
             return FatalExitCode;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // Nor may an unexpected one (a full disk under pg_wal, say).
-            renderer.Error($"archive-get {file}: unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}", "run again with --verbose for details and report it");
+            renderer.Fail(ErrorCode.Internal, $"archive-get {file}: unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}", "run again with --verbose for details and report it");
             if (renderer.Verbose) Console.Error.WriteLine(e);
             return FatalExitCode;
         }

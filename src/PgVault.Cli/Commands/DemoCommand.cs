@@ -107,7 +107,7 @@ internal static class DemoCommand
             string after = await DumpTextAsync(pgDump, sandbox.Connection.WithDatabase(restored.TargetDatabase!), ct).ConfigureAwait(false);
             long count = await CountAsync(sandbox.Connection.WithDatabase(restored.TargetDatabase!), ct).ConfigureAwait(false);
             if (before != after || count != rows)
-                throw new PgVaultException($"verification failed: the restored database differs from the original ({count} of {rows} orders)");
+                throw new PgVaultException(ErrorCode.VerificationFailed, $"verification failed: the restored database differs from the original ({count} of {rows} orders)");
             renderer.Line($"6. verified: {count} orders restored, and pg_dump of the restore is identical to pg_dump of the original ({before.Length} characters)");
 
             await PhysicalAndPitrAsync(sandbox, vault, rows, work, renderer, ct).ConfigureAwait(false);
@@ -146,7 +146,7 @@ internal static class DemoCommand
         var archive = new WalArchive(await vault.OpenRepositoriesAsync(forWriting: false, renderer.Warn, ct).ConfigureAwait(false), vault.Cluster.Name, NullProgress.Instance);
         for (int i = 0; !await archive.InEveryRepositoryAsync(segment, ct).ConfigureAwait(false); i++)
         {
-            if (i > 600) throw new PgVaultException($"WAL segment {segment} was not archived within a minute (see {sandbox.LogFile})");
+            if (i > 600) throw new PgVaultException(ErrorCode.ArchiveTimeout, $"WAL segment {segment} was not archived within a minute (see {sandbox.LogFile})");
             await Task.Delay(100, ct).ConfigureAwait(false);
         }
 
@@ -165,11 +165,11 @@ internal static class DemoCommand
         await using var restored = await SandboxCluster.StartExistingAsync(root, sandbox.BinDir, ct).ConfigureAwait(false);
         for (int i = 0; await ScalarTextAsync(restored.Connection, "SELECT pg_is_in_recovery()::text", ct).ConfigureAwait(false) == "true"; i++)
         {
-            if (i > 600) throw new PgVaultException($"the restored server did not finish recovery within a minute (see {restored.LogFile})");
+            if (i > 600) throw new PgVaultException(ErrorCode.ToolFailed, $"the restored server did not finish recovery within a minute (see {restored.LogFile})");
             await Task.Delay(100, ct).ConfigureAwait(false);
         }
         long count = await CountAsync(restored.Connection.WithDatabase("shop"), ct).ConfigureAwait(false);
-        if (count != rows + 100) throw new PgVaultException($"verification failed: the point-in-time restore has {count} orders, expected {rows + 100}");
+        if (count != rows + 100) throw new PgVaultException(ErrorCode.VerificationFailed, $"verification failed: the point-in-time restore has {count} orders, expected {rows + 100}");
         renderer.Line($"10. verified: the restored server (port {restored.Port}) recovered to the restore point and has all {count} orders: the mistake is undone");
     }
 

@@ -60,7 +60,7 @@ internal static class RepoCommand
             {
                 repository = await vault.InitRepositoryAsync(config, ct).ConfigureAwait(false);
             }
-            catch (PgVaultException e) when (e.Message.Contains("already initialised", StringComparison.Ordinal))
+            catch (PgVaultException e) when (e.Code == ErrorCode.RepositoryAlreadyInitialised)
             {
                 already ??= e;
                 if (vault.Repositories.Count > 1) renderer.Warn(e.Message);

@@ -7,7 +7,8 @@ namespace PgVault.Cli.Infrastructure;
 /// <summary>
 /// Runs one command's action: SIGINT/SIGTERM cancel it (so it can clean up), a
 /// <see cref="PgVaultException"/> becomes one line on stderr and its exit code, anything else a
-/// one-line "unexpected" error (with the stack trace only under --verbose).
+/// one-line "unexpected" error (code internal; the stack trace only under --verbose). With
+/// --output json the error is also printed on stdout as JSON (Renderer.Fail).
 /// </summary>
 internal static class CommandRunner
 {
@@ -35,18 +36,18 @@ internal static class CommandRunner
         }
         catch (PgVaultException e)
         {
-            renderer.Error(e.Message, e.Hint);
+            renderer.Fail(e.Code, e.Message, e.Hint);
             if (renderer.Verbose) Console.Error.WriteLine(e);
             return e.ExitCode;
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
-            renderer.Error("interrupted; nothing incomplete was left in the repository", null);
+            renderer.Fail(ErrorCode.Interrupted, "interrupted; nothing incomplete was left in the repository", null);
             return InterruptedExitCode;
         }
         catch (Exception e)
         {
-            renderer.Error($"unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}", "run again with --verbose for details and report it");
+            renderer.Fail(ErrorCode.Internal, $"unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}", "run again with --verbose for details and report it");
             if (renderer.Verbose) Console.Error.WriteLine(e);
             return 1;
         }

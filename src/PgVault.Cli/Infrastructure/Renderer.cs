@@ -1,6 +1,8 @@
 using System.Globalization;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using PgVault.Core.Errors;
 using PgVault.Core.Progress;
 using Spectre.Console;
 
@@ -19,10 +21,38 @@ internal sealed class Renderer(bool json, bool verbose)
     /// <summary>True when a person watches: progress bars and colour.</summary>
     public bool Interactive => !json && !Console.IsOutputRedirected && !Console.IsErrorRedirected;
 
+    /// <summary>An error line (and hint) on stderr only; see <see cref="Fail"/> for a command's failure.</summary>
     public void Error(string message, string? hint)
     {
         Console.Error.WriteLine($"pgvault: error: {message}");
         if (hint != null) Console.Error.WriteLine($"HINT: {hint}");
+    }
+
+    /// <summary>
+    /// The error that ends a command: the usual lines on stderr and, with --output json, also
+    /// <c>{"error":{"code":...,"message":...,"hint":...}}</c> on stdout (see docs/errors.md).
+    /// </summary>
+    public void Fail(ErrorCode code, string message, string? hint)
+    {
+        Error(message, hint);
+        if (json) WriteError(code, message, hint);
+    }
+
+    /// <summary>Writes the JSON error object on stdout.</summary>
+    public static void WriteError(ErrorCode code, string message, string? hint)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            writer.WriteStartObject();
+            writer.WriteStartObject("error");
+            writer.WriteString("code", code.WireName());
+            writer.WriteString("message", message);
+            if (hint != null) writer.WriteString("hint", hint);
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        }
+        Console.Out.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
     }
 
     public void Line(string text) => Console.Out.WriteLine(text);

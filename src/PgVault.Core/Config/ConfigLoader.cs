@@ -48,7 +48,7 @@ public static class ConfigLoader
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw PgVaultException.Usage($"unable to read config '{path}': {e.Message}", "pass --config FILE or set PGVAULT_CONFIG");
+            throw new PgVaultException(ErrorCode.ConfigInvalid, $"unable to read config '{path}': {e.Message}", "pass --config FILE or set PGVAULT_CONFIG");
         }
         var config = Parse(text, Path.GetFullPath(path));
         FilePermissions.CheckConfigFile(path, config.Clusters.Values.Any(c => PostgreSql.ConnInfo.HasPassword(c.Connection)));
@@ -64,7 +64,7 @@ public static class ConfigLoader
         }
         catch (YamlException e)
         {
-            throw PgVaultException.Usage($"config {file}: line {e.Start.Line}: {FirstLine(e.Message)}");
+            throw new PgVaultException(ErrorCode.ConfigInvalid, $"config {file}: line {e.Start.Line}: {FirstLine(e.Message)}");
         }
         if (stream.Documents.Count == 0) return PgVaultConfig.Empty with { SourceFile = file };
         var reader = new Reader(file);
@@ -277,7 +277,7 @@ public static class ConfigLoader
     private sealed class Reader(string file)
     {
         public PgVaultException Error(string key, string what) =>
-            PgVaultException.Usage($"config {file}: '{key}' {what}");
+            new PgVaultException(ErrorCode.ConfigInvalid, $"config {file}: '{key}' {what}");
 
         public YamlMappingNode Mapping(YamlNode node, string where) =>
             node as YamlMappingNode ?? throw Error(where, "must be a mapping of key: value");
@@ -299,7 +299,7 @@ public static class ConfigLoader
             {
                 string name = (key as YamlScalarNode)?.Value ?? key.ToString();
                 if (!allowed.Contains(name))
-                    throw PgVaultException.Usage($"config {file}: unknown key '{prefix}{name}' (allowed: {string.Join(", ", allowed)})");
+                    throw new PgVaultException(ErrorCode.ConfigInvalid, $"config {file}: unknown key '{prefix}{name}' (allowed: {string.Join(", ", allowed)})");
             }
         }
     }

@@ -28,7 +28,7 @@ public static class FilePermissions
         if (mode is not { } m || (m & GroupOrOthers) == 0) return;
         string problem = $"passphrase file '{path}' is accessible by group or others (mode {Octal(m)})";
         string fix = $"chmod 600 {path}";
-        if (asRoot) throw new PgVaultException(problem, fix + " (refused when running as root, as ssh refuses such keys)");
+        if (asRoot) throw new PgVaultException(ErrorCode.ConfigPermission, problem, fix + " (refused when running as root, as ssh refuses such keys)");
         warn($"{problem}: {fix}");
     }
 

@@ -10,7 +10,7 @@ public static class ObjectStoreFactory
     {
         "filesystem" => new FileSystemObjectStore(repository.Name, repository.Path!),
         "s3" => new S3ObjectStore(repository.Name, repository.S3
-            ?? throw PgVaultException.Usage($"repository '{repository.Name}' is of type s3 but has no S3 settings")),
-        _ => throw PgVaultException.Usage($"repository type '{repository.Type}' is not supported"),
+            ?? throw new PgVaultException(ErrorCode.ConfigInvalid, $"repository '{repository.Name}' is of type s3 but has no S3 settings")),
+        _ => throw new PgVaultException(ErrorCode.ConfigInvalid, $"repository type '{repository.Type}' is not supported"),
     };
 }

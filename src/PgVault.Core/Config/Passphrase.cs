@@ -22,7 +22,7 @@ public static class Passphrase
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new PgVaultException($"unable to read passphrase file '{file}': {e.Message}",
+                throw new PgVaultException(ErrorCode.PassphraseUnavailable, $"unable to read passphrase file '{file}': {e.Message}",
                     "check encryption.passphrase_file; the file must be readable by the user running pgvault");
             }
         }
@@ -31,11 +31,11 @@ public static class Passphrase
             PostgreSql.ChildEnvironment.MarkSecret(encryption.PassphraseEnv);
             value = Environment.GetEnvironmentVariable(encryption.PassphraseEnv!);
             if (value is null)
-                throw new PgVaultException($"environment variable '{encryption.PassphraseEnv}' (encryption.passphrase_env) is not set",
+                throw new PgVaultException(ErrorCode.PassphraseUnavailable, $"environment variable '{encryption.PassphraseEnv}' (encryption.passphrase_env) is not set",
                     "export it before running pgvault, or use encryption.passphrase_file");
         }
         if (value.Length < 8)
-            throw new PgVaultException("the repository passphrase is shorter than 8 characters", "choose a longer passphrase");
+            throw new PgVaultException(ErrorCode.PassphraseUnavailable, "the repository passphrase is shorter than 8 characters", "choose a longer passphrase");
         return value;
     }
 }

@@ -51,7 +51,7 @@ public sealed class VaultContext
         {
             repositories = repositories.Where(r => r.Name == only).ToList();
             if (repositories.Count == 0)
-                throw PgVaultException.Usage($"no repository named '{only}' in the configuration (configured: {Names(config.Repositories.Select(r => r.Name))})");
+                throw new PgVaultException(ErrorCode.ConfigInvalid, $"no repository named '{only}' in the configuration (configured: {Names(config.Repositories.Select(r => r.Name))})");
         }
 
         ClusterConfig cluster;
@@ -59,7 +59,7 @@ public sealed class VaultContext
         {
             if (config.Clusters.TryGetValue(name, out var found)) cluster = found;
             else if (config.Clusters.Count == 0) cluster = ClusterConfig.Default(name);
-            else throw PgVaultException.Usage($"no cluster named '{name}' in the configuration (configured: {Names(config.Clusters.Keys)})");
+            else throw new PgVaultException(ErrorCode.ConfigInvalid, $"no cluster named '{name}' in the configuration (configured: {Names(config.Clusters.Keys)})");
         }
         else
         {
@@ -102,7 +102,7 @@ public sealed class VaultContext
     {
         return Repositories.Count switch
         {
-            0 => throw PgVaultException.Usage("no repository configured",
+            0 => throw new PgVaultException(ErrorCode.ConfigInvalid, "no repository configured",
                 "add 'repositories:' to the configuration file or pass --repo-path DIR"),
             1 => Repositories[0],
             _ => throw PgVaultException.Usage($"several repositories are configured ({Names(Repositories.Select(r => r.Name))}); this command works on one",
@@ -126,7 +126,7 @@ public sealed class VaultContext
     public async Task<List<Repository.Repository>> OpenRepositoriesAsync(bool forWriting, Action<string> warn, CancellationToken ct)
     {
         if (Repositories.Count == 0)
-            throw PgVaultException.Usage("no repository configured", "add 'repositories:' to the configuration file or pass --repo-path DIR");
+            throw new PgVaultException(ErrorCode.ConfigInvalid, "no repository configured", "add 'repositories:' to the configuration file or pass --repo-path DIR");
         string? passphrase = Passphrase.Resolve(Config.Encryption);
         var opened = new List<Repository.Repository>();
         PgVaultException? first = null;

@@ -9,6 +9,8 @@ public enum ErrorKind
     Usage = 2,
     /// <summary>A check found a warning-level problem (exit 3).</summary>
     Warning = 3,
+    /// <summary>The command was interrupted (exit 130, as after SIGINT).</summary>
+    Interrupted = 130,
 }
 
 /// <summary>
@@ -18,16 +20,19 @@ public enum ErrorKind
 /// </summary>
 public sealed class PgVaultException : Exception
 {
-    public PgVaultException(string message, string? hint = null, ErrorKind kind = ErrorKind.Failure, Exception? inner = null)
+    public PgVaultException(ErrorCode code, string message, string? hint = null, Exception? inner = null)
         : base(message, inner)
     {
+        Code = code;
         Hint = hint;
-        Kind = kind;
     }
 
     public string? Hint { get; }
 
-    public ErrorKind Kind { get; }
+    /// <summary>The stable code of the error; <see cref="Kind"/> and <see cref="ExitCode"/> derive from it.</summary>
+    public ErrorCode Code { get; }
+
+    public ErrorKind Kind => Code.Kind();
 
     public int ExitCode => (int)Kind;
 
@@ -37,9 +42,9 @@ public sealed class PgVaultException : Exception
     /// </summary>
     public bool RepositoryFault { get; init; }
 
-    public static PgVaultException Usage(string message, string? hint = null) => new(message, hint, ErrorKind.Usage);
+    public static PgVaultException Usage(string message, string? hint = null) => new(ErrorCode.Usage, message, hint);
 
     /// <summary>A stored object failed its integrity check (checksum, authentication tag, framing).</summary>
     public static PgVaultException Corrupt(string key, string detail, Exception? inner = null) =>
-        new($"corrupt object '{key}': {detail}", "restore from another repository or take a new backup", ErrorKind.Failure, inner) { RepositoryFault = true };
+        new(ErrorCode.ObjectCorrupt, $"corrupt object '{key}': {detail}", "restore from another repository or take a new backup", inner) { RepositoryFault = true };
 }

@@ -85,7 +85,7 @@ internal sealed class DumpRestorer(Catalog catalog, ConnInfo target, IProgressSi
         var real = errors.Where(l => !l.Contains("already exists", StringComparison.Ordinal)).ToList();
         if (errors.Count > real.Count) progress.Info($"{errors.Count - real.Count} role(s) or tablespace(s) already existed and were kept");
         if (real.Count > 0)
-            throw new PgVaultException($"restoring cluster globals failed: {real[0].Trim()}" + (real.Count > 1 ? $" (and {real.Count - 1} more errors)" : ""));
+            throw new PgVaultException(ErrorCode.ToolFailed, $"restoring cluster globals failed: {real[0].Trim()}" + (real.Count > 1 ? $" (and {real.Count - 1} more errors)" : ""));
     }
 
     private async Task StreamIntoAsync(BackupManifest manifest, StoredFile file, PgTool tool, List<string> args, string describe, long total, CancellationToken ct)

@@ -90,7 +90,7 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
         {
             progress.Warn($"backup {id} failed; removing what it wrote");
             await targets.DiscardAsync(id, progress).ConfigureAwait(false);
-            if (e is IOException io) throw new PgVaultException($"unable to write backup {id} to repository {targets.Names}: {io.Message}", inner: io);
+            if (e is IOException io) throw new PgVaultException(ErrorCode.IoFailed, $"unable to write backup {id} to repository {targets.Names}: {io.Message}", inner: io);
             throw;
         }
     }
@@ -102,9 +102,9 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
         foreach (var name in options.Databases.Distinct(StringComparer.Ordinal))
         {
             var found = databases.FirstOrDefault(d => d.Name == name)
-                ?? throw new PgVaultException($"database \"{name}\" does not exist on the server",
+                ?? throw new PgVaultException(ErrorCode.DatabaseNotFound, $"database \"{name}\" does not exist on the server",
                     $"existing databases: {string.Join(", ", databases.Where(d => !d.IsTemplate).Select(d => d.Name))}");
-            if (!found.AllowConnections) throw new PgVaultException($"database \"{name}\" does not allow connections (datallowconn is false)");
+            if (!found.AllowConnections) throw new PgVaultException(ErrorCode.ServerRefused, $"database \"{name}\" does not allow connections (datallowconn is false)");
             selected.Add(found);
         }
         return selected;

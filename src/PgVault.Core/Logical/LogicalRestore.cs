@@ -63,7 +63,7 @@ public sealed class LogicalRestore(Vault.Vault vault, IProgressSink progress)
             {
                 exists = (await PgServer.DatabasesAsync(conn, ct).ConfigureAwait(false)).Any(d => d.Name == target);
                 if (exists && !options.Clean && !options.DataOnly && !await IsEmptyAsync(target, ct).ConfigureAwait(false))
-                    throw new PgVaultException($"database \"{target}\" exists and is not empty",
+                    throw new PgVaultException(ErrorCode.RestoreTargetOccupied, $"database \"{target}\" exists and is not empty",
                         "pass --clean to drop and recreate its objects from the backup, or choose another --db");
             }
         }
@@ -209,7 +209,7 @@ public sealed class LogicalRestore(Vault.Vault vault, IProgressSink progress)
         }
         catch (PostgresException e)
         {
-            throw new PgVaultException($"unable to create database \"{name}\": {e.MessageText}");
+            throw new PgVaultException(ErrorCode.ServerQueryFailed, $"unable to create database \"{name}\": {e.MessageText}");
         }
         progress.Info($"created database \"{name}\"");
     }

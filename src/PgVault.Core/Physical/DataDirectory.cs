@@ -46,7 +46,7 @@ internal static partial class DataDirectory
         var directories = new List<PhysicalDirectory>();
         var files = new List<ScannedFile>();
         var root = new DirectoryInfo(pgdata);
-        if (!root.Exists) throw new PgVaultException($"data directory '{pgdata}' does not exist", "set pgdata of the cluster in the configuration");
+        if (!root.Exists) throw new PgVaultException(ErrorCode.SourceUnreadable, $"data directory '{pgdata}' does not exist", "set pgdata of the cluster in the configuration");
         Walk(root, "", top: true, new Found(directories, files, vanished ?? (_ => { })));
         return (directories, files);
     }
@@ -85,7 +85,7 @@ internal static partial class DataDirectory
         }
         catch (UnauthorizedAccessException e)
         {
-            throw new PgVaultException($"unable to read '{dir.FullName}': {e.Message}", "run the backup as the cluster's OS user (postgres) or root");
+            throw new PgVaultException(ErrorCode.SourceUnreadable, $"unable to read '{dir.FullName}': {e.Message}", "run the backup as the cluster's OS user (postgres) or root");
         }
     }
 

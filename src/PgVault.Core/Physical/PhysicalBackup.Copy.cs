@@ -233,7 +233,7 @@ public sealed partial class PhysicalBackup
         }
         catch (UnauthorizedAccessException)
         {
-            throw new PgVaultException($"unable to read '{file.FullPath}': permission denied",
+            throw new PgVaultException(ErrorCode.SourceUnreadable, $"unable to read '{file.FullPath}': permission denied",
                 "run the backup as the cluster's OS user (postgres) or root");
         }
     }

@@ -16,7 +16,7 @@ public sealed partial class PhysicalBackup
     {
         var (timeline, first) = WalSegments.Parse(startWal, segmentSize);
         var (stopTimeline, last) = WalSegments.Parse(stopWal, segmentSize);
-        if (stopTimeline != timeline) throw new PgVaultException($"the timeline changed during the backup ({startWal} .. {stopWal}): take the backup again");
+        if (stopTimeline != timeline) throw new PgVaultException(ErrorCode.TimelineChanged, $"the timeline changed during the backup ({startWal} .. {stopWal}): take the backup again");
         var archive = new WalArchive(targets.Catalogs.Select(c => c.Repository).ToList(), targets.Cluster, progress);
         var clock = Stopwatch.StartNew();
         using var task = progress.Start($"wait for WAL {startWal} .. {stopWal}");
@@ -26,7 +26,7 @@ public sealed partial class PhysicalBackup
             while (!await archive.InEveryRepositoryAsync(name, ct).ConfigureAwait(false))
             {
                 if (clock.Elapsed.TotalSeconds > timeoutSeconds)
-                    throw new PgVaultException($"WAL segment {name} needed by the backup did not reach the archive within {timeoutSeconds} s",
+                    throw new PgVaultException(ErrorCode.ArchiveTimeout, $"WAL segment {name} needed by the backup did not reach the archive within {timeoutSeconds} s",
                         "check archive_command and the archiver with 'pgvault check'; raise archive_timeout of the cluster if archiving is slow");
                 await Task.Delay(50, ct).ConfigureAwait(false);
             }

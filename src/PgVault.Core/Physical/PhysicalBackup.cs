@@ -146,7 +146,7 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
             progress.Warn($"backup {id} failed; removing what it wrote");
             if (inBackup) await AbortBackupAsync(conn).ConfigureAwait(false);
             await targets.DiscardAsync(id, progress).ConfigureAwait(false);
-            if (e is IOException io) throw new PgVaultException($"unable to write backup {id} to repository {targets.Names}: {io.Message}", inner: io);
+            if (e is IOException io) throw new PgVaultException(ErrorCode.IoFailed, $"unable to write backup {id} to repository {targets.Names}: {io.Message}", inner: io);
             throw;
         }
     }
@@ -178,7 +178,7 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
     private async Task<ClusterFacts> CheckServerAsync(NpgsqlConnection conn, PhysicalBackupOptions options, ServerFacts server, CancellationToken ct)
     {
         if (server.VersionNum < 150000)
-            throw new PgVaultException($"physical backups need PostgreSQL 15 or later (pg_backup_start); the server runs {server.Version}",
+            throw new PgVaultException(ErrorCode.ServerRefused, $"physical backups need PostgreSQL 15 or later (pg_backup_start); the server runs {server.Version}",
                 "take a logical backup (--type logical) instead");
         var settings = new Dictionary<string, string>(StringComparer.Ordinal);
         await using (var cmd = new NpgsqlCommand(
@@ -189,12 +189,12 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
             while (await reader.ReadAsync(ct).ConfigureAwait(false)) settings[reader.GetString(0)] = reader.GetString(1);
         }
         if (settings.GetValueOrDefault("in_recovery") == "true")
-            throw new PgVaultException("the server is a standby: physical backups are taken from the primary",
+            throw new PgVaultException(ErrorCode.ServerRefused, "the server is a standby: physical backups are taken from the primary",
                 "point the cluster's connection at the primary (see docs/physical-backups.md)");
         if (!settings.TryGetValue("data_directory", out var dataDirectory))
-            throw new PgVaultException("the connection's role cannot read data_directory: physical backups need a superuser (or pg_read_all_settings and pg_backup_start rights)");
+            throw new PgVaultException(ErrorCode.ServerPermissionDenied, "the connection's role cannot read data_directory: physical backups need a superuser (or pg_read_all_settings and pg_backup_start rights)");
         if (settings.GetValueOrDefault("archive_mode", "off") == "off")
-            throw new PgVaultException("WAL archiving is off on the server: a physical backup is only restorable with the WAL written during it",
+            throw new PgVaultException(ErrorCode.ServerRefused, "WAL archiving is off on the server: a physical backup is only restorable with the WAL written during it",
                 "run 'pgvault setup archiving --apply' and restart the server");
         if (settings.GetValueOrDefault("archive_command") is { } command && !command.Contains("archive-push", StringComparison.Ordinal))
             progress.Warn($"archive_command '{command}' does not look like 'pgvault archive-push': the backup waits for its WAL in the PgVault archive (see 'pgvault setup archiving')");
@@ -208,12 +208,12 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new PgVaultException($"unable to read '{control}': {e.Message}",
+            throw new PgVaultException(ErrorCode.SourceUnreadable, $"unable to read '{control}': {e.Message}",
                 "physical backups run on the database host with the data directory readable (as postgres or root); set pgdata of the cluster");
         }
         string system = BinaryPrimitives.ReadUInt64LittleEndian(head).ToString(CultureInfo.InvariantCulture);
         if (system != server.SystemIdentifier)
-            throw new PgVaultException($"data directory '{pgdata}' belongs to database system {system}, but the server the connection reaches is system {server.SystemIdentifier}",
+            throw new PgVaultException(ErrorCode.ServerRefused, $"data directory '{pgdata}' belongs to database system {system}, but the server the connection reaches is system {server.SystemIdentifier}",
                 "set pgdata of the cluster to the data directory of that server");
         var (uid, gid) = IO.Posix.GetOwner(pgdata);
         long segmentSize = long.Parse(settings["wal_segment_size"], CultureInfo.InvariantCulture);
@@ -268,7 +268,7 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
         }
         catch (PostgresException e)
         {
-            throw new PgVaultException($"pg_backup_start failed: {e.MessageText}", "physical backups need a superuser or a role granted EXECUTE on pg_backup_start/pg_backup_stop");
+            throw new PgVaultException(ErrorCode.ServerPermissionDenied, $"pg_backup_start failed: {e.MessageText}", "physical backups need a superuser or a role granted EXECUTE on pg_backup_start/pg_backup_stop");
         }
     }
 

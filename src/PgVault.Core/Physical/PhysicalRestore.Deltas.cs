@@ -33,7 +33,7 @@ public sealed partial class PhysicalRestore
             string full = Path.Combine(pgdata, f.Path);
             using var handle = SafeFiles.OpenExisting(full, write: false);
             if (RandomAccess.GetLength(handle) != f.Size || Xxh128Of(handle) != f.Xxh128)
-                throw new PgVaultException($"restored {f.Path} does not match the backup after applying its {f.Deltas!.Count} page delta(s)",
+                throw new PgVaultException(ErrorCode.VerificationFailed, $"restored {f.Path} does not match the backup after applying its {f.Deltas!.Count} page delta(s)",
                     "restore from another repository or an older backup") { RepositoryFault = true };
             SafeFiles.SetMode(handle, f.Mode, full);
             File.SetLastWriteTimeUtc(handle, f.Mtime.UtcDateTime);
@@ -82,7 +82,7 @@ public sealed partial class PhysicalRestore
             catch (Exception e) when (IsDamage(e))
             {
                 if (e is PgVaultException { RepositoryFault: false } p) throw p;
-                throw new PgVaultException($"stored page delta of {f.Path} (backup {d.Backup}) is damaged: {(e is PgVaultException pv ? pv.Message : e.Message)}",
+                throw new PgVaultException(ErrorCode.ObjectCorrupt, $"stored page delta of {f.Path} (backup {d.Backup}) is damaged: {(e is PgVaultException pv ? pv.Message : e.Message)}",
                     "restore from another repository or an older backup", inner: e) { RepositoryFault = true };
             }
             position += d.Length;

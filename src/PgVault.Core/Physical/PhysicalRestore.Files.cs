@@ -163,7 +163,7 @@ public sealed partial class PhysicalRestore
         {
             var m = id == manifest.Id ? manifest : await ReadManifestAsync(id, holders, ct).ConfigureAwait(false);
             if (m?.Physical is null)
-                throw new PgVaultException($"the manifest of backup {id} (in the chain of {manifest.Id}) cannot be read from any repository", "restore an older backup");
+                throw new PgVaultException(ErrorCode.ObjectMissing, $"the manifest of backup {id} (in the chain of {manifest.Id}) cannot be read from any repository", "restore an older backup");
             foreach (var pack in m.Physical.Packs) records[(id, pack.Object)] = pack;
         }
         return records;

@@ -58,7 +58,7 @@ public sealed partial class PhysicalRestore
                 catch (Exception e) when (IsDamage(e))
                 {
                     if (e is PgVaultException { RepositoryFault: false } p) throw p;
-                    throw new PgVaultException($"stored copy of {f.Path} (backup {f.Backup}) is damaged: {(e is PgVaultException pv ? pv.Message : e.Message)}",
+                    throw new PgVaultException(ErrorCode.ObjectCorrupt, $"stored copy of {f.Path} (backup {f.Backup}) is damaged: {(e is PgVaultException pv ? pv.Message : e.Message)}",
                         "restore from another repository or an older backup", inner: e) { RepositoryFault = true };
                 }
                 position += f.Length;

@@ -58,7 +58,7 @@ public sealed partial class PhysicalRestore
             for (int j = i + 1; j < locations.Count; j++)
             {
                 if (locations[i].StartsWith(locations[j], StringComparison.Ordinal) || locations[j].StartsWith(locations[i], StringComparison.Ordinal))
-                    throw PgVaultException.Usage($"tablespaces {tablespaces[i].Name} and {tablespaces[j].Name} would be restored into overlapping directories",
+                    throw new PgVaultException(ErrorCode.RestoreTargetInvalid, $"tablespaces {tablespaces[i].Name} and {tablespaces[j].Name} would be restored into overlapping directories",
                         "give each its own directory with --tablespace-map");
             }
         }
@@ -84,7 +84,7 @@ public sealed partial class PhysicalRestore
         {
             var version = new FileInfo(Path.Combine(pgdata, "PG_VERSION"));
             if (!version.Exists || version.LinkTarget != null)
-                throw PgVaultException.Usage($"'{pgdata}' is not a PostgreSQL data directory (no PG_VERSION): {(options.Delta ? "--delta" : "--force")} refused", Hint);
+                throw new PgVaultException(ErrorCode.RestoreTargetInvalid, $"'{pgdata}' is not a PostgreSQL data directory (no PG_VERSION): {(options.Delta ? "--delta" : "--force")} refused", Hint);
             if (options.Delta)
             {
                 string control = Path.Combine(pgdata, "global", "pg_control");
@@ -99,9 +99,9 @@ public sealed partial class PhysicalRestore
                     // reported below
                 }
                 if (system == null)
-                    throw PgVaultException.Usage($"'{pgdata}' has no readable global/pg_control: --delta refused", "pass --force to replace everything in it");
+                    throw new PgVaultException(ErrorCode.RestoreTargetInvalid, $"'{pgdata}' has no readable global/pg_control: --delta refused", "pass --force to replace everything in it");
                 if (system != manifest.Server.SystemIdentifier)
-                    throw PgVaultException.Usage($"'{pgdata}' belongs to database system {system}, not to system {manifest.Server.SystemIdentifier} of backup {manifest.Id}: --delta refused",
+                    throw new PgVaultException(ErrorCode.RestoreTargetInvalid, $"'{pgdata}' belongs to database system {system}, not to system {manifest.Server.SystemIdentifier} of backup {manifest.Id}: --delta refused",
                         "pass --force to replace it, or restore into another directory");
             }
         }
@@ -113,7 +113,7 @@ public sealed partial class PhysicalRestore
             var versionDirs = p.Directories.Select(d => d.Path).Where(d => d.StartsWith(prefix, StringComparison.Ordinal) && d.IndexOf('/', prefix.Length) < 0)
                 .Select(d => d[prefix.Length..]).ToList();
             if (!versionDirs.Any(v => Directory.Exists(Path.Combine(t.Location, v))))
-                throw PgVaultException.Usage($"tablespace directory '{t.Location}' ({t.Name}) is not a PostgreSQL tablespace directory (no {string.Join(", ", versionDirs.DefaultIfEmpty("PG_*"))}): {(options.Delta ? "--delta" : "--force")} refused", Hint);
+                throw new PgVaultException(ErrorCode.RestoreTargetInvalid, $"tablespace directory '{t.Location}' ({t.Name}) is not a PostgreSQL tablespace directory (no {string.Join(", ", versionDirs.DefaultIfEmpty("PG_*"))}): {(options.Delta ? "--delta" : "--force")} refused", Hint);
         }
     }
 

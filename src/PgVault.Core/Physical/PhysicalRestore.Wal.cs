@@ -65,11 +65,11 @@ public sealed partial class PhysicalRestore
             else
             {
                 if (!listing.Histories.Contains(target))
-                    throw new PgVaultException($"timeline {target} does not exist in the archive of cluster '{sources.Cluster}' (no {target:X8}.history)",
+                    throw new PgVaultException(ErrorCode.RecoveryTargetInvalid, $"timeline {target} does not exist in the archive of cluster '{sources.Cluster}' (no {target:X8}.history)",
                         $"the backup is on timeline {backupTimeline}; timelines with history: {(listing.Histories.Count == 0 ? "none" : string.Join(", ", listing.Histories.Order()))}");
                 spans = TimelineHistory.Spans(target, await ReadHistoryAsync(holders, target, ct).ConfigureAwait(false));
                 if (!Descends(spans, backupTimeline, stop))
-                    throw new PgVaultException($"timeline {target} does not branch off timeline {backupTimeline} after backup {manifest.Id} ended (LSN {p.StopLsn})",
+                    throw new PgVaultException(ErrorCode.RecoveryTargetInvalid, $"timeline {target} does not branch off timeline {backupTimeline} after backup {manifest.Id} ended (LSN {p.StopLsn})",
                         "choose a backup taken on that timeline's history before its branch point");
             }
         }
@@ -81,7 +81,7 @@ public sealed partial class PhysicalRestore
         for (ulong s = first; s <= last; s++)
         {
             if (!Present(s))
-                throw new PgVaultException($"WAL segment {Describe(s)} is missing from the archive: backup {manifest.Id} cannot be made consistent without it",
+                throw new PgVaultException(ErrorCode.WalMissing, $"WAL segment {Describe(s)} is missing from the archive: backup {manifest.Id} cannot be made consistent without it",
                     "the backup is unusable; restore an older backup, or check archiving with 'pgvault check'");
         }
 
@@ -100,19 +100,19 @@ public sealed partial class PhysicalRestore
             }
             end = s;
             if (options.ParsedTime is { } t && ArchivedAt(spans, s, size, listing) < t && !HasLaterSegment(spans, s, size, listing))
-                throw new PgVaultException($"the WAL archive ends with segment {Describe(s)} (archived {ArchivedAt(spans, s, size, listing):yyyy-MM-dd HH:mm:ss zzz}); the target time {options.TargetTime} lies after it",
+                throw new PgVaultException(ErrorCode.WalMissing, $"the WAL archive ends with segment {Describe(s)} (archived {ArchivedAt(spans, s, size, listing):yyyy-MM-dd HH:mm:ss zzz}); the target time {options.TargetTime} lies after it",
                     "recovery could not reach the target: wait for the WAL to be archived (or force it with pg_switch_wal()) and retry");
             if (HasLaterSegment(spans, s, size, listing) && options.ParsedTime is null)
-                throw new PgVaultException($"WAL segment {Describe(s + 1)} is missing from the archive: recovery would stop at {Describe(s)}, before the target",
+                throw new PgVaultException(ErrorCode.WalMissing, $"WAL segment {Describe(s + 1)} is missing from the archive: recovery would stop at {Describe(s)}, before the target",
                     "restore to an earlier target, or find the missing segment");
             if (options.ParsedTime is { } t2 && ArchivedAt(spans, s, size, listing) < t2)
-                throw new PgVaultException($"WAL segment {Describe(s + 1)} is missing from the archive: recovery would stop before the target time {options.TargetTime}",
+                throw new PgVaultException(ErrorCode.WalMissing, $"WAL segment {Describe(s + 1)} is missing from the archive: recovery would stop before the target time {options.TargetTime}",
                     "restore to an earlier target, or find the missing segment");
         }
         for (ulong s = last + 1; s <= end; s++)
         {
             if (!Present(s))
-                throw new PgVaultException($"WAL segment {Describe(s)} is missing from the archive: recovery from backup {manifest.Id} cannot reach the target",
+                throw new PgVaultException(ErrorCode.WalMissing, $"WAL segment {Describe(s)} is missing from the archive: recovery from backup {manifest.Id} cannot reach the target",
                     "restore to an earlier target, or find the missing segment");
         }
         var needed = new List<string>();
@@ -144,7 +144,7 @@ public sealed partial class PhysicalRestore
         if (bad.IsEmpty) return;
         var names = bad.Keys.Order(StringComparer.Ordinal).ToList();
         string detail = string.Join("; ", names.Select(n => $"{n}: {(bad[n].Problems.Count > 0 ? string.Join(", ", bad[n].Problems) : bad[n].Status.ToString().ToLowerInvariant())}"));
-        throw new PgVaultException(
+        throw new PgVaultException(ErrorCode.WalDamaged,
             $"WAL segment{(names.Count == 1 ? "" : "s")} {string.Join(", ", names)} {(names.Count == 1 ? "has" : "have")} no intact copy in any repository: recovery from backup {backupId} would stop at {names[0]}, before the target ({detail})",
             "restore to a target before the damaged segment (--target-lsn / --target-time), or put an intact copy of it back into the repository");
     }
@@ -215,7 +215,7 @@ public sealed partial class PhysicalRestore
                 progress.Warn($"unable to list the WAL archive in repository '{catalog.Repository.Name}': {e.Message}");
             }
         }
-        if (!any) throw new PgVaultException($"unable to list the WAL archive of cluster '{sources.Cluster}' in any repository ({sources.Names})");
+        if (!any) throw new PgVaultException(ErrorCode.RepositoryUnreachable, $"unable to list the WAL archive of cluster '{sources.Cluster}' in any repository ({sources.Names})");
         return listing;
     }
 
@@ -230,7 +230,7 @@ public sealed partial class PhysicalRestore
             var archive = new WalArchive(holders.Select(h => h.Repository).ToList(), sources.Cluster, progress);
             var got = await archive.GetAsync(name, temp, ct).ConfigureAwait(false);
             if (got.Status != WalGetStatus.Intact)
-                throw new PgVaultException($"timeline history {name} is listed but cannot be read from the archive{(got.Problems.Count > 0 ? ": " + string.Join("; ", got.Problems) : "")}");
+                throw new PgVaultException(ErrorCode.WalDamaged, $"timeline history {name} is listed but cannot be read from the archive{(got.Problems.Count > 0 ? ": " + string.Join("; ", got.Problems) : "")}");
             return await File.ReadAllTextAsync(temp, ct).ConfigureAwait(false);
         }
         finally

@@ -61,7 +61,7 @@ public sealed partial class PhysicalRestore(Vault.Vault vault, IProgressSink pro
         {
             var points = await new RestorePoints(sources.Catalogs.Select(c => c.Repository).ToList(), sources.Cluster).ListAsync(ct).ConfigureAwait(false);
             point = points.LastOrDefault(p => p.Name == name)
-                ?? throw new PgVaultException($"no restore point named '{name}' is recorded for cluster '{sources.Cluster}'",
+                ?? throw new PgVaultException(ErrorCode.BackupNotFound, $"no restore point named '{name}' is recorded for cluster '{sources.Cluster}'",
                     "see 'pgvault list --restore-points'; create them with 'pgvault restore-point NAME'");
         }
         var (manifest, holders) = await ChooseBackupAsync(options, point, ct).ConfigureAwait(false);
@@ -121,7 +121,7 @@ public sealed partial class PhysicalRestore(Vault.Vault vault, IProgressSink pro
             }
         }
         if (holdersById.Count == 0)
-            throw new PgVaultException($"no physical backups of cluster '{sources.Cluster}' in repositories {sources.Names}", "take one with 'pgvault backup --type full'");
+            throw new PgVaultException(ErrorCode.NoBackup, $"no physical backups of cluster '{sources.Cluster}' in repositories {sources.Names}", "take one with 'pgvault backup --type full'");
         ulong? lsnTarget = options.ParsedLsn ?? (point != null ? Lsn.ParseLsn(point.Lsn) : null);
         BackupManifest? oldest = null;
         foreach (var (candidate, holders) in holdersById.Reverse())
@@ -134,7 +134,7 @@ public sealed partial class PhysicalRestore(Vault.Vault vault, IProgressSink pro
             if (fits) return (manifest, holders);
         }
         string why = options.ParsedTime is { } t ? $" finished before {t:yyyy-MM-dd HH:mm:ss.ffffffzzz}" : lsnTarget is { } l ? $" ended before LSN {Lsn.FormatLsn(l)}" : "";
-        throw new PgVaultException($"no physical backup of cluster '{sources.Cluster}'{why}",
+        throw new PgVaultException(ErrorCode.NoBackup, $"no physical backup of cluster '{sources.Cluster}'{why}",
             oldest?.Physical is { } o ? $"the oldest ended at {o.StopTime:yyyy-MM-dd HH:mm:ss zzz} (LSN {o.StopLsn})" : null);
     }
 
@@ -161,13 +161,13 @@ public sealed partial class PhysicalRestore(Vault.Vault vault, IProgressSink pro
         var p = manifest.Physical!;
         ulong stop = Lsn.ParseLsn(p.StopLsn);
         if (options.ParsedTime is { } time && time < p.StopTime)
-            throw new PgVaultException($"target time {options.TargetTime} is before the end of backup {manifest.Id} ({p.StopTime:yyyy-MM-dd HH:mm:ss.ffffffzzz})",
+            throw new PgVaultException(ErrorCode.RecoveryTargetInvalid, $"target time {options.TargetTime} is before the end of backup {manifest.Id} ({p.StopTime:yyyy-MM-dd HH:mm:ss.ffffffzzz})",
                 "choose an earlier backup with --backup, or leave --backup out to pick the newest one that fits");
         if (options.ParsedLsn is { } lsn && lsn < stop)
-            throw new PgVaultException($"target LSN {options.TargetLsn} is before the end of backup {manifest.Id} (LSN {p.StopLsn})",
+            throw new PgVaultException(ErrorCode.RecoveryTargetInvalid, $"target LSN {options.TargetLsn} is before the end of backup {manifest.Id} (LSN {p.StopLsn})",
                 "choose an earlier backup with --backup, or leave --backup out to pick the newest one that fits");
         if (point != null && Lsn.ParseLsn(point.Lsn) < stop)
-            throw new PgVaultException($"restore point '{point.Name}' (LSN {point.Lsn}) is before the end of backup {manifest.Id} (LSN {p.StopLsn})",
+            throw new PgVaultException(ErrorCode.RecoveryTargetInvalid, $"restore point '{point.Name}' (LSN {point.Lsn}) is before the end of backup {manifest.Id} (LSN {p.StopLsn})",
                 "choose an earlier backup with --backup, or leave --backup out to pick the newest one that fits");
     }
 
@@ -191,25 +191,25 @@ public sealed partial class PhysicalRestore(Vault.Vault vault, IProgressSink pro
     /// <summary>new (absent or empty), delta or force; refuses a non-empty directory otherwise and always a running server.</summary>
     private static string CheckTargetDirectory(string pgdata, List<TablespacePlan> tablespaces, PhysicalRestoreOptions options)
     {
-        if (File.Exists(pgdata)) throw PgVaultException.Usage($"'{pgdata}' is a file, not a directory");
+        if (File.Exists(pgdata)) throw new PgVaultException(ErrorCode.RestoreTargetInvalid, $"'{pgdata}' is a file, not a directory");
         string pidFile = Path.Combine(pgdata, "postmaster.pid");
         if (File.Exists(pidFile))
         {
             string first = File.ReadLines(pidFile).FirstOrDefault() ?? "";
             if (int.TryParse(first.Trim(), out int pid) && Directory.Exists($"/proc/{pid}"))
-                throw new PgVaultException($"a PostgreSQL server (pid {pid}) is running on '{pgdata}'", "stop it before restoring into its data directory");
+                throw new PgVaultException(ErrorCode.RestoreTargetOccupied, $"a PostgreSQL server (pid {pid}) is running on '{pgdata}'", "stop it before restoring into its data directory");
         }
         bool busy = Directory.Exists(pgdata) && Directory.EnumerateFileSystemEntries(pgdata).Any();
         foreach (var t in tablespaces)
         {
             if (Directory.Exists(t.Location) && Directory.EnumerateFileSystemEntries(t.Location).Any() && !options.Delta && !options.Force)
-                throw PgVaultException.Usage($"tablespace directory '{t.Location}' ({t.Name}) is not empty",
+                throw new PgVaultException(ErrorCode.RestoreTargetNotEmpty, $"tablespace directory '{t.Location}' ({t.Name}) is not empty",
                     "pass --delta to reuse what is there, --force to overwrite it, or --tablespace-map to put it elsewhere");
         }
         if (!busy) return "new";
         if (options.Delta) return "delta";
         if (options.Force) return "force";
-        throw PgVaultException.Usage($"'{pgdata}' is not empty",
+        throw new PgVaultException(ErrorCode.RestoreTargetNotEmpty, $"'{pgdata}' is not empty",
             "pass --delta to rewrite only what differs from the backup, or --force to replace everything in it");
     }
 }

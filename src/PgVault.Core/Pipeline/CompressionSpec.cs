@@ -86,7 +86,7 @@ public sealed record CompressionSpec(CompressionType Type, int Level)
         ArgumentNullException.ThrowIfNull(name);
         return TryParseName(name, out CompressionType type)
             ? type
-            : throw new PgVaultException(
+            : throw new PgVaultException(ErrorCode.RepositoryFormat,
                 $"unknown compression type '{name}' (expected zstd, lz4, gzip or none)",
                 "the repository may have been written by a newer PgVault version");
     }

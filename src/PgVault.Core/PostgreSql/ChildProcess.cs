@@ -52,12 +52,12 @@ public sealed class ChildProcess : IAsyncDisposable
         psi.Environment["LC_MESSAGES"] = "C";
         try
         {
-            var process = Process.Start(psi) ?? throw new PgVaultException($"unable to start {tool.Path}");
+            var process = Process.Start(psi) ?? throw new PgVaultException(ErrorCode.ToolFailed, $"unable to start {tool.Path}");
             return new ChildProcess(process, description, ct);
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            throw new PgVaultException($"unable to start {tool.Path}: {e.Message}");
+            throw new PgVaultException(ErrorCode.ToolFailed, $"unable to start {tool.Path}: {e.Message}");
         }
     }
 
@@ -66,7 +66,7 @@ public sealed class ChildProcess : IAsyncDisposable
     {
         int code = await WaitAsync(ct).ConfigureAwait(false);
         if (code != 0)
-            throw new PgVaultException($"{Description} failed (exit code {code}): {LastError() ?? "no message"}");
+            throw new PgVaultException(ErrorCode.ToolFailed, $"{Description} failed (exit code {code}): {LastError() ?? "no message"}");
     }
 
     public async Task<int> WaitAsync(CancellationToken ct)

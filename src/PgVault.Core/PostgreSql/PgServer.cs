@@ -32,15 +32,15 @@ public static class PgServer
         {
             return pg.SqlState switch
             {
-                "28P01" or "28000" => new PgVaultException($"authentication failed for user \"{info.User}\" at {info.Describe()}: {pg.MessageText}",
+                "28P01" or "28000" => new PgVaultException(ErrorCode.ServerAuthFailed, $"authentication failed for user \"{info.User}\" at {info.Describe()}: {pg.MessageText}",
                     "check the password (PGPASSWORD, ~/.pgpass or the connection setting) and pg_hba.conf"),
-                "3D000" => new PgVaultException($"database \"{info.Database}\" does not exist on {info.Describe()}",
+                "3D000" => new PgVaultException(ErrorCode.DatabaseNotFound, $"database \"{info.Database}\" does not exist on {info.Describe()}",
                     "check the database name (see \\l in psql)"),
-                _ => new PgVaultException($"PostgreSQL at {info.Describe()} refused the connection: {pg.MessageText}"),
+                _ => new PgVaultException(ErrorCode.ServerRefused, $"PostgreSQL at {info.Describe()} refused the connection: {pg.MessageText}"),
             };
         }
         string reason = e.InnerException is SocketException se ? se.Message : e.Message;
-        return new PgVaultException($"unable to connect to PostgreSQL at {info.Describe()}: {reason}",
+        return new PgVaultException(ErrorCode.ServerUnreachable, $"unable to connect to PostgreSQL at {info.Describe()}: {reason}",
             "is the server running and does the connection setting (host, port) point at it?");
     }
 

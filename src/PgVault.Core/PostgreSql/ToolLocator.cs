@@ -26,7 +26,7 @@ public sealed partial class ToolLocator(string? configuredBinDir)
             var tool = Probe(name, path);
             if (tool != null && tool.Major >= serverMajor) return tool;
         }
-        throw new PgVaultException(
+        throw new PgVaultException(ErrorCode.ToolMissing,
             $"no {name} of version {serverMajor} or newer found (looked in: {string.Join(", ", candidates.Distinct())})",
             $"install the PostgreSQL {serverMajor} client programs (e.g. apt-get install postgresql-client-{serverMajor}) or set 'bindir' for the cluster");
     }

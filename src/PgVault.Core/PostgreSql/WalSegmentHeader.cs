@@ -23,11 +23,11 @@ public sealed record WalSegmentHeader(ushort Magic, uint Timeline, ulong PageAdd
     public static WalSegmentHeader Parse(ReadOnlySpan<byte> bytes, string file)
     {
         if (bytes.Length < Size)
-            throw new PgVaultException($"'{file}' is too short to be a WAL segment ({bytes.Length} bytes)");
+            throw new PgVaultException(ErrorCode.WalDamaged, $"'{file}' is too short to be a WAL segment ({bytes.Length} bytes)");
         ushort magic = BinaryPrimitives.ReadUInt16LittleEndian(bytes);
         ushort info = BinaryPrimitives.ReadUInt16LittleEndian(bytes[2..]);
         if ((info & LongHeaderFlag) == 0 || !MagicByMajor.Values.Contains(magic))
-            throw new PgVaultException($"'{file}' does not start with a WAL segment header (magic 0x{magic:X4}, info 0x{info:X4})",
+            throw new PgVaultException(ErrorCode.WalDamaged, $"'{file}' does not start with a WAL segment header (magic 0x{magic:X4}, info 0x{info:X4})",
                 "archive-push takes the %p path PostgreSQL passes to archive_command");
         var header = new WalSegmentHeader(
             magic,
@@ -37,7 +37,7 @@ public sealed record WalSegmentHeader(ushort Magic, uint Timeline, ulong PageAdd
             BinaryPrimitives.ReadUInt32LittleEndian(bytes[32..]),
             BinaryPrimitives.ReadUInt32LittleEndian(bytes[36..]));
         if (header.SegmentSize < 1 << 20 || header.SegmentSize > 1 << 30 || (header.SegmentSize & (header.SegmentSize - 1)) != 0)
-            throw new PgVaultException($"'{file}' has an invalid WAL segment size in its header ({header.SegmentSize})");
+            throw new PgVaultException(ErrorCode.WalDamaged, $"'{file}' has an invalid WAL segment size in its header ({header.SegmentSize})");
         return header;
     }
 

@@ -26,7 +26,7 @@ public static class WalSegments
         if (name.Length < 24 || !ulong.TryParse(name.AsSpan(8, 8), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out ulong log)
             || !ulong.TryParse(name.AsSpan(16, 8), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out ulong seg)
             || !uint.TryParse(name.AsSpan(0, 8), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out uint tli))
-            throw new PgVaultException($"'{name}' is not a WAL segment name");
+            throw new PgVaultException(ErrorCode.WalDamaged, $"'{name}' is not a WAL segment name");
         return (tli, log * (0x1_0000_0000UL / (ulong)segmentSize) + seg);
     }
 }
@@ -52,7 +52,7 @@ public static class TimelineHistory
                 if (line.Length == 0 || line.StartsWith('#')) continue;
                 var parts = line.Split((char[])['\t', ' '], 3, StringSplitOptions.RemoveEmptyEntries);
                 if (parts.Length < 2 || !uint.TryParse(parts[0], CultureInfo.InvariantCulture, out uint parent))
-                    throw new PgVaultException($"timeline history of timeline {timeline} is damaged: '{line}'");
+                    throw new PgVaultException(ErrorCode.WalDamaged, $"timeline history of timeline {timeline} is damaged: '{line}'");
                 ulong end = PostgreSql.Lsn.ParseLsn(parts[1]);
                 spans.Add(new TimelineSpan(parent, begin, end));
                 begin = end;

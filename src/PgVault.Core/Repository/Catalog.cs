@@ -95,11 +95,11 @@ public sealed class Catalog(Repository repository, string cluster)
             {
                 if (await TryReadManifestAsync(headers[i].Id, progress, ct).ConfigureAwait(false) is { } newest) return newest;
             }
-            throw new PgVaultException($"no backups of cluster '{cluster}' in repository '{repository.Name}'", "take one with 'pgvault backup'");
+            throw new PgVaultException(ErrorCode.NoBackup, $"no backups of cluster '{cluster}' in repository '{repository.Name}'", "take one with 'pgvault backup'");
         }
         BackupId.Parse(id);
         return await repository.ReadMetadataAsync(RepositoryLayout.Manifest(cluster, id), RepositoryJson.Default.BackupManifest, ct).ConfigureAwait(false)
-            ?? throw new PgVaultException($"backup '{id}' not found for cluster '{cluster}' in repository '{repository.Name}'",
+            ?? throw new PgVaultException(ErrorCode.BackupNotFound, $"backup '{id}' not found for cluster '{cluster}' in repository '{repository.Name}'",
                 "see 'pgvault list' for the backups that exist");
     }
 

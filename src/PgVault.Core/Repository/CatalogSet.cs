@@ -123,7 +123,7 @@ public sealed class CatalogSet
                     try { await written.DiscardOwnAsync(id, CancellationToken.None).ConfigureAwait(false); }
                     catch (Exception) { /* debris: the next backup removes it */ }
                 }
-                throw new PgVaultException($"unable to start backup {id} in repository '{Catalogs[i].Repository.Name}': {e.Message}", inner: e);
+                throw new PgVaultException(e is PgVaultException p ? p.Code : ErrorCode.IoFailed, $"unable to start backup {id} in repository '{Catalogs[i].Repository.Name}': {e.Message}", inner: e);
             }
         }
         return id;
@@ -212,7 +212,7 @@ public sealed class CatalogSet
             if (await ReadManifestAsync(entries[i].Header.Id, entries[i].Holders, progress, ct).ConfigureAwait(false) is { } newest)
                 return (newest, [.. entries[i].Holders]);
         }
-        throw new PgVaultException(Catalogs.Count == 1
+        throw new PgVaultException(ErrorCode.NoBackup, Catalogs.Count == 1
                 ? $"no backups of cluster '{Cluster}' in repository '{Catalogs[0].Repository.Name}'"
                 : $"no backups of cluster '{Cluster}' in repositories {Names}",
             "take one with 'pgvault backup'");
@@ -234,13 +234,13 @@ public sealed class CatalogSet
             catch (PgVaultException e) when (e.Kind != ErrorKind.Usage)
             {
                 lastError = e;
-                if (e.RepositoryFault || !e.Message.Contains("not found", StringComparison.Ordinal))
+                if (e.RepositoryFault || e.Code != ErrorCode.BackupNotFound)
                     progress.Warn($"repository '{catalog.Repository.Name}': {e.Message}");
             }
         }
         if (first != null) return (first, holders);
         if (Catalogs.Count == 1 && lastError != null) throw lastError;
-        throw new PgVaultException($"backup '{id}' not found for cluster '{Cluster}' in repositories {Names}",
+        throw new PgVaultException(ErrorCode.BackupNotFound, $"backup '{id}' not found for cluster '{Cluster}' in repositories {Names}",
             "see 'pgvault list' for the backups that exist");
     }
 

@@ -52,6 +52,6 @@ internal sealed class FaultMarkingStream(Stream inner, string repository, string
 
     /// <summary>The failure as a repository fault, keeping a PgVault message when there is one.</summary>
     internal static PgVaultException Mark(Exception e, string repository, string key) => e is PgVaultException p
-        ? new PgVaultException(p.Message, p.Hint, p.Kind, p.InnerException ?? p) { RepositoryFault = true }
-        : new PgVaultException($"unable to read '{key}' from repository '{repository}': {e.Message}", null, ErrorKind.Failure, e) { RepositoryFault = true };
+        ? new PgVaultException(p.Code, p.Message, p.Hint, p.InnerException ?? p) { RepositoryFault = true }
+        : new PgVaultException(ErrorCode.IoFailed, $"unable to read '{key}' from repository '{repository}': {e.Message}", null, e) { RepositoryFault = true };
 }

@@ -53,7 +53,7 @@ public static class KeyWrapping
     public static async Task<byte[]> UnwrapAsync(RepositoryEncryption encryption, string passphrase, int format, string repositoryName, CancellationToken ct)
     {
         if (encryption.Kdf != "pbkdf2-sha256" || encryption.Cipher != "aes-256-gcm-framed-v1")
-            throw new PgVaultException($"repository '{repositoryName}' uses encryption '{encryption.Cipher}' with '{encryption.Kdf}', which this version of PgVault does not know",
+            throw new PgVaultException(ErrorCode.RepositoryFormat, $"repository '{repositoryName}' uses encryption '{encryption.Cipher}' with '{encryption.Kdf}', which this version of PgVault does not know",
                 "upgrade PgVault");
         if (encryption.Iterations is < MinIterations or > MaxIterations)
             throw PgVaultException.Corrupt(RepositoryLayout.Descriptor, $"key derivation iterations {encryption.Iterations} outside {MinIterations}..{MaxIterations}");
@@ -71,7 +71,7 @@ public static class KeyWrapping
         }
         catch (AuthenticationTagMismatchException)
         {
-            throw new PgVaultException($"wrong passphrase for repository '{repositoryName}' (or its descriptor {RepositoryLayout.Descriptor} was altered)",
+            throw new PgVaultException(ErrorCode.WrongPassphrase, $"wrong passphrase for repository '{repositoryName}' (or its descriptor {RepositoryLayout.Descriptor} was altered)",
                 "check encryption.passphrase_file / passphrase_env in the configuration");
         }
         finally

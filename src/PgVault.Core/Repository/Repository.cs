@@ -42,7 +42,7 @@ public sealed class Repository
     public void EnsureWritable()
     {
         if (!Writable)
-            throw new PgVaultException($"repository '{Name}' has format {Descriptor.Format}; this PgVault writes only format {RepositoryDescriptor.CurrentFormat}",
+            throw new PgVaultException(ErrorCode.RepositoryFormat, $"repository '{Name}' has format {Descriptor.Format}; this PgVault writes only format {RepositoryDescriptor.CurrentFormat}",
                 "run 'pgvault repo upgrade' once (backups in it stay readable meanwhile)");
     }
 
@@ -50,7 +50,7 @@ public sealed class Repository
     public static async Task<Repository> InitAsync(IObjectStore store, string? passphrase, CancellationToken ct)
     {
         if (await store.StatAsync(RepositoryLayout.Descriptor, ct).ConfigureAwait(false) != null)
-            throw new PgVaultException($"repository '{store.Name}' at {store.Location} is already initialised",
+            throw new PgVaultException(ErrorCode.RepositoryAlreadyInitialised, $"repository '{store.Name}' at {store.Location} is already initialised",
                 "use it as it is, or choose an empty location");
         byte[]? dataKey = passphrase is null ? null : KeyWrapping.NewDataKey();
         var descriptor = new RepositoryDescriptor
@@ -79,31 +79,31 @@ public sealed class Repository
         }
         catch (ObjectNotFoundException)
         {
-            throw new PgVaultException($"repository '{store.Name}' at {store.Location} is not initialised",
+            throw new PgVaultException(ErrorCode.RepositoryNotInitialised, $"repository '{store.Name}' at {store.Location} is not initialised",
                 "run 'pgvault repo init' first (or check the repository path)");
         }
         catch (UnauthorizedAccessException e)
         {
-            throw new PgVaultException($"unable to read repository '{store.Name}' at {store.Location}: {e.Message}",
+            throw new PgVaultException(ErrorCode.RepositoryUnreachable, $"unable to read repository '{store.Name}' at {store.Location}: {e.Message}",
                 "run pgvault as the repository's owner (e.g. postgres), or fix its permissions") { RepositoryFault = true };
         }
         var (body, stored) = ChecksummedJson.Split(raw, RepositoryLayout.Descriptor);
         var descriptor = ChecksummedJson.Parse(body, RepositoryJson.Default.RepositoryDescriptor, RepositoryLayout.Descriptor);
         if (descriptor.Format > RepositoryDescriptor.CurrentFormat)
-            throw new PgVaultException($"repository '{store.Name}' has format {descriptor.Format}; this PgVault reads up to {RepositoryDescriptor.CurrentFormat}",
+            throw new PgVaultException(ErrorCode.RepositoryFormat, $"repository '{store.Name}' has format {descriptor.Format}; this PgVault reads up to {RepositoryDescriptor.CurrentFormat}",
                 "upgrade PgVault");
         if (descriptor.Format < 1)
             throw PgVaultException.Corrupt(RepositoryLayout.Descriptor, $"format {descriptor.Format} is not a repository format");
         if (descriptor.Encryption is not { } encryption)
         {
             if (passphrase != null)
-                throw new PgVaultException($"repository '{store.Name}' at {store.Location} is not encrypted, but the configuration has a passphrase: refusing to read or write it in plaintext",
+                throw new PgVaultException(ErrorCode.EncryptionMismatch, $"repository '{store.Name}' at {store.Location} is not encrypted, but the configuration has a passphrase: refusing to read or write it in plaintext",
                     "if it was initialised without encryption on purpose, set 'encrypted: false' on this repository in the configuration; otherwise its descriptor was replaced");
             ChecksummedJson.Check(body, stored, null, RepositoryLayout.Descriptor);
             return new Repository(store, descriptor, null);
         }
         if (passphrase is null)
-            throw new PgVaultException($"repository '{store.Name}' is encrypted and no passphrase is configured",
+            throw new PgVaultException(ErrorCode.PassphraseUnavailable, $"repository '{store.Name}' is encrypted and no passphrase is configured",
                 "set encryption.passphrase_file or encryption.passphrase_env in the configuration");
         byte[] dataKey = await KeyWrapping.UnwrapAsync(encryption, passphrase, descriptor.Format, store.Name, ct).ConfigureAwait(false);
         var repository = new Repository(store, descriptor, dataKey);
@@ -146,7 +146,7 @@ public sealed class Repository
         var descriptor = Descriptor with
         {
             Format = RepositoryDescriptor.CurrentFormat,
-            Encryption = _dataKey is null ? null : KeyWrapping.Wrap(_dataKey, passphrase ?? throw new PgVaultException("the passphrase is needed to upgrade an encrypted repository"), RepositoryDescriptor.CurrentFormat),
+            Encryption = _dataKey is null ? null : KeyWrapping.Wrap(_dataKey, passphrase ?? throw new PgVaultException(ErrorCode.PassphraseUnavailable, "the passphrase is needed to upgrade an encrypted repository"), RepositoryDescriptor.CurrentFormat),
         };
         var upgraded = new Repository(Store, descriptor, _dataKey);
         await upgraded.WriteDescriptorAsync(descriptor, ct).ConfigureAwait(false);
@@ -193,7 +193,7 @@ public sealed class Repository
     public async Task<Repository> ChangePassphraseAsync(string newPassphrase, CancellationToken ct)
     {
         if (_dataKey is null)
-            throw new PgVaultException($"repository '{Name}' is not encrypted", "encryption is chosen when the repository is initialised");
+            throw new PgVaultException(ErrorCode.EncryptionMismatch, $"repository '{Name}' is not encrypted", "encryption is chosen when the repository is initialised");
         EnsureWritable();
         var descriptor = Descriptor with { Encryption = KeyWrapping.Wrap(_dataKey, newPassphrase, Descriptor.Format) };
         var repository = new Repository(Store, descriptor, _dataKey);
@@ -215,7 +215,7 @@ public sealed class Repository
     public async Task<Stream> OpenObjectAsync(string key, StoredFile file, CancellationToken ct)
     {
         if (file.Encrypted && _dataKey is null)
-            throw new PgVaultException($"object '{key}' is encrypted but repository '{Name}' is opened without a key");
+            throw new PgVaultException(ErrorCode.EncryptionMismatch, $"object '{key}' is encrypted but repository '{Name}' is opened without a key");
         if (!file.Encrypted && _dataKey != null)
             throw PgVaultException.Corrupt(key, $"recorded as not encrypted in encrypted repository '{Name}'");
         var stored = await OpenStoredAsync(key, ct).ConfigureAwait(false);
@@ -253,7 +253,7 @@ public sealed class Repository
         }
         catch (ObjectNotFoundException)
         {
-            throw new PgVaultException($"object '{key}' is missing from repository '{Name}'",
+            throw new PgVaultException(ErrorCode.ObjectMissing, $"object '{key}' is missing from repository '{Name}'",
                 "the backup is damaged: restore from another repository or take a new backup") { RepositoryFault = true };
         }
         catch (Exception e) when (e is not PgVaultException { RepositoryFault: true } && FaultMarkingStream.IsStoreFailure(e))

@@ -117,13 +117,13 @@ public sealed class RepositoryLock : IAsyncDisposable
             }
             else if (now - held.Heartbeat > RemoteStaleAfter)
             {
-                throw new PgVaultException(
+                throw new PgVaultException(ErrorCode.Locked,
                     $"repository '{repository.Name}': cluster '{cluster}' is locked by {held}, whose heartbeat stopped more than {RemoteStaleAfter.TotalMinutes:0} minutes ago",
                     $"if that process is gone, run 'pgvault repo unlock --cluster {cluster}' and try again");
             }
             if (now >= deadline)
             {
-                throw new PgVaultException($"repository '{repository.Name}': cluster '{cluster}' is locked by {held}",
+                throw new PgVaultException(ErrorCode.Locked, $"repository '{repository.Name}': cluster '{cluster}' is locked by {held}",
                     $"wait for it to finish; if it is gone, run 'pgvault repo unlock --cluster {cluster}'");
             }
             await Task.Delay(TimeSpan.FromMilliseconds(RandomNumberGenerator.GetInt32(30, 150 + 50 * Math.Min(attempt, 10))), ct).ConfigureAwait(false);
@@ -149,7 +149,7 @@ public sealed class RepositoryLock : IAsyncDisposable
         }
         catch (PgVaultException e)
         {
-            throw new PgVaultException($"repository '{repository.Name}': the lock of cluster '{cluster}' is unreadable ({e.Message})",
+            throw new PgVaultException(ErrorCode.Locked, $"repository '{repository.Name}': the lock of cluster '{cluster}' is unreadable ({e.Message})",
                 $"if no pgvault command runs on this cluster, run 'pgvault repo unlock --cluster {cluster} --force'", inner: e);
         }
     }
@@ -177,7 +177,7 @@ public sealed class RepositoryLock : IAsyncDisposable
             : DateTimeOffset.UtcNow - held.Heartbeat <= RemoteStaleAfter;
         if (live && !force)
         {
-            throw new PgVaultException($"repository '{repository.Name}': cluster '{cluster}' is locked by {held}, which is still running",
+            throw new PgVaultException(ErrorCode.Locked, $"repository '{repository.Name}': cluster '{cluster}' is locked by {held}, which is still running",
                 "wait for it to finish, or add --force if you are sure it is not using the repository");
         }
         await RemoveIfHeldByAsync(repository.Store, key, held.Token, ct).ConfigureAwait(false);

@@ -196,14 +196,14 @@ public sealed class SandboxCluster : IAsyncDisposable
         }
         foreach (var a in arguments) psi.ArgumentList.Add(a);
         ChildEnvironment.Apply(psi, environment); // initdb, pg_ctl and the server (and its archive/restore commands) see no secrets but those given
-        using var process = Process.Start(psi) ?? throw new PgVaultException($"unable to start {program}");
+        using var process = Process.Start(psi) ?? throw new PgVaultException(ErrorCode.ToolFailed, $"unable to start {program}");
         var stdout = process.StandardOutput.ReadToEndAsync(ct);
         var stderr = process.StandardError.ReadToEndAsync(ct);
         await process.WaitForExitAsync(ct).ConfigureAwait(false);
         string output = await stdout.ConfigureAwait(false);
         string error = await stderr.ConfigureAwait(false);
         if (process.ExitCode != 0)
-            throw new PgVaultException($"{Path.GetFileName(program)} {string.Join(' ', arguments)} failed (exit {process.ExitCode}): {error.Trim().Split('\n').LastOrDefault()}");
+            throw new PgVaultException(ErrorCode.ToolFailed, $"{Path.GetFileName(program)} {string.Join(' ', arguments)} failed (exit {process.ExitCode}): {error.Trim().Split('\n').LastOrDefault()}");
         return output;
     }
 

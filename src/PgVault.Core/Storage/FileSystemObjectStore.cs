@@ -69,7 +69,7 @@ public sealed class FileSystemObjectStore : IObjectStore
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             if (!Directory.Exists(_root))
-                throw new PgVaultException($"repository '{Name}': directory {_root} does not exist", "check the repository path, or create it and run 'pgvault repo init'");
+                throw new PgVaultException(ErrorCode.RepositoryUnreachable, $"repository '{Name}': directory {_root} does not exist", "check the repository path, or create it and run 'pgvault repo init'");
             throw new ObjectNotFoundException(Name, key);
         }
     }

@@ -96,7 +96,7 @@ internal sealed class S3Client : IDisposable
     {
         string? value = Environment.GetEnvironmentVariable(variable);
         if (string.IsNullOrEmpty(value))
-            throw PgVaultException.Usage(
+            throw new PgVaultException(ErrorCode.ConfigInvalid,
                 $"S3 repository '{repository}': environment variable {variable} (named by {key}) is not set",
                 $"export {variable} before running pgvault, or remove access_key_id_env and secret_access_key_env to use the AWS default credentials");
         return value;

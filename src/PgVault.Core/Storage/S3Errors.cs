@@ -32,7 +32,7 @@ internal static class S3Errors
         string repo = $"S3 repository '{store.Name}'";
         if (e is AmazonS3Exception { ErrorCode: NoSuchBucket })
         {
-            return new PgVaultException($"{repo}: bucket '{store.Bucket}' does not exist at {store.Endpoint}",
+            return new PgVaultException(ErrorCode.RepositoryUnreachable, $"{repo}: bucket '{store.Bucket}' does not exist at {store.Endpoint}",
                 "create the bucket, or fix 'bucket' and 'endpoint' in the repository's configuration", inner: e);
         }
         if (e is AmazonServiceException { StatusCode: >= (HttpStatusCode)100 } service && !IsNetwork(e))
@@ -40,27 +40,35 @@ internal static class S3Errors
             int status = (int)service.StatusCode;
             string code = string.IsNullOrEmpty(service.ErrorCode) ? service.StatusCode.ToString() : service.ErrorCode;
             string detail = string.IsNullOrWhiteSpace(service.Message) || service.Message == code ? "" : $" ({OneLine(service.Message)})";
-            return new PgVaultException($"{repo}: {operation} '{key}' failed: {status} {code}{detail}", HintFor(status, code, store), inner: e);
+            return new PgVaultException(CodeFor(status), $"{repo}: {operation} '{key}' failed: {status} {code}{detail}", HintFor(status, code, store), inner: e);
         }
         if (Find<HttpRequestException>(e) is { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError } unreachable)
         {
             string hint = unreachable.HttpRequestError == HttpRequestError.SecureConnectionError
                 ? "check the server's certificate; for a server with a self-signed certificate set 'verify_tls: false'"
                 : "check 'endpoint' in the repository's configuration and that the server is running";
-            return new PgVaultException($"{repo}: unable to reach {store.Endpoint}: {Reason(e)}", hint, inner: e);
+            return new PgVaultException(ErrorCode.RepositoryUnreachable, $"{repo}: unable to reach {store.Endpoint}: {Reason(e)}", hint, inner: e);
         }
         if (IsNetwork(e))
         {
-            return new PgVaultException($"{repo}: {operation} '{key}' failed: connection to {store.Endpoint} lost: {Reason(e)}",
+            return new PgVaultException(ErrorCode.RepositoryUnreachable, $"{repo}: {operation} '{key}' failed: connection to {store.Endpoint} lost: {Reason(e)}",
                 "check the network and the server, then run the command again", inner: e);
         }
         if (e is AmazonClientException && e.Message.Contains("credential", StringComparison.OrdinalIgnoreCase))
         {
-            return new PgVaultException($"{repo}: no usable credentials: {OneLine(e.Message)}",
+            return new PgVaultException(ErrorCode.RepositoryAccessDenied, $"{repo}: no usable credentials: {OneLine(e.Message)}",
                 "set access_key_id_env and secret_access_key_env in the repository's configuration, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use ~/.aws/credentials", inner: e);
         }
-        return new PgVaultException($"{repo}: {operation} '{key}' failed: {OneLine(e.Message)}", inner: e);
+        return new PgVaultException(ErrorCode.IoFailed, $"{repo}: {operation} '{key}' failed: {OneLine(e.Message)}", inner: e);
     }
+
+    private static ErrorCode CodeFor(int status) => status switch
+    {
+        401 or 403 => ErrorCode.RepositoryAccessDenied,
+        404 => ErrorCode.ObjectMissing,
+        >= 500 => ErrorCode.RepositoryUnreachable,
+        _ => ErrorCode.IoFailed,
+    };
 
     private static string? HintFor(int status, string code, S3ObjectStore store) => (status, code) switch
     {

@@ -121,7 +121,7 @@ public sealed partial class S3ObjectStore
             if (await StatAsync(key, ct).ConfigureAwait(false) != null) return false;
             await Task.Delay(RandomPause(attempt), ct).ConfigureAwait(false);
         }
-        throw new PgVaultException($"S3 repository '{Name}': unable to create '{key}': other writers kept contending for it",
+        throw new PgVaultException(ErrorCode.Locked, $"S3 repository '{Name}': unable to create '{key}': other writers kept contending for it",
             "run the command again; if it keeps failing, look for leftover '" + candidatePrefix + "*' objects");
     }
 

@@ -325,7 +325,7 @@ public sealed partial class S3ObjectStore
                 case State.Committed:
                     throw new InvalidOperationException($"object '{objectKey}' is already committed");
                 default:
-                    throw new PgVaultException($"S3 repository '{store.Name}': writing '{objectKey}' failed earlier; the upload is abandoned");
+                    throw new PgVaultException(ErrorCode.IoFailed, $"S3 repository '{store.Name}': writing '{objectKey}' failed earlier; the upload is abandoned");
             }
         }
     }

@@ -35,7 +35,7 @@ public sealed partial class RepositorySync
                 if (present != null)
                 {
                     if (present.Any(p => p.Sha16 == tag)) continue;
-                    throw new PgVaultException(
+                    throw new PgVaultException(ErrorCode.WalConflict,
                         $"WAL file {name} of cluster '{cluster}' is in repository '{target.Name}' with different content than in '{source.Name}'",
                         "the repositories hold different clusters under one name, or one copy is damaged: check both with 'pgvault verify'");
                 }

@@ -35,7 +35,7 @@ public sealed class VaultSettings(ClusterConfig cluster, Func<string, string?> e
             }
             catch (PgVaultException e)
             {
-                throw PgVaultException.Usage($"{CompressionVariable}: {e.Message}", e.Hint);
+                throw new PgVaultException(ErrorCode.ConfigInvalid, $"{CompressionVariable}: {e.Message}", e.Hint);
             }
         }
         return cluster.Compression;
@@ -61,7 +61,7 @@ public sealed class VaultSettings(ClusterConfig cluster, Func<string, string?> e
     {
         if (environment(variable) is not { Length: > 0 } text) return null;
         if (!int.TryParse(text, out int value) || value < min || value > max)
-            throw PgVaultException.Usage($"{variable}='{text}' must be a whole number from {min} to {max}");
+            throw new PgVaultException(ErrorCode.ConfigInvalid, $"{variable}='{text}' must be a whole number from {min} to {max}");
         return value;
     }
 }

@@ -42,7 +42,7 @@ public sealed class ArchiveSetup(Vault.Vault vault, IProgressSink progress)
     /// <summary>How to start this PgVault again: the native binary, or dotnet + the assembly when run that way.</summary>
     public static IReadOnlyList<string> SelfInvocation()
     {
-        string process = Environment.ProcessPath ?? throw new PgVaultException("unable to find the path of the pgvault executable");
+        string process = Environment.ProcessPath ?? throw new PgVaultException(ErrorCode.Internal, "unable to find the path of the pgvault executable");
         if (Path.GetFileNameWithoutExtension(process) == "dotnet")
             return [process, Path.Combine(AppContext.BaseDirectory, "pgvault.dll")];
         return [Path.GetFullPath(process)];
@@ -84,7 +84,7 @@ public sealed class ArchiveSetup(Vault.Vault vault, IProgressSink progress)
                 }
                 catch (PostgresException e)
                 {
-                    throw new PgVaultException($"'{sql}' failed: {e.MessageText}", "setup --apply needs a superuser connection");
+                    throw new PgVaultException(ErrorCode.ServerQueryFailed, $"'{sql}' failed: {e.MessageText}", "setup --apply needs a superuser connection");
                 }
             }
         }

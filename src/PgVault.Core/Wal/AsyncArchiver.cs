@@ -75,7 +75,7 @@ public sealed class AsyncArchiver(string spool)
         {
             var (ok, error) = Consume(name);
             if (ok == true) return;
-            if (ok == false) throw new PgVaultException($"asynchronous archiving of {name} failed: {error}");
+            if (ok == false) throw new PgVaultException(ErrorCode.ArchiveFailed, $"asynchronous archiving of {name} failed: {error}");
             // A worker needs a moment to open the repositories and take the lock: do not start another meanwhile.
             if ((lastStart is null || clock.Elapsed - lastStart > TimeSpan.FromSeconds(3)) && !WorkerRunning())
             {
@@ -83,7 +83,7 @@ public sealed class AsyncArchiver(string spool)
                 lastStart = clock.Elapsed;
             }
             if (clock.Elapsed > timeout)
-                throw new PgVaultException($"asynchronous archiving did not store {name} within {timeout.TotalSeconds:0} s",
+                throw new PgVaultException(ErrorCode.ArchiveTimeout, $"asynchronous archiving did not store {name} within {timeout.TotalSeconds:0} s",
                     $"see the server log for the worker's messages; the spool is {spool}");
             await Task.Delay(20, ct).ConfigureAwait(false);
         }
@@ -179,7 +179,7 @@ public sealed class AsyncArchiver(string spool)
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new PgVaultException($"unable to create the spool directory '{spool}': {e.Message}",
+            throw new PgVaultException(ErrorCode.IoFailed, $"unable to create the spool directory '{spool}': {e.Message}",
                 "set spool_path for the cluster to a directory the PostgreSQL OS user can write");
         }
     }

@@ -46,7 +46,7 @@ public sealed class RestorePoints(IReadOnlyList<Repository.Repository> repositor
         }
         catch (PostgresException e)
         {
-            throw new PgVaultException($"unable to create restore point '{name}': {e.MessageText}",
+            throw new PgVaultException(ErrorCode.ServerQueryFailed, $"unable to create restore point '{name}': {e.MessageText}",
                 "restore points need wal_level replica or logical and a superuser (or a role granted pg_create_restore_point)");
         }
         // The name is not guessable from the object key: a keyed hash (per repository) in encrypted repositories.

@@ -51,7 +51,7 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new PgVaultException($"unable to open '{path}': {e.Message}");
+            throw new PgVaultException(ErrorCode.SourceUnreadable, $"unable to open '{path}': {e.Message}");
         }
         await using (file)
         {
@@ -62,10 +62,10 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
                 int read = await file.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, ct).ConfigureAwait(false);
                 header = WalSegmentHeader.Parse(head.AsSpan(0, read), path);
                 if (file.Length != header.SegmentSize)
-                    throw new PgVaultException($"'{path}' is {file.Length} bytes but its header says segments are {header.SegmentSize} bytes",
+                    throw new PgVaultException(ErrorCode.WalDamaged, $"'{path}' is {file.Length} bytes but its header says segments are {header.SegmentSize} bytes",
                         "the file is damaged or not a complete WAL segment");
                 if (HeaderProblem(header, wal, file.Length) is { } problem)
-                    throw new PgVaultException($"'{path}' is not the WAL file its name says: {problem}",
+                    throw new PgVaultException(ErrorCode.WalDamaged, $"'{path}' is not the WAL file its name says: {problem}",
                         "archive-push takes the %p path PostgreSQL passes to archive_command; the file may be damaged or renamed");
             }
             file.Position = 0;
@@ -99,7 +99,7 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
                     }
                     else if (stored.Count > 0)
                     {
-                        throw new PgVaultException(
+                        throw new PgVaultException(ErrorCode.WalConflict,
                             $"WAL file {name} is already archived in repository '{repositories[i].Name}' with different content (tag {stored[0].Sha16}, this file {tag})",
                             "another cluster may be archiving into the same repository and cluster name; check archive_command on every server");
                     }
@@ -152,7 +152,7 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
             if (await repository.Store.TryCreateAsync(claimKey, System.Text.Encoding.ASCII.GetBytes(sha16 + "\n"), ct).ConfigureAwait(false)) return;
             string claimed = System.Text.Encoding.ASCII.GetString(await repository.Store.GetBytesAsync(claimKey, ct).ConfigureAwait(false)).Trim();
             if (claimed == sha16) return;
-            throw new PgVaultException(
+            throw new PgVaultException(ErrorCode.WalConflict,
                 $"WAL file {name} is already claimed in repository '{repository.Name}' by another push with different content (checksum {claimed}, this file {sha16})",
                 "another cluster may be archiving into the same repository and cluster name; check archive_command on every server");
         }
@@ -214,7 +214,7 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
         int length = (int)file.Length;
         byte[] data = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
         int read = await file.ReadAtLeastAsync(data.AsMemory(0, length), length, throwOnEndOfStream: false, ct).ConfigureAwait(false);
-        if (read != length) { ArrayPool<byte>.Shared.Return(data); throw new PgVaultException($"'{file.Name}' changed size while it was read"); }
+        if (read != length) { ArrayPool<byte>.Shared.Return(data); throw new PgVaultException(ErrorCode.SourceUnreadable, $"'{file.Name}' changed size while it was read"); }
         var sha = Task.Run(() => Convert.ToHexStringLower(SHA256.HashData(data.AsSpan(0, length))), ct);
         return new PreparedFile(sha, data, length);
     }
@@ -409,7 +409,7 @@ public sealed class WalArchive(IReadOnlyList<Repository.Repository> repositories
         if (info?.History.LastOrDefault() is { } current)
         {
             if (current.SystemIdentifier != system)
-                throw new PgVaultException(
+                throw new PgVaultException(ErrorCode.WalConflict,
                     $"WAL file {name} belongs to database system {system}, but cluster '{cluster}' in repository '{repository.Name}' archives system {current.SystemIdentifier}",
                     "archive_command of this server points at another cluster's archive: give each server its own cluster name");
             return;

@@ -1,0 +1,117 @@
+namespace PgVault.Core.Errors;
+
+/// <summary>
+/// The stable codes of PgVault's errors, as pgBackRest has fixed error codes: a code keeps its
+/// meaning and its wire name (<see cref="ErrorCodes.WireName"/>) across releases, so scripts,
+/// metrics and alerts may match on it. docs/errors.md lists every code with its usual fix.
+/// </summary>
+public enum ErrorCode
+{
+    /// <summary>The command line is wrong.</summary>
+    Usage,
+    /// <summary>The configuration (file, environment variable) is wrong or incomplete.</summary>
+    ConfigInvalid,
+    /// <summary>A configuration or secret file is readable by others.</summary>
+    ConfigPermission,
+    /// <summary>The repository passphrase cannot be read or is unusable.</summary>
+    PassphraseUnavailable,
+    /// <summary>The passphrase does not open the repository's key.</summary>
+    WrongPassphrase,
+    /// <summary>The repository's encryption and the configuration disagree.</summary>
+    EncryptionMismatch,
+    RepositoryNotInitialised,
+    RepositoryAlreadyInitialised,
+    /// <summary>The repository has a format (or cipher, compression) this version does not handle.</summary>
+    RepositoryFormat,
+    RepositoryUnreachable,
+    RepositoryAccessDenied,
+    /// <summary>A stored object failed its integrity check.</summary>
+    ObjectCorrupt,
+    ObjectMissing,
+    /// <summary>Another process holds the cluster's lock, or contends for the same object.</summary>
+    Locked,
+    BackupNotFound,
+    NoBackup,
+    ServerUnreachable,
+    ServerAuthFailed,
+    /// <summary>The server cannot serve the request (version, standby, archiving off, other system).</summary>
+    ServerRefused,
+    ServerPermissionDenied,
+    DatabaseNotFound,
+    ServerQueryFailed,
+    ToolMissing,
+    ToolFailed,
+    /// <summary>A local file PgVault must read (data directory, WAL file) cannot be read.</summary>
+    SourceUnreadable,
+    WalConflict,
+    WalMissing,
+    WalDamaged,
+    ArchiveTimeout,
+    ArchiveFailed,
+    /// <summary>The recovery target cannot be reached from the chosen backup.</summary>
+    RecoveryTargetInvalid,
+    /// <summary>The restore target is not a directory this restore may write into.</summary>
+    RestoreTargetInvalid,
+    RestoreTargetNotEmpty,
+    /// <summary>A server runs on the target, or the target database already holds data.</summary>
+    RestoreTargetOccupied,
+    VerificationFailed,
+    TimelineChanged,
+    IoFailed,
+    Interrupted,
+    Internal,
+}
+
+/// <summary>The one place that gives each <see cref="ErrorCode"/> its wire name and exit-code kind.</summary>
+public static class ErrorCodes
+{
+    /// <summary>The code's stable kebab-case name, used in JSON output, metrics and alerts.</summary>
+    public static string WireName(this ErrorCode code) => Describe(code).Wire;
+
+    /// <summary>The exit-code kind of the code.</summary>
+    public static ErrorKind Kind(this ErrorCode code) => Describe(code).Kind;
+
+    private static (string Wire, ErrorKind Kind) Describe(ErrorCode code) => code switch
+    {
+        ErrorCode.Usage => ("usage", ErrorKind.Usage),
+        ErrorCode.ConfigInvalid => ("config-invalid", ErrorKind.Usage),
+        ErrorCode.ConfigPermission => ("config-permission", ErrorKind.Failure),
+        ErrorCode.PassphraseUnavailable => ("passphrase-unavailable", ErrorKind.Failure),
+        ErrorCode.WrongPassphrase => ("wrong-passphrase", ErrorKind.Failure),
+        ErrorCode.EncryptionMismatch => ("encryption-mismatch", ErrorKind.Failure),
+        ErrorCode.RepositoryNotInitialised => ("repository-not-initialised", ErrorKind.Failure),
+        ErrorCode.RepositoryAlreadyInitialised => ("repository-already-initialised", ErrorKind.Failure),
+        ErrorCode.RepositoryFormat => ("repository-format", ErrorKind.Failure),
+        ErrorCode.RepositoryUnreachable => ("repository-unreachable", ErrorKind.Failure),
+        ErrorCode.RepositoryAccessDenied => ("repository-access-denied", ErrorKind.Failure),
+        ErrorCode.ObjectCorrupt => ("object-corrupt", ErrorKind.Failure),
+        ErrorCode.ObjectMissing => ("object-missing", ErrorKind.Failure),
+        ErrorCode.Locked => ("locked", ErrorKind.Failure),
+        ErrorCode.BackupNotFound => ("backup-not-found", ErrorKind.Failure),
+        ErrorCode.NoBackup => ("no-backup", ErrorKind.Failure),
+        ErrorCode.ServerUnreachable => ("server-unreachable", ErrorKind.Failure),
+        ErrorCode.ServerAuthFailed => ("server-auth-failed", ErrorKind.Failure),
+        ErrorCode.ServerRefused => ("server-refused", ErrorKind.Failure),
+        ErrorCode.ServerPermissionDenied => ("server-permission-denied", ErrorKind.Failure),
+        ErrorCode.DatabaseNotFound => ("database-not-found", ErrorKind.Failure),
+        ErrorCode.ServerQueryFailed => ("server-query-failed", ErrorKind.Failure),
+        ErrorCode.ToolMissing => ("tool-missing", ErrorKind.Failure),
+        ErrorCode.ToolFailed => ("tool-failed", ErrorKind.Failure),
+        ErrorCode.SourceUnreadable => ("source-unreadable", ErrorKind.Failure),
+        ErrorCode.WalConflict => ("wal-conflict", ErrorKind.Failure),
+        ErrorCode.WalMissing => ("wal-missing", ErrorKind.Failure),
+        ErrorCode.WalDamaged => ("wal-damaged", ErrorKind.Failure),
+        ErrorCode.ArchiveTimeout => ("archive-timeout", ErrorKind.Failure),
+        ErrorCode.ArchiveFailed => ("archive-failed", ErrorKind.Failure),
+        ErrorCode.RecoveryTargetInvalid => ("recovery-target-invalid", ErrorKind.Failure),
+        ErrorCode.RestoreTargetInvalid => ("restore-target-invalid", ErrorKind.Usage),
+        ErrorCode.RestoreTargetNotEmpty => ("restore-target-not-empty", ErrorKind.Usage),
+        ErrorCode.RestoreTargetOccupied => ("restore-target-occupied", ErrorKind.Failure),
+        ErrorCode.VerificationFailed => ("verification-failed", ErrorKind.Failure),
+        ErrorCode.TimelineChanged => ("timeline-changed", ErrorKind.Failure),
+        ErrorCode.IoFailed => ("io-failed", ErrorKind.Failure),
+        ErrorCode.Interrupted => ("interrupted", ErrorKind.Interrupted),
+        ErrorCode.Internal => ("internal", ErrorKind.Failure),
+        _ => throw new ArgumentOutOfRangeException(nameof(code), code, "an error code without a wire name"),
+    };
+}
