@@ -231,10 +231,10 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
         if (type == "full") return (type, null);
         var ids = new List<List<string>>();
         foreach (var catalog in targets.Catalogs) ids.Add(await catalog.ListIdsAsync(ct).ConfigureAwait(false));
-        string? lastFull = ids[0].LastOrDefault(i => i.EndsWith("-F", StringComparison.Ordinal));
+        string? lastFull = ids[0].LastOrDefault(i => BackupId.KindOf(i) == BackupKind.Full);
         string? candidate = lastFull == null ? null
             : type == "diff" ? lastFull
-            : ids[0].Last(i => string.CompareOrdinal(i, lastFull) >= 0 && (i.EndsWith("-F", StringComparison.Ordinal) || i.EndsWith("-D", StringComparison.Ordinal) || i.EndsWith("-I", StringComparison.Ordinal)));
+            : ids[0].Last(i => string.CompareOrdinal(i, lastFull) >= 0 && BackupId.KindOf(i) is { } kind && kind.IsPhysical());
         if (candidate == null)
         {
             progress.Warn($"no full backup of cluster '{targets.Cluster}' to base a {type} backup on: taking a full backup instead");

@@ -161,7 +161,7 @@ public sealed partial class PhysicalRestore
         var records = new Dictionary<(string, string), StoredFile>();
         foreach (var id in manifest.Physical!.Chain)
         {
-            var m = id == manifest.Id ? manifest : await ReadManifestAsync(id, holders, ct).ConfigureAwait(false);
+            var m = id == manifest.Id ? manifest : await sources.ReadManifestAsync(id, holders, progress, ct).ConfigureAwait(false);
             if (m?.Physical is null)
                 throw new PgVaultException(ErrorCode.ObjectMissing, $"the manifest of backup {id} (in the chain of {manifest.Id}) cannot be read from any repository", "restore an older backup");
             foreach (var pack in m.Physical.Packs) records[(id, pack.Object)] = pack;

@@ -102,31 +102,15 @@ public sealed partial class PhysicalRestore(Vault.Vault vault, IProgressSink pro
                 throw PgVaultException.Usage($"backup {id} is a {found.Manifest.Type} backup: restore it with --db (a physical restore needs a full, diff or incr backup)");
             return found;
         }
-        // Ids carry the type and sort by time: read manifests newest first, only until one fits.
-        var holdersById = new SortedDictionary<string, List<Catalog>>(StringComparer.Ordinal);
-        foreach (var catalog in sources.Catalogs)
-        {
-            try
-            {
-                foreach (var listed in await catalog.ListIdsAsync(ct).ConfigureAwait(false))
-                {
-                    if (listed[^1] is not ('F' or 'D' or 'I')) continue;
-                    if (!holdersById.TryGetValue(listed, out var list)) holdersById[listed] = list = [];
-                    list.Add(catalog);
-                }
-            }
-            catch (PgVaultException e) when (e.Kind != ErrorKind.Usage)
-            {
-                progress.Warn($"repository '{catalog.Repository.Name}': {e.Message}");
-            }
-        }
+        // Ids carry the kind and sort by time: read manifests newest first, only until one fits.
+        var holdersById = await sources.HoldersByIdAsync(kind => kind.IsPhysical(), progress, ct).ConfigureAwait(false);
         if (holdersById.Count == 0)
             throw new PgVaultException(ErrorCode.NoBackup, $"no physical backups of cluster '{sources.Cluster}' in repositories {sources.Names}", "take one with 'pgvault backup --type full'");
         ulong? lsnTarget = options.ParsedLsn ?? (point != null ? Lsn.ParseLsn(point.Lsn) : null);
         BackupManifest? oldest = null;
         foreach (var (candidate, holders) in holdersById.Reverse())
         {
-            var manifest = await ReadManifestAsync(candidate, holders, ct).ConfigureAwait(false);
+            var manifest = await sources.ReadManifestAsync(candidate, holders, progress, ct).ConfigureAwait(false);
             if (manifest?.Physical is not { } p) continue;
             oldest = manifest;
             bool fits = options.ParsedTime is { } time ? p.StopTime <= time
@@ -136,23 +120,6 @@ public sealed partial class PhysicalRestore(Vault.Vault vault, IProgressSink pro
         string why = options.ParsedTime is { } t ? $" finished before {t:yyyy-MM-dd HH:mm:ss.ffffffzzz}" : lsnTarget is { } l ? $" ended before LSN {Lsn.FormatLsn(l)}" : "";
         throw new PgVaultException(ErrorCode.NoBackup, $"no physical backup of cluster '{sources.Cluster}'{why}",
             oldest?.Physical is { } o ? $"the oldest ended at {o.StopTime:yyyy-MM-dd HH:mm:ss zzz} (LSN {o.StopLsn})" : null);
-    }
-
-    /// <summary>The manifest of <paramref name="id"/> from the first holder that can serve it (null when none can).</summary>
-    private async Task<BackupManifest?> ReadManifestAsync(string id, List<Catalog> holders, CancellationToken ct)
-    {
-        foreach (var catalog in holders)
-        {
-            try
-            {
-                return await catalog.GetAsync(id, ct).ConfigureAwait(false);
-            }
-            catch (PgVaultException e) when (e.Kind != ErrorKind.Usage)
-            {
-                progress.Warn($"repository '{catalog.Repository.Name}': {e.Message}");
-            }
-        }
-        return null;
     }
 
     /// <summary>A target before the end of the backup cannot be reached: recovery must at least make the backup consistent.</summary>

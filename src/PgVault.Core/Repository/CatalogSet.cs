@@ -276,7 +276,7 @@ public sealed class CatalogSet
     /// <summary>
     /// The ids of every complete backup (optionally only of some kinds) with the catalogs holding
     /// each, from one listing per repository and no manifest read; unreachable repositories are
-    /// skipped with a warning. (For PhysicalRestore.ChooseBackupAsync, which keeps its own loop today.)
+    /// skipped with a warning.
     /// </summary>
     public async Task<SortedDictionary<string, List<Catalog>>> HoldersByIdAsync(Func<BackupKind, bool>? kinds, IProgressSink progress, CancellationToken ct)
     {
