@@ -177,7 +177,10 @@ public sealed class HostileStorageTests : IDisposable
     public async Task KeyDerivation_IsInterruptedByCancellation()
     {
         await Repo.InitAsync(_store, Passphrase, _ct);
-        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(20));
+        // The longest derivation a descriptor may ask for (seconds): without interruption the open
+        // would run it to the end and then fail to unwrap (the key was wrapped with fewer iterations).
+        TamperDescriptor(json => json["encryption"]!["iterations"] = KeyWrapping.MaxIterations);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Repo.OpenAsync(_store, Passphrase, cts.Token));
     }
