@@ -153,7 +153,7 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
     {
         await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS damaged AS SELECT g, md5(g::text) AS v FROM generate_series(1, 200000) g");
         string id = await fixture.BackupAsync("full");
-        var (config, repo) = CopyRepository();
+        var (config, repo) = fixture.CopyRepository();
         string relation = await fixture.ScalarAsync<string>("postgres", "SELECT pg_relation_filepath('damaged')");
         var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(repo, "clusters/main/backups", id, "manifest.json")));
         var file = manifest.RootElement.GetProperty("physical").GetProperty("files").EnumerateArray().Single(f => f.GetProperty("path").GetString() == relation);
@@ -187,7 +187,7 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
         string target = await fixture.ScalarAsync<string>("postgres", "SELECT pg_current_wal_lsn()::text");
         await fixture.ArchiveEverythingAsync();
 
-        var (config, repo) = CopyRepository();
+        var (config, repo) = fixture.CopyRepository();
         var info = (await PgVaultCli.RunAsync(["--config", config, "info", id, "--output", "json"])).Json.GetProperty("physical");
         string stopWal = info.GetProperty("stop_wal").GetString()!;
         string afterWal = await fixture.ScalarAsync<string>("postgres", $"SELECT pg_walfile_name('{after}')");
@@ -538,36 +538,6 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
         Assert.Contains("taking a full backup instead", result.Stderr);
         Assert.Contains("did not reach the archive within 5 s", result.Stderr);
         Assert.Empty((await PgVaultCli.RunAsync(["--config", config, "list", "--output", "json"])).Json.EnumerateArray());
-    }
-
-    /// <summary>A copy of the fixture's repository with a config pointing at it (to damage it safely).</summary>
-    private (string Config, string Repo) CopyRepository()
-    {
-        string root = fixture.NewRestoreDir("repo-copy");
-        Directory.CreateDirectory(root);
-        string repo = Path.Combine(root, "repo");
-        CopyDirectory(fixture.RepoPath, repo);
-        string config = Path.Combine(root, "pgvault.yaml");
-        File.WriteAllText(config, File.ReadAllText(fixture.ConfigFile).Replace(fixture.RepoPath, repo, StringComparison.Ordinal));
-        return (config, repo);
-    }
-
-    private static void CopyDirectory(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        foreach (var f in Directory.GetFiles(from))
-        {
-            if (Path.GetFileName(f).StartsWith('.')) continue; // a temporary the archiver is writing right now
-            try
-            {
-                File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
-            }
-            catch (FileNotFoundException)
-            {
-                // renamed or removed while we copied
-            }
-        }
-        foreach (var d in Directory.GetDirectories(from)) CopyDirectory(d, Path.Combine(to, Path.GetFileName(d)));
     }
 
     private static async Task<(bool Ok, string Output)> Run(string program, params string[] args)

@@ -35,6 +35,36 @@ public class PhysicalFixture : ArchivingFixture
         string segment = await SwitchWalAsync();
         await WaitArchivedAsync(segment);
     }
+
+    /// <summary>A copy of the fixture's repository with a config pointing at it (to damage it safely).</summary>
+    public (string Config, string Repo) CopyRepository()
+    {
+        string root = NewRestoreDir("repo-copy");
+        Directory.CreateDirectory(root);
+        string repo = Path.Combine(root, "repo");
+        CopyDirectory(RepoPath, repo);
+        string config = Path.Combine(root, "pgvault.yaml");
+        File.WriteAllText(config, File.ReadAllText(ConfigFile).Replace(RepoPath, repo, StringComparison.Ordinal));
+        return (config, repo);
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var f in Directory.GetFiles(from))
+        {
+            if (Path.GetFileName(f).StartsWith('.')) continue; // a temporary the archiver is writing right now
+            try
+            {
+                File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
+            }
+            catch (FileNotFoundException)
+            {
+                // renamed or removed while we copied
+            }
+        }
+        foreach (var d in Directory.GetDirectories(from)) CopyDirectory(d, Path.Combine(to, Path.GetFileName(d)));
+    }
 }
 
 /// <summary>

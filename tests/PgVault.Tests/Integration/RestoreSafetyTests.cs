@@ -20,7 +20,7 @@ public sealed class RestoreSafetyTests(PhysicalFixture fixture) : IClassFixture<
     public async Task A_manifest_path_outside_the_data_directory_is_refused_before_anything_is_written(string pattern)
     {
         string id = await fixture.BackupAsync("full");
-        var (config, repo) = CopyRepository();
+        var (config, repo) = fixture.CopyRepository();
         string tag = Guid.NewGuid().ToString("N")[..8];
         string evil = string.Format(System.Globalization.CultureInfo.InvariantCulture, pattern, tag);
         RewriteManifest(repo, id, manifest =>
@@ -45,7 +45,7 @@ public sealed class RestoreSafetyTests(PhysicalFixture fixture) : IClassFixture<
     public async Task Bytes_appended_to_a_pack_fail_the_restore_naming_the_pack()
     {
         string id = await fixture.BackupAsync("full");
-        var (config, repo) = CopyRepository();
+        var (config, repo) = fixture.CopyRepository();
         string pack = Directory.GetFiles(Path.Combine(repo, "clusters/main/backups", id, "pg"), "*.pack").Order(StringComparer.Ordinal).First();
         await File.AppendAllTextAsync(pack, "appended by someone with access to the storage");
         string dir = fixture.NewRestoreDir("appended");
@@ -183,33 +183,5 @@ public sealed class RestoreSafetyTests(PhysicalFixture fixture) : IClassFixture<
         edit(manifest);
         var options = new JsonSerializerOptions { WriteIndented = true, TypeInfoResolver = new DefaultJsonTypeInfoResolver() };
         File.WriteAllBytes(path, ChecksummedJson.Serialize(manifest, (JsonTypeInfo<JsonObject>)options.GetTypeInfo(typeof(JsonObject))));
-    }
-
-    private (string Config, string Repo) CopyRepository()
-    {
-        string root = fixture.NewRestoreDir("repo-copy");
-        string repo = Path.Combine(root, "repo");
-        CopyTree(fixture.RepoPath, repo);
-        string config = Path.Combine(root, "pgvault.yaml");
-        File.WriteAllText(config, File.ReadAllText(fixture.ConfigFile).Replace(fixture.RepoPath, repo, StringComparison.Ordinal));
-        return (config, repo);
-    }
-
-    private static void CopyTree(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        foreach (var f in Directory.GetFiles(from))
-        {
-            if (Path.GetFileName(f).StartsWith('.')) continue; // a temporary the archiver is writing right now
-            try
-            {
-                File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
-            }
-            catch (FileNotFoundException)
-            {
-                // renamed or removed while we copied
-            }
-        }
-        foreach (var d in Directory.GetDirectories(from)) CopyTree(d, Path.Combine(to, Path.GetFileName(d)));
     }
 }
