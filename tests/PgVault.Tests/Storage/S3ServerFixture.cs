@@ -236,6 +236,18 @@ public class S3ServerFixture : IAsyncLifetime
     {
         lock (_log) return [.. _log];
     }
+
+    /// <summary>
+    /// Starts the server again when it died (s3rver, a test server, can exit on a request aborted
+    /// mid-way under load); returns what it printed last, or null when it was running.
+    /// </summary>
+    public async Task<string?> ReviveAsync()
+    {
+        if (IsRunning || _process is null) return null;
+        string report = $"s3rver had exited with code {_process.ExitCode}: {string.Join(" | ", Snapshot())}";
+        await StartAsync();
+        return report;
+    }
 }
 
 /// <summary>The same server over https, with a self-signed certificate.</summary>
