@@ -112,13 +112,15 @@ internal static class RepoCommand
         var vault = Vault.Open(Globals.Read(result));
         var repositories = await vault.OpenRepositoriesAsync(forWriting: true, renderer.Warn, ct).ConfigureAwait(false);
         string cluster = vault.Cluster.Name;
+        var summaries = new List<RepoSummary>();
         foreach (var repository in repositories)
         {
             var removed = await RepositoryLock.UnlockAsync(repository, cluster, result.GetValue(Force), ct).ConfigureAwait(false);
-            renderer.Line(removed is null
-                ? $"repository '{repository.Name}': cluster '{cluster}' is not locked"
-                : $"repository '{repository.Name}': removed the lock of cluster '{cluster}' held by {removed}");
+            string action = removed is null ? $"cluster '{cluster}' is not locked" : $"removed the lock of cluster '{cluster}' held by {removed}";
+            summaries.Add(new RepoSummary(repository.Name, repository.Store.Location, repository.Descriptor.Format, repository.Encrypted, action));
+            if (!renderer.Json) renderer.Line($"repository '{repository.Name}': {action}");
         }
+        if (renderer.Json) renderer.WriteJson(summaries, CliJson.Default.ListRepoSummary);
         return 0;
     }
 
