@@ -20,4 +20,36 @@ public static class Units
 
     public static string Duration(double seconds) =>
         seconds < 60 ? seconds.ToString("0.0", CultureInfo.InvariantCulture) + "s" : TimeSpan.FromSeconds(Math.Round(seconds)).ToString("c", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// A span written as a number and a unit: s, m, h, d or w (e.g. "90m", "14d", "2w"); several
+    /// parts add up ("1d12h"). False for anything else, or for zero.
+    /// </summary>
+    public static bool TryParseDuration(string? text, out TimeSpan span)
+    {
+        span = TimeSpan.Zero;
+        if (string.IsNullOrWhiteSpace(text)) return false;
+        text = text.Trim();
+        int i = 0;
+        while (i < text.Length)
+        {
+            int start = i;
+            while (i < text.Length && char.IsAsciiDigit(text[i])) i++;
+            if (i == start || i == text.Length || i - start > 6) return false;
+            long number = long.Parse(text.AsSpan(start, i - start), NumberStyles.None, CultureInfo.InvariantCulture);
+            TimeSpan unit = text[i] switch
+            {
+                's' => TimeSpan.FromSeconds(1),
+                'm' => TimeSpan.FromMinutes(1),
+                'h' => TimeSpan.FromHours(1),
+                'd' => TimeSpan.FromDays(1),
+                'w' => TimeSpan.FromDays(7),
+                _ => TimeSpan.Zero,
+            };
+            if (unit == TimeSpan.Zero) return false;
+            span += unit * number;
+            i++;
+        }
+        return span > TimeSpan.Zero;
+    }
 }

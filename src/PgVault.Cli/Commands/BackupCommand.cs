@@ -3,7 +3,9 @@ using PgVault.Cli.Infrastructure;
 using PgVault.Cli.Output;
 using PgVault.Core;
 using PgVault.Core.Logical;
+using PgVault.Core.Errors;
 using PgVault.Core.Physical;
+using PgVault.Core.Retention;
 using PgVault.Core.Vault;
 
 namespace PgVault.Cli.Commands;
@@ -26,6 +28,7 @@ internal static class BackupCommand
     private static readonly Option<bool> SchemaOnly = new("--schema-only") { Description = "Dump only the object definitions" };
     private static readonly Option<string?> GlobalsScope = new("--globals") { Description = "Also dump cluster globals with pg_dumpall: all, roles or tablespaces" };
     private static readonly Option<string?> Compression = new("--compression") { Description = "zstd[:level], lz4, gzip[:level] or none (default: the cluster's, else zstd:3)" };
+    private static readonly Option<bool> NoExpire = new("--no-expire") { Description = "Do not run the retention policy's expire after this backup (retention.expire_after_backup)" };
 
     public static Command Build()
     {
@@ -34,7 +37,7 @@ internal static class BackupCommand
         GlobalsScope.AcceptOnlyFromAmong("all", "roles", "tablespaces");
         var command = new Command("backup", "Take a backup into the repository; the backup is listed only once complete")
         {
-            Type, Parallel, ArchiveTimeout, Db, All, Format, Jobs, Table, ExcludeTable, Schema, ExcludeSchema, DataOnly, SchemaOnly, GlobalsScope, Compression,
+            Type, Parallel, ArchiveTimeout, Db, All, Format, Jobs, Table, ExcludeTable, Schema, ExcludeSchema, DataOnly, SchemaOnly, GlobalsScope, Compression, NoExpire,
         };
         CommandRunner.SetAction(command, RunAsync);
         return command;
@@ -89,14 +92,33 @@ internal static class BackupCommand
             options.Validate();
             backup = await renderer.WithProgressAsync(progress => new PhysicalBackup(vault, progress).RunAsync(options, ct)).ConfigureAwait(false);
         }
-        if (renderer.Json)
-        {
-            renderer.WriteJson(BackupSummary.From(backup.Manifest, backup.Repositories.ToArray()), CliJson.Default.BackupSummary);
-            return 0;
-        }
-        if (backup.Manifest.Physical is null) RenderLogical(backup, renderer);
+        if (renderer.Json) renderer.WriteJson(BackupSummary.From(backup.Manifest, backup.Repositories.ToArray()), CliJson.Default.BackupSummary);
+        else if (backup.Manifest.Physical is null) RenderLogical(backup, renderer);
         else RenderPhysical(backup, renderer);
+        if (!result.GetValue(NoExpire)) await ExpireAfterAsync(vault, backup, renderer, ct).ConfigureAwait(false);
         return 0;
+    }
+
+    /// <summary>
+    /// retention.expire_after_backup: a successful backup applies the policy (like pgBackRest's
+    /// expire-auto). The backup stays complete whatever happens here; a failing expire is reported
+    /// with its own error and a non-zero exit, naming the backup as complete.
+    /// </summary>
+    private static async Task ExpireAfterAsync(Vault vault, BackupResult backup, Renderer renderer, CancellationToken ct)
+    {
+        if (!vault.Repositories.Any(r => vault.Cluster.RetentionFor(r) is { ExpireAfterBackup: true })) return;
+        try
+        {
+            var expired = await renderer.WithProgressAsync(progress => new Expire(vault, progress).RunAsync(new ExpireOptions(), ct)).ConfigureAwait(false);
+            int removed = expired.Repositories.Sum(r => r.Decisions.Count(d => !d.Keep));
+            int wal = expired.Repositories.Sum(r => r.WalRemoved.Sum(w => w.Objects));
+            if (!renderer.Json && (removed > 0 || wal > 0))
+                renderer.Line($"expire: removed {removed} backup(s) and {wal} WAL file(s) no retention rule keeps");
+        }
+        catch (PgVaultException e)
+        {
+            throw new PgVaultException(e.Code, $"backup {backup.Manifest.Id} is complete, but the expire after it failed: {e.Message}", e.Hint ?? "run 'pgvault expire' once the cause is fixed", inner: e);
+        }
     }
 
     private static string InRepositories(BackupResult backup) =>

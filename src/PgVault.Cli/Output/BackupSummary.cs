@@ -57,4 +57,7 @@ internal sealed record RepoSummary(string Repository, string Location, int Forma
 [JsonSerializable(typeof(PgVault.Core.Wal.ArchiveSetupPlan))]
 [JsonSerializable(typeof(PgVault.Core.Wal.ArchiveCheckResult))]
 [JsonSerializable(typeof(List<PgVault.Core.Sync.SyncedBackup>))]
+[JsonSerializable(typeof(PgVault.Core.Retention.ExpireResult))]
+[JsonSerializable(typeof(PgVault.Core.Retention.DeleteResult))]
+[JsonSerializable(typeof(PgVault.Core.Retention.KeepResult))]
 internal sealed partial class CliJson : JsonSerializerContext;

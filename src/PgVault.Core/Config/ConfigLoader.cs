@@ -10,22 +10,22 @@ namespace PgVault.Core.Config;
 /// Reads the YAML configuration into <see cref="PgVaultConfig"/>. Every key is checked: an unknown
 /// key or a bad value fails with the file, the key and what is allowed.
 /// </summary>
-public static class ConfigLoader
+public static partial class ConfigLoader
 {
     public const string DefaultPath = "/etc/pgvault/pgvault.yaml";
     public const string EnvironmentVariable = "PGVAULT_CONFIG";
 
     private static readonly string[] TopKeys = ["repositories", "encryption", "clusters"];
     private static readonly string[] RepositoryTypes = ["filesystem", "s3"];
-    private static readonly string[] FileSystemRepositoryKeys = ["name", "type", "path", "encrypted"];
+    private static readonly string[] FileSystemRepositoryKeys = ["name", "type", "path", "encrypted", "retention"];
     private static readonly string[] S3RepositoryKeys =
     [
         "name", "type", "encrypted", "endpoint", "bucket", "prefix", "region", "path_style", "access_key_id_env", "secret_access_key_env",
-        "sse", "sse_kms_key_id", "verify_tls", "part_size_mb", "upload_concurrency",
+        "sse", "sse_kms_key_id", "verify_tls", "part_size_mb", "upload_concurrency", "retention",
     ];
     private static readonly string[] EncryptionKeys = ["passphrase_file", "passphrase_env"];
     private static readonly string[] ClusterKeys =
-        ["connection", "pgdata", "bindir", "compression", "parallel", "wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout"];
+        ["connection", "pgdata", "bindir", "compression", "parallel", "wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout", "retention"];
 
     /// <summary>
     /// The file to read: the flag, else $PGVAULT_CONFIG, else /etc/pgvault/pgvault.yaml when it
@@ -96,12 +96,12 @@ public static class ConfigLoader
                 };
                 if (type == "s3")
                 {
-                    repositories.Add(new RepositoryConfig(name, type, null, ParseS3(reader, map, where)) { Encrypted = encrypted });
+                    repositories.Add(new RepositoryConfig(name, type, null, ParseS3(reader, map, where)) { Encrypted = encrypted, Retention = ReadRetention(reader, map, where) });
                     continue;
                 }
                 string? repoPath = reader.String(map, "path", where + ".path");
                 if (string.IsNullOrEmpty(repoPath)) throw reader.Error(where + ".path", "is required for a filesystem repository");
-                repositories.Add(new RepositoryConfig(name, type, repoPath) { Encrypted = encrypted });
+                repositories.Add(new RepositoryConfig(name, type, repoPath) { Encrypted = encrypted, Retention = ReadRetention(reader, map, where) });
             }
         }
 
@@ -147,7 +147,8 @@ public static class ConfigLoader
                     reader.String(cm, "bindir", where + ".bindir"),
                     compression,
                     parallel,
-                    ReadArchive(reader, cm, where));
+                    ReadArchive(reader, cm, where),
+                    ReadRetention(reader, cm, where));
             }
         }
         return new PgVaultConfig(file, repositories, encryption, clusters);

@@ -26,6 +26,9 @@ public sealed record RepositoryConfig(string Name, string Type, string? Path, S3
     /// </summary>
     public bool? Encrypted { get; init; }
 
+    /// <summary><c>retention:</c> of the repository: replaces the cluster's policy for this repository.</summary>
+    public RetentionPolicy? Retention { get; init; }
+
     /// <summary>The passphrase this repository is opened (or created) with.</summary>
     public string? PassphraseFor(string? configured) => Encrypted == false ? null : configured;
 }
@@ -41,12 +44,16 @@ public sealed record ClusterConfig(
     string? BinDir,
     CompressionSpec Compression,
     int Parallel,
-    ArchiveConfig? Archive = null)
+    ArchiveConfig? Archive = null,
+    RetentionPolicy? Retention = null)
 {
     public static readonly CompressionSpec DefaultCompression = new(CompressionType.Zstd, 3);
 
     /// <summary>Files copied or restored at once when neither flag, PGVAULT_PARALLEL nor the file says.</summary>
     public const int DefaultParallel = 2;
+
+    /// <summary>The policy that applies in <paramref name="repository"/>: its own, else the cluster's (null: none).</summary>
+    public RetentionPolicy? RetentionFor(RepositoryConfig? repository) => repository?.Retention ?? Retention;
 
     public static ClusterConfig Default(string name) => new(name, null, null, null, DefaultCompression, DefaultParallel);
 }

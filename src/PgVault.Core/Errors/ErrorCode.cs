@@ -58,6 +58,10 @@ public enum ErrorCode
     VerificationFailed,
     TimelineChanged,
     IoFailed,
+    /// <summary>A backup's reference was removed by an expire or delete after it was chosen (the backup chooses again).</summary>
+    ReferenceExpired,
+    /// <summary>A delete or expire was refused: kept backups depend on it, or it is pinned.</summary>
+    RetentionRefused,
     Interrupted,
     Internal,
 }
@@ -110,6 +114,8 @@ public static class ErrorCodes
         ErrorCode.VerificationFailed => ("verification-failed", ErrorKind.Failure),
         ErrorCode.TimelineChanged => ("timeline-changed", ErrorKind.Failure),
         ErrorCode.IoFailed => ("io-failed", ErrorKind.Failure),
+        ErrorCode.ReferenceExpired => ("reference-expired", ErrorKind.Failure),
+        ErrorCode.RetentionRefused => ("retention-refused", ErrorKind.Failure),
         ErrorCode.Interrupted => ("interrupted", ErrorKind.Interrupted),
         ErrorCode.Internal => ("internal", ErrorKind.Failure),
         _ => throw new ArgumentOutOfRangeException(nameof(code), code, "an error code without a wire name"),

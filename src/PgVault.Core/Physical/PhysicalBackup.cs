@@ -42,11 +42,9 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
         var facts = await CheckServerAsync(conn, options, server, ct).ConfigureAwait(false);
 
         await targets.RemoveDebrisAsync(progress, ct).ConfigureAwait(false);
-        var (type, reference) = await ChooseReferenceAsync(options.Type, server, ct).ConfigureAwait(false);
-
-        var started = DateTimeOffset.UtcNow;
         await targets.RecordSystemAsync(server, progress, ct).ConfigureAwait(false);
-        string id = await targets.BeginBackupAsync(started, PhysicalBackupOptions.Kind(type), ct).ConfigureAwait(false);
+        var (type, reference, id) = await BeginAsync(options.Type, server, ct).ConfigureAwait(false);
+        var started = BackupId.Parse(id).Start;
         progress.Info($"backup {id}: {type} of {facts.PgData}{(reference != null ? $" (reference {reference.Id})" : "")} into {(targets.Count == 1 ? "repository" : "repositories")} {targets.Names}");
         bool inBackup = false;
         try
@@ -226,6 +224,29 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
     /// Found from the ids (their suffix is the type), so only the reference's manifest is read;
     /// it must be of the same system and major version and held by every target repository.
     /// </summary>
+    /// <summary>
+    /// Chooses the reference and allocates the id; the id's allocation checks, under the repository
+    /// lock, that the reference chain is still there (an expire running at the same moment may have
+    /// removed it) and records it so expire keeps it. Chooses once more when it was removed.
+    /// </summary>
+    private async Task<(string Type, BackupManifest? Reference, string Id)> BeginAsync(string requested, ServerFacts server, CancellationToken ct)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            var (type, reference) = await ChooseReferenceAsync(requested, server, ct).ConfigureAwait(false);
+            List<string> chain = reference?.Physical is { } p ? [.. p.Chain.Append(reference.Id).Distinct()] : [];
+            try
+            {
+                string id = await targets.BeginBackupAsync(DateTimeOffset.UtcNow, BackupKinds.TryFromLetter(PhysicalBackupOptions.Kind(type), out var kind) ? kind : BackupKind.Full, ct, chain).ConfigureAwait(false);
+                return (type, reference, id);
+            }
+            catch (PgVaultException e) when (e.Code == ErrorCode.ReferenceExpired && attempt == 0)
+            {
+                progress.Warn(e.Message + "; choosing the reference again");
+            }
+        }
+    }
+
     private async Task<(string Type, BackupManifest? Reference)> ChooseReferenceAsync(string type, ServerFacts server, CancellationToken ct)
     {
         if (type == "full") return (type, null);

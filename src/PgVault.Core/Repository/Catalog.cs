@@ -23,13 +23,90 @@ public sealed class Catalog(Repository repository, string cluster)
     internal async Task<List<Storage.ObjectInfo>> ListManifestsAsync(CancellationToken ct)
     {
         var manifests = new List<Storage.ObjectInfo>();
+        var expiring = new HashSet<string>(StringComparer.Ordinal);
         await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupsPrefix(cluster), ct).ConfigureAwait(false))
         {
             string? id = RepositoryLayout.BackupIdOf(cluster, info.Key);
-            if (id != null && info.Key == RepositoryLayout.Manifest(cluster, id)) manifests.Add(info with { Key = id });
+            if (id == null) continue;
+            if (info.Key == RepositoryLayout.Manifest(cluster, id)) manifests.Add(info with { Key = id });
+            else if (info.Key == RepositoryLayout.Expiring(cluster, id)) expiring.Add(id);
         }
+        if (expiring.Count > 0) manifests.RemoveAll(m => expiring.Contains(m.Key));
         manifests.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
         return manifests;
+    }
+
+    /// <summary>Backups marked as expiring (by an expire or delete that may have been interrupted), whatever is left of them.</summary>
+    public async Task<List<string>> ListExpiringAsync(CancellationToken ct)
+    {
+        var ids = new List<string>();
+        await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupsPrefix(cluster), ct).ConfigureAwait(false))
+        {
+            if (RepositoryLayout.BackupIdOf(cluster, info.Key) is { } id && info.Key == RepositoryLayout.Expiring(cluster, id)) ids.Add(id);
+        }
+        ids.Sort(StringComparer.Ordinal);
+        return ids;
+    }
+
+    /// <summary>
+    /// Backups in progress whose writer still runs (their in-progress marker, with the reference
+    /// chain they read from). Call under the repository lock: a backup writes its marker under it.
+    /// </summary>
+    public async Task<List<(string Id, BackupInProgress Marker)>> ListRunningAsync(CancellationToken ct)
+    {
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupsPrefix(cluster), ct).ConfigureAwait(false)) keys.Add(info.Key);
+        var running = new List<(string, BackupInProgress)>();
+        foreach (var key in keys)
+        {
+            if (RepositoryLayout.BackupIdOf(cluster, key) is not { } id || key != RepositoryLayout.BackupLock(cluster, id)) continue;
+            if (keys.Contains(RepositoryLayout.Manifest(cluster, id))) continue;
+            BackupInProgress? marker;
+            try
+            {
+                marker = await ReadMarkerAsync(id, ct).ConfigureAwait(false);
+            }
+            catch (PgVaultException)
+            {
+                continue; // unreadable: debris, not a running backup
+            }
+            if (marker is { IsAlive: true }) running.Add((id, marker));
+        }
+        return running;
+    }
+
+    /// <summary>
+    /// Marks <paramref name="id"/> as expiring: from now on it is not listed, restored nor used as a
+    /// reference. Call under the repository lock, before removing anything of it.
+    /// </summary>
+    public Task MarkExpiringAsync(string id, string reason, CancellationToken ct) =>
+        repository.WriteMetadataAsync(RepositoryLayout.Expiring(cluster, id), new ExpiringMarker { Id = id, Since = DateTimeOffset.UtcNow, Reason = reason },
+            RepositoryJson.Default.ExpiringMarker, ct);
+
+    /// <summary>
+    /// Removes a backup marked as expiring: every object but the marker (the manifest last of them),
+    /// then the marker, so a crash at any point leaves it unlisted and the next expire finishes it.
+    /// Returns the objects and bytes removed.
+    /// </summary>
+    public async Task<(int Objects, long Bytes)> RemoveExpiringAsync(string id, CancellationToken ct)
+    {
+        string marker = RepositoryLayout.Expiring(cluster, id);
+        string manifest = RepositoryLayout.Manifest(cluster, id);
+        var objects = new List<Storage.ObjectInfo>();
+        await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupPrefix(cluster, id), ct).ConfigureAwait(false)) objects.Add(info);
+        if (!objects.Any(o => o.Key == marker))
+            throw new PgVaultException(ErrorCode.Internal, $"backup {id} is not marked as expiring in repository '{repository.Name}'");
+        int count = 0;
+        long bytes = 0;
+        foreach (var info in objects.Where(o => o.Key != marker).OrderBy(o => o.Key == manifest ? 1 : 0))
+        {
+            await repository.Store.DeleteAsync(info.Key, ct).ConfigureAwait(false);
+            count++;
+            bytes += info.Size;
+        }
+        await repository.Store.DeleteAsync(marker, ct).ConfigureAwait(false);
+        await repository.DeletePrefixAsync(RepositoryLayout.BackupPrefix(cluster, id), ct).ConfigureAwait(false);
+        return (count, bytes);
     }
 
     /// <summary>Every complete backup, oldest first (ids sort by time); a damaged manifest is skipped.</summary>
@@ -98,9 +175,13 @@ public sealed class Catalog(Repository repository, string cluster)
             throw new PgVaultException(ErrorCode.NoBackup, $"no backups of cluster '{cluster}' in repository '{repository.Name}'", "take one with 'pgvault backup'");
         }
         BackupId.Parse(id);
-        return await repository.ReadMetadataAsync(RepositoryLayout.Manifest(cluster, id), RepositoryJson.Default.BackupManifest, ct).ConfigureAwait(false)
+        var found = await repository.ReadMetadataAsync(RepositoryLayout.Manifest(cluster, id), RepositoryJson.Default.BackupManifest, ct).ConfigureAwait(false)
             ?? throw new PgVaultException(ErrorCode.BackupNotFound, $"backup '{id}' not found for cluster '{cluster}' in repository '{repository.Name}'",
                 "see 'pgvault list' for the backups that exist");
+        if (await repository.Store.StatAsync(RepositoryLayout.Expiring(cluster, id), ct).ConfigureAwait(false) != null)
+            throw new PgVaultException(ErrorCode.BackupNotFound, $"backup '{id}' of cluster '{cluster}' is being removed from repository '{repository.Name}' (expire or delete)",
+                "see 'pgvault list' for the backups that exist");
+        return found;
     }
 
     public async Task WriteManifestAsync(BackupManifest manifest, CancellationToken ct) =>
@@ -129,8 +210,8 @@ public sealed class Catalog(Repository repository, string cluster)
     }
 
     /// <summary>Writes the in-progress marker of <paramref name="id"/> (under the repository lock).</summary>
-    internal Task WriteLockAsync(string id, CancellationToken ct) =>
-        repository.WriteMetadataAsync(RepositoryLayout.BackupLock(cluster, id), BackupInProgress.Mine(), LockJson.Default.BackupInProgress, ct);
+    internal Task WriteLockAsync(string id, CancellationToken ct, IReadOnlyList<string>? chain = null) =>
+        repository.WriteMetadataAsync(RepositoryLayout.BackupLock(cluster, id), BackupInProgress.Mine(chain), LockJson.Default.BackupInProgress, ct);
 
     /// <summary>Removes the in-progress lock once the manifest is written.</summary>
     public Task EndBackupAsync(string id, CancellationToken ct) => repository.Store.DeleteAsync(RepositoryLayout.BackupLock(cluster, id), ct);

@@ -88,9 +88,25 @@ public sealed class CatalogSet
             : throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a backup kind letter (L, F, D, I)");
 
     /// <inheritdoc cref="BeginBackupAsync(DateTimeOffset, char, CancellationToken)"/>
-    public async Task<string> BeginBackupAsync(DateTimeOffset start, BackupKind kind, CancellationToken ct)
+    /// <param name="chain">
+    /// The backups this one will reference (oldest first): checked under the lock to be still
+    /// listed in every repository (an expire may have removed them since they were chosen; then
+    /// <see cref="ErrorCode.ReferenceExpired"/>) and recorded in the in-progress marker, so an
+    /// expire keeps them until this backup ends.
+    /// </param>
+    public async Task<string> BeginBackupAsync(DateTimeOffset start, BackupKind kind, CancellationToken ct, IReadOnlyList<string>? chain = null)
     {
         await using var locks = await LockAllAsync("backup: allocating an id", ct).ConfigureAwait(false);
+        if (chain is { Count: > 0 })
+        {
+            foreach (var catalog in Catalogs)
+            {
+                var listed = (await catalog.ListIdsAsync(ct).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
+                if (chain.FirstOrDefault(id => !listed.Contains(id)) is { } gone)
+                    throw new PgVaultException(ErrorCode.ReferenceExpired, $"reference backup {gone} was removed from repository '{catalog.Repository.Name}' since it was chosen",
+                        "an expire or delete ran at the same moment; the backup chooses its reference again");
+            }
+        }
         var taken = new HashSet<string>(StringComparer.Ordinal);
         foreach (var catalog in Catalogs) taken.UnionWith(await catalog.TakenStampsAsync(ct).ConfigureAwait(false));
         foreach (var store in Others)
@@ -114,7 +130,7 @@ public sealed class CatalogSet
         {
             try
             {
-                await Catalogs[i].WriteLockAsync(id, ct).ConfigureAwait(false);
+                await Catalogs[i].WriteLockAsync(id, ct, chain).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

@@ -155,4 +155,6 @@ public sealed record BackupLock
 [JsonSerializable(typeof(List<RestorePointRecord>))]
 [JsonSerializable(typeof(BackupHeader))]
 [JsonSerializable(typeof(CatalogIndexFile))]
+[JsonSerializable(typeof(ExpiringMarker))]
+[JsonSerializable(typeof(PinFile))]
 public sealed partial class RepositoryJson : JsonSerializerContext;

@@ -37,6 +37,16 @@ public static class RepositoryLayout
     /// <summary>Present while a backup runs; a backup directory with neither lock nor manifest is debris.</summary>
     public static string BackupLock(string cluster, string id) => BackupPrefix(cluster, id) + "backup.lock";
 
+    /// <summary>
+    /// Written by expire and delete before any object of the backup is removed: a backup with this
+    /// marker is no longer listed nor chosen for a restore or as a reference, and the next expire
+    /// finishes its removal. Removed last.
+    /// </summary>
+    public static string Expiring(string cluster, string id) => BackupPrefix(cluster, id) + "expiring.json";
+
+    /// <summary>The pins of a cluster's backups (pgvault keep), changed under the repository lock.</summary>
+    public static string Pins(string cluster) => $"clusters/{cluster}/pins.json";
+
     /// <summary>A stored file of a backup, relative to the backup's prefix (e.g. "db/001/dump.custom.zst").</summary>
     public static string BackupObject(string cluster, string id, string relative) => BackupPrefix(cluster, id) + relative;
 

@@ -31,10 +31,13 @@ public sealed record BackupInProgress
     public int Pid { get; init; }
     public long ProcessStart { get; init; }
     public DateTimeOffset StartedAt { get; init; }
+    /// <summary>The backups this one references (its reference chain, oldest first): expire keeps them while it runs.</summary>
+    public List<string> Chain { get; init; } = [];
 
-    public static BackupInProgress Mine() => new()
+    public static BackupInProgress Mine(IReadOnlyList<string>? chain = null) => new()
     {
         Host = Environment.MachineName, Pid = ProcessIdentity.Pid, ProcessStart = ProcessIdentity.StartTicks, StartedAt = DateTimeOffset.UtcNow,
+        Chain = chain is null ? [] : [.. chain],
     };
 
     public bool IsMine => Host == Environment.MachineName && Pid == ProcessIdentity.Pid && ProcessStart == ProcessIdentity.StartTicks;

@@ -1,0 +1,150 @@
+using PgVault.Core.Config;
+using PgVault.Core.Progress;
+using PgVault.Core.Repository;
+
+namespace PgVault.Core.Retention;
+
+/// <summary>One archived WAL object: its key, the WAL file name it stores and its size.</summary>
+public sealed record WalObject(string Key, string FileName, long Size)
+{
+    public uint Timeline => uint.Parse(FileName.AsSpan(0, 8), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Log and segment (16 hex digits); empty for timeline history files.</summary>
+    public string Position => FileName.EndsWith(".history", StringComparison.Ordinal) ? "" : FileName[8..24];
+}
+
+/// <summary>WAL removed from one timeline: the first and last segment and how many objects.</summary>
+public sealed record WalRemoval(uint Timeline, string First, string Last, int Objects, long Bytes);
+
+/// <summary>
+/// What retention reads and changes in one repository, always under the repository lock held by
+/// the caller: the inputs of the plan (headers, pins, running backups, WAL objects) and the
+/// crash-safe removal (mark expiring, update the index, remove WAL oldest first, then the backups).
+/// </summary>
+internal sealed class RetentionStore(Catalog catalog, IProgressSink progress)
+{
+    /// <summary>How far a running backup's start may precede its marker's time stamp (clock steps, slow starts).</summary>
+    private static readonly TimeSpan RunningMargin = TimeSpan.FromMinutes(5);
+
+    public Catalog Catalog => catalog;
+
+    private Repository.Repository Repository => catalog.Repository;
+
+    private string Cluster => catalog.Cluster;
+
+    /// <summary>Finishes removals an interrupted expire or delete left (backups still marked expiring).</summary>
+    public async Task<List<string>> FinishInterruptedAsync(CancellationToken ct)
+    {
+        var finished = await catalog.ListExpiringAsync(ct).ConfigureAwait(false);
+        foreach (var id in finished)
+        {
+            progress.Info($"repository '{Repository.Name}': finishing the removal of backup {id} left by an interrupted run");
+            await catalog.RemoveExpiringAsync(id, ct).ConfigureAwait(false);
+        }
+        return finished;
+    }
+
+    /// <summary>
+    /// The running backups with their chains and a safe WAL bound: a backup's start LSN is at or
+    /// after the start of every backup that began before its marker was written, so WAL from the
+    /// newest such start on stays (from the beginning when there is none).
+    /// </summary>
+    public async Task<List<RunningBackup>> RunningAsync(IReadOnlyList<BackupHeader> complete, CancellationToken ct)
+    {
+        var running = new List<RunningBackup>();
+        foreach (var (id, marker) in await catalog.ListRunningAsync(ct).ConfigureAwait(false))
+        {
+            string? bound = null;
+            if (BackupId.TryParse(id, out var parsed) && parsed.Kind.IsPhysical())
+            {
+                bound = complete.Where(b => b.Physical != null && b.StartedAt < marker.StartedAt - RunningMargin)
+                    .Select(b => RetentionPlanner.Position(b.Physical!.StartWal)).DefaultIfEmpty("0000000000000000").Max(StringComparer.Ordinal);
+            }
+            running.Add(new RunningBackup(id, marker.Chain, bound));
+        }
+        return running;
+    }
+
+    /// <summary>Every archived WAL object of the cluster (segments, partial segments, backup and timeline history files).</summary>
+    public async Task<List<WalObject>> ListWalAsync(CancellationToken ct)
+    {
+        var objects = new List<WalObject>();
+        await foreach (var info in Repository.Store.ListAsync(RepositoryLayout.WalPrefix(Cluster), ct).ConfigureAwait(false))
+        {
+            string name = info.Key[(info.Key.LastIndexOf('/') + 1)..];
+            int dash = name.IndexOf('-', StringComparison.Ordinal);
+            if (dash <= 0) continue; // a temporary or a foreign object
+            string fileName = name[..dash];
+            if (PostgreSql.WalFileName.TryParse(fileName) is null) continue;
+            objects.Add(new WalObject(info.Key, fileName, info.Size));
+        }
+        return objects;
+    }
+
+    /// <summary>Marks the backups as expiring, then brings the catalog index up to date: from here on none is listed.</summary>
+    public async Task MarkAsync(IEnumerable<(string Id, string Reason)> backups, CancellationToken ct)
+    {
+        foreach (var (id, reason) in backups) await catalog.MarkExpiringAsync(id, reason, ct).ConfigureAwait(false);
+        await new CatalogIndex(catalog).UpdateAsync([], progress, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Removes WAL objects oldest first (then their claims); returns what went, per timeline.</summary>
+    public async Task<List<WalRemoval>> RemoveWalAsync(IEnumerable<WalObject> remove, CancellationToken ct)
+    {
+        var ordered = remove.OrderBy(o => o.Position, StringComparer.Ordinal).ThenBy(o => o.FileName, StringComparer.Ordinal).ToList();
+        var byTimeline = new SortedDictionary<uint, (string First, string Last, int Objects, long Bytes)>();
+        foreach (var group in ordered.GroupBy(o => o.FileName))
+        {
+            foreach (var o in group) await Repository.Store.DeleteAsync(o.Key, ct).ConfigureAwait(false);
+            await Repository.Store.DeleteAsync(RepositoryLayout.WalClaim(Cluster, group.Key), ct).ConfigureAwait(false);
+            uint timeline = group.First().Timeline;
+            string segment = group.Key.Length >= 24 ? group.Key[..24] : group.Key;
+            var (first, _, objects, bytes) = byTimeline.GetValueOrDefault(timeline, (segment, segment, 0, 0L));
+            byTimeline[timeline] = (first, segment, objects + group.Count(), bytes + group.Sum(o => o.Size));
+        }
+        return byTimeline.Select(t => new WalRemoval(t.Key, t.Value.First, t.Value.Last, t.Value.Objects, t.Value.Bytes)).ToList();
+    }
+
+    /// <summary>Removes backups already marked as expiring; returns objects and bytes freed.</summary>
+    public async Task<(int Objects, long Bytes)> RemoveBackupsAsync(IEnumerable<string> ids, CancellationToken ct)
+    {
+        int objects = 0;
+        long bytes = 0;
+        foreach (var id in ids)
+        {
+            var (o, b) = await catalog.RemoveExpiringAsync(id, ct).ConfigureAwait(false);
+            objects += o;
+            bytes += b;
+        }
+        return (objects, bytes);
+    }
+
+    /// <summary>
+    /// Gaps in the archive from <paramref name="from"/> to the newest segment, across timelines
+    /// (a timeline switch continues the positions). Segments per log file are inferred from the
+    /// listing (the highest segment seen in a log that is followed by another), 256 otherwise.
+    /// </summary>
+    public static List<string> Gaps(IEnumerable<WalObject> remaining, string from)
+    {
+        var positions = remaining.Where(o => o.Position.Length == 16 && string.CompareOrdinal(o.Position, from) >= 0)
+            .Select(o => (Log: Convert.ToUInt32(o.Position[..8], 16), Seg: Convert.ToUInt32(o.Position[8..], 16))).Distinct().OrderBy(p => p.Log).ThenBy(p => p.Seg).ToList();
+        if (positions.Count == 0) return [];
+        var logs = positions.Select(p => p.Log).Distinct().ToList();
+        uint maxSeen = logs.Count > 1 ? positions.Where(p => p.Log != logs[^1]).Max(p => p.Seg) : 255;
+        uint perLog = 1;
+        while (perLog <= maxSeen) perLog <<= 1;
+        var gaps = new List<string>();
+        for (int i = 1; i < positions.Count; i++)
+        {
+            var (log, seg) = positions[i - 1];
+            var expected = seg + 1 >= perLog ? (log + 1, 0u) : (log, seg + 1);
+            if (positions[i] != expected)
+                gaps.Add($"{expected.Item1:X8}{expected.Item2:X8}..{(positions[i].Seg == 0 ? $"{positions[i].Log - 1:X8}{perLog - 1:X8}" : $"{positions[i].Log:X8}{positions[i].Seg - 1:X8}")}");
+        }
+        return gaps;
+    }
+
+    /// <summary>The policy of this repository (its own, else the cluster's), or null.</summary>
+    public static RetentionPolicy? PolicyFor(Vault.Vault vault, Catalog catalog) =>
+        vault.Cluster.RetentionFor(vault.Repositories.FirstOrDefault(r => r.Name == catalog.Repository.Name));
+}
