@@ -4,6 +4,7 @@ using PgVault.Cli.Infrastructure;
 using PgVault.Core;
 using PgVault.Core.Config;
 using PgVault.Core.Repository;
+using PgVault.Core.Retention;
 
 namespace PgVault.Cli.Commands;
 
@@ -48,6 +49,13 @@ internal static class InfoCommand
             renderer.Line($"reference    {p.Reference ?? "-"} (chain {string.Join(" <- ", p.Chain)})");
             renderer.Line($"wal          {p.StartWal} .. {p.StopWal} (LSN {p.StartLsn} .. {p.StopLsn}, timeline {p.Timeline})");
             renderer.Line($"consistent   {Time(p.StopTime)} (recovery targets must lie after this)");
+            if (context.Cluster.Retention != null)
+            {
+                var headers = (await catalogs.ListHeadersAsync(new WarnOnly(renderer), ct).ConfigureAwait(false)).Select(e => e.Header).ToList();
+                var plan = await RetentionView.PlanAsync(context.Cluster, catalogs, headers, new WarnOnly(renderer), ct).ConfigureAwait(false);
+                if (plan?.Decisions.FirstOrDefault(d => d.Id == m.Id) is { } decision)
+                    renderer.Line($"retention    {RetentionView.Label(decision)}: {string.Join("; ", decision.Reasons)}");
+            }
             renderer.Line($"files        {p.Files.Count} ({p.FilesStored} stored whole, {p.FilesAsDeltas} as changed pages, {p.FilesReferenced} unchanged: {Units.Bytes(p.BytesReferenced)} taken from the chain) in {p.Packs.Count} packs");
             renderer.Line($"checksums    {(p.DataChecksums ? $"page checksums verified, {p.BadPages} bad page(s)" : "data checksums off on the cluster: pages not verified")}");
             foreach (var t in p.Tablespaces) renderer.Line($"tablespace   {t.Name} ({t.Oid}) at {t.Location}");

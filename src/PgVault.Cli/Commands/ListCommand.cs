@@ -5,6 +5,7 @@ using PgVault.Cli.Output;
 using PgVault.Core;
 using PgVault.Core.Config;
 using PgVault.Core.Repository;
+using PgVault.Core.Retention;
 
 namespace PgVault.Cli.Commands;
 
@@ -33,9 +34,12 @@ internal static class ListCommand
             return 0;
         }
         var rows = await catalogs.ListHeadersAsync(new WarnOnly(renderer), ct).ConfigureAwait(false);
+        var plan = await RetentionView.PlanAsync(context.Cluster, catalogs, rows.Select(r => r.Header).ToList(), new WarnOnly(renderer), ct).ConfigureAwait(false);
+        string? Recovery(BackupHeader h) => plan?.Decisions.FirstOrDefault(d => d.Id == h.Id) is { } d ? RetentionView.Label(d) : null;
         if (renderer.Json)
         {
-            renderer.WriteJson(rows.Select(r => BackupSummary.From(r.Header, [.. r.Holders.Select(h => h.Repository.Name)])).ToList(), CliJson.Default.ListBackupSummary);
+            renderer.WriteJson(rows.Select(r => BackupSummary.From(r.Header, [.. r.Holders.Select(h => h.Repository.Name)]) with { Recovery = Recovery(r.Header) }).ToList(),
+                CliJson.Default.ListBackupSummary);
             return 0;
         }
         if (rows.Count == 0)
@@ -44,18 +48,21 @@ internal static class ListCommand
             return 0;
         }
         string Time(DateTimeOffset t) => t.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
-        renderer.Table(
-            ["id", "type", "cluster", "databases", "started", "finished", "duration", "size", "stored", "compression", "encrypted", "status", "repositories"],
+        string[] header = ["id", "type", "cluster", "databases", "started", "finished", "duration", "size", "stored", "compression", "encrypted", "status", "repositories"];
+        renderer.Table(plan == null ? header : [.. header, "recovery"],
             rows.Select(r =>
             {
                 var m = r.Header;
-                return new[]
-                {
+                string[] row =
+                [
                     m.Id, m.Type, m.Cluster, Databases(m), Time(m.StartedAt), Time(m.FinishedAt), Units.Duration(m.DurationSeconds),
                     Units.Bytes(m.SizeBytes), Units.Bytes(m.StoredBytes), m.Compression, m.Encrypted ? "yes" : "no", m.Status,
                     string.Join(",", r.Holders.Select(h => h.Repository.Name)),
-                };
+                ];
+                return plan == null ? row : [.. row, Recovery(m) ?? ""];
             }));
+        if (plan?.RecoverableFrom is { } from)
+            renderer.Line($"recoverable to any time from {Time(from)} (end of backup {plan.PitrAnchor}) to the newest archived WAL; 'consistent' backups restore to their end only");
         return 0;
     }
 

@@ -29,6 +29,9 @@ internal sealed record BackupSummary(
     int? BadPages = null,
     int? FilesAsDeltas = null)
 {
+    /// <summary>Under the cluster's retention policy: pitr, consistent, kept (logical) or expires; null without a policy.</summary>
+    public string? Recovery { get; init; }
+
     public static BackupSummary From(BackupManifest m, params string[] repositories) => From(m.Header, repositories);
 
     public static BackupSummary From(BackupHeader h, params string[] repositories) => new(
