@@ -4,6 +4,7 @@ using PgVault.Cli.Infrastructure;
 using PgVault.Core;
 using PgVault.Core.Config;
 using PgVault.Core.Repository;
+using PgVault.Core.Verify;
 
 namespace PgVault.Cli.Commands;
 
@@ -43,6 +44,10 @@ internal static class InfoCommand
         renderer.Line($"stored       {Units.Bytes(m.StoredBytes)} ({m.StoredBytes} bytes)");
         renderer.Line($"compression  {m.Compression}");
         renderer.Line($"encrypted    {(m.Encrypted ? "yes (AES-256-GCM)" : "no")}");
+        var verified = await Verify.LastRecordAsync(repository, m.Cluster, ct).ConfigureAwait(false);
+        renderer.Line(verified?.Backups.GetValueOrDefault(m.Id) is { } mark
+            ? $"verified     {Time(mark.Time)} ({mark.Status}, {mark.Mode}; 'pgvault verify')"
+            : "verified     never (run 'pgvault verify')");
         if (m.Physical is { } p)
         {
             renderer.Line($"reference    {p.Reference ?? "-"} (chain {string.Join(" <- ", p.Chain)})");

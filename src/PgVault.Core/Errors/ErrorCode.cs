@@ -56,6 +56,8 @@ public enum ErrorCode
     /// <summary>A server runs on the target, or the target database already holds data.</summary>
     RestoreTargetOccupied,
     VerificationFailed,
+    /// <summary>`pgvault verify` found a backup or the WAL archive not valid.</summary>
+    VerifyFailed,
     TimelineChanged,
     IoFailed,
     Interrupted,
@@ -108,6 +110,7 @@ public static class ErrorCodes
         ErrorCode.RestoreTargetNotEmpty => ("restore-target-not-empty", ErrorKind.Usage),
         ErrorCode.RestoreTargetOccupied => ("restore-target-occupied", ErrorKind.Failure),
         ErrorCode.VerificationFailed => ("verification-failed", ErrorKind.Failure),
+        ErrorCode.VerifyFailed => ("verify-failed", ErrorKind.Failure),
         ErrorCode.TimelineChanged => ("timeline-changed", ErrorKind.Failure),
         ErrorCode.IoFailed => ("io-failed", ErrorKind.Failure),
         ErrorCode.Interrupted => ("interrupted", ErrorKind.Interrupted),
