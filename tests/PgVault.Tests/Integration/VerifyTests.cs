@@ -64,6 +64,23 @@ public sealed class VerifyTests(VerifyFixture fixture) : IClassFixture<VerifyFix
     }
 
     [Fact]
+    public async Task A_backup_verify_calls_valid_restores_starts_and_has_the_rows()
+    {
+        var (config, repo) = fixture.CopyRepository();
+        await ArchivingFixture.Chown("-R", "postgres:postgres", Path.GetDirectoryName(repo)!); // the restored server's archive-get reads it
+        var verified = await VerifyAsync(config, "--backup", fixture.Incr);
+        Assert.True(verified.ExitCode == 0, verified.ToString());
+        Assert.Equal("valid", Status(verified, fixture.Incr));
+        string dir = fixture.NewRestoreDir("verified");
+        var restore = await PgVaultCli.RunAsync(["--config", config, "restore", "--backup", fixture.Incr, "--pgdata", dir, "--archive-mode", "off"]);
+        Assert.True(restore.ExitCode == 0, restore.ToString());
+        await using var server = await RestoredServer.StartAsync(dir);
+        await server.WaitPromotedAsync();
+        // The backup's rows and the three inserted after it (the copy's archive holds their WAL).
+        Assert.Equal(101003L, await server.ScalarAsync<long>("SELECT count(*) FROM verified"));
+    }
+
+    [Fact]
     public async Task A_flipped_byte_in_a_pack_makes_the_backup_and_its_incremental_invalid_naming_the_file()
     {
         var (config, repo) = fixture.CopyRepository();
