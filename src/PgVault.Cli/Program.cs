@@ -20,6 +20,7 @@ internal static class Program
         root.Subcommands.Add(ArchiveGetCommand.Build());
         root.Subcommands.Add(SetupCommand.Build());
         root.Subcommands.Add(CheckCommand.Build());
+        root.Subcommands.Add(VerifyCommand.Build());
         root.Subcommands.Add(RestorePointCommand.Build());
         root.Subcommands.Add(ExpireCommand.Build());
         root.Subcommands.Add(DeleteCommand.Build());

@@ -3,8 +3,10 @@ using System.Globalization;
 using PgVault.Cli.Infrastructure;
 using PgVault.Core;
 using PgVault.Core.Config;
+using PgVault.Core.Errors;
 using PgVault.Core.Repository;
 using PgVault.Core.Retention;
+using PgVault.Core.Verify;
 
 namespace PgVault.Cli.Commands;
 
@@ -44,6 +46,18 @@ internal static class InfoCommand
         renderer.Line($"stored       {Units.Bytes(m.StoredBytes)} ({m.StoredBytes} bytes)");
         renderer.Line($"compression  {m.Compression}");
         renderer.Line($"encrypted    {(m.Encrypted ? "yes (AES-256-GCM)" : "no")}");
+        VerifyRecord? verified = null;
+        try
+        {
+            verified = await Verify.LastRecordAsync(repository, m.Cluster, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is PgVaultException or IOException)
+        {
+            renderer.Warn($"the last verification cannot be read from repository '{repository.Name}': {e.Message}");
+        }
+        renderer.Line(verified?.Backups.GetValueOrDefault(m.Id) is { } mark
+            ? $"verified     {Time(mark.Time)} ({mark.Status}, {mark.Mode}; 'pgvault verify')"
+            : "verified     never (run 'pgvault verify')");
         if (m.Physical is { } p)
         {
             renderer.Line($"reference    {p.Reference ?? "-"} (chain {string.Join(" <- ", p.Chain)})");

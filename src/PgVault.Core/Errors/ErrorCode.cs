@@ -56,6 +56,8 @@ public enum ErrorCode
     /// <summary>A server runs on the target, or the target database already holds data.</summary>
     RestoreTargetOccupied,
     VerificationFailed,
+    /// <summary>`pgvault verify` found a backup or the WAL archive not valid.</summary>
+    VerifyFailed,
     TimelineChanged,
     IoFailed,
     /// <summary>A backup's reference was removed by an expire or delete after it was chosen (the backup chooses again).</summary>
@@ -112,6 +114,7 @@ public static class ErrorCodes
         ErrorCode.RestoreTargetNotEmpty => ("restore-target-not-empty", ErrorKind.Usage),
         ErrorCode.RestoreTargetOccupied => ("restore-target-occupied", ErrorKind.Failure),
         ErrorCode.VerificationFailed => ("verification-failed", ErrorKind.Failure),
+        ErrorCode.VerifyFailed => ("verify-failed", ErrorKind.Failure),
         ErrorCode.TimelineChanged => ("timeline-changed", ErrorKind.Failure),
         ErrorCode.IoFailed => ("io-failed", ErrorKind.Failure),
         ErrorCode.ReferenceExpired => ("reference-expired", ErrorKind.Failure),

@@ -85,6 +85,11 @@ public static class RepositoryLayout
     /// <summary>One restore point: its time stamp and a digest of its name keep keys unique and sortable.</summary>
     public static string RestorePoint(string cluster, string stamp, string nameDigest) => $"{RestorePointsPrefix(cluster)}{stamp}-{nameDigest}.json";
 
+    public static string VerifyPrefix(string cluster) => $"clusters/{cluster}/verify/";
+
+    /// <summary>One stored run of `pgvault verify` (its UTC time stamp sorts the runs).</summary>
+    public static string VerifyRecord(string cluster, string stamp) => $"{VerifyPrefix(cluster)}{stamp}.json";
+
     /// <summary>The id part of a key below <see cref="BackupsPrefix"/>, or null.</summary>
     public static string? BackupIdOf(string cluster, string key)
     {

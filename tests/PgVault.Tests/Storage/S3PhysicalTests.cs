@@ -1,4 +1,5 @@
 using PgVault.Core.Sandbox;
+using PgVault.Core.Storage;
 using PgVault.Tests.Integration;
 using Xunit;
 
@@ -33,6 +34,36 @@ public sealed class S3PhysicalTests(S3PhysicalFixture fixture) : IClassFixture<S
         await server.WaitPromotedAsync();
         Assert.Equal(31001L, await server.ScalarAsync<long>("SELECT count(*) FROM s3data"));
     }
+
+    [Fact]
+    public async Task Verify_checks_both_repositories_and_finds_a_truncated_pack_in_s3()
+    {
+        await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS s3verify AS SELECT g, md5(g::text) AS v FROM generate_series(1, 20000) g");
+        string full = await fixture.BackupAsync("full");
+        var clean = await fixture.RunAsync("verify", "--backup", full, "--output", "json");
+        Assert.True(clean.ExitCode == 0, clean.ToString());
+        var repositories = clean.Json.GetProperty("repositories").EnumerateArray().ToList();
+        Assert.Equal(["local", "offsite"], repositories.Select(r => r.GetProperty("repository").GetString()));
+        Assert.All(repositories, r => Assert.Equal("valid", r.GetProperty("backups")[0].GetProperty("status").GetString()));
+
+        string pack = VerifyFixture.Manifest(fixture.RepoPath, full).GetProperty("physical").GetProperty("packs")[0].GetProperty("object").GetString()!;
+        string key = $"clusters/main/backups/{full}/{pack}";
+        await using var store = fixture.OpenOffsiteStore();
+        byte[] original = await store.GetBytesAsync(key, CancellationToken.None);
+        await store.PutAsync(key, original.AsMemory(0, original.Length / 2), CancellationToken.None);
+        try
+        {
+            var damaged = await fixture.RunAsync("verify", "--backup", full, "--output", "json");
+            Assert.True(damaged.ExitCode == 1, damaged.ToString());
+            Assert.Contains(damaged.ErrorLines, l => l.Contains($"repository 'offsite': backup {full} invalid", StringComparison.Ordinal) && l.Contains(key, StringComparison.Ordinal));
+            Assert.DoesNotContain(damaged.ErrorLines, l => l.Contains("repository 'local'", StringComparison.Ordinal));
+            Assert.Equal("valid", damaged.Json.GetProperty("repositories")[0].GetProperty("backups")[0].GetProperty("status").GetString());
+        }
+        finally
+        {
+            await store.PutAsync(key, original, CancellationToken.None);
+        }
+    }
 }
 
 /// <summary>
@@ -45,6 +76,9 @@ public sealed class S3PhysicalFixture : PhysicalFixture
 
     private readonly S3ServerFixture _s3 = new();
     private bool _s3Running;
+
+    /// <summary>The offsite repository's store, to damage an object in it.</summary>
+    public S3ObjectStore OpenOffsiteStore() => _s3.OpenStore("offsite", "physical/" + Path.GetFileName(Root));
 
     protected override string ExtraRepositoriesYaml => _s3Running ? S3Yaml.Repository(_s3, "offsite", "physical/" + Path.GetFileName(Root)) : "";
 
