@@ -36,7 +36,8 @@ internal sealed partial class RepositoryVerifier
         var model = new WalModel
         {
             SegmentSize = size,
-            WindowStart = physical.Count == 0 ? 0 : physical.Min(p => WalSegments.Parse(p.StartWal, size).Segment),
+            WindowStart = Math.Max(physical.Count == 0 ? 0 : physical.Min(p => WalSegments.Parse(p.StartWal, size).Segment),
+                WindowStartWal is { Length: >= 24 } anchor ? WalSegments.Parse(anchor, size).Segment : 0),
         };
         string prefix = RepositoryLayout.WalPrefix(Cluster);
         foreach (var key in _listing.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)))

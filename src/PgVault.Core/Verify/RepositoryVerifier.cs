@@ -16,6 +16,9 @@ internal sealed partial class RepositoryVerifier(Catalog catalog, VerifyOptions 
 {
     private Repository.Repository Repo => catalog.Repository;
 
+    /// <summary>Where WAL continuity starts being required (the retention policy's PITR anchor), when later than the oldest backup.</summary>
+    public string? WindowStartWal { get; init; }
+
     private string Cluster => catalog.Cluster;
 
     /// <summary>Every object of the cluster as listed at the start: missing objects are found here, without a read.</summary>

@@ -17,6 +17,20 @@ public sealed class Verify(Vault.Vault vault, IProgressSink progress)
     /// <summary>Stored runs kept per repository (older ones are removed after a run is stored).</summary>
     public const int RecordsKept = 10;
 
+    /// <summary>
+    /// Under a retention policy that manages WAL, the archive is continuous only from the PITR anchor
+    /// on (expire removes the WAL between consistent-only backups on purpose): continuity is checked
+    /// from the anchor's start, each backup's own range whatever its age. Null without a policy.
+    /// </summary>
+    private async Task<string?> RetentionWindowStartAsync(Catalog catalog, DateTimeOffset now, CancellationToken ct)
+    {
+        if (Retention.RetentionStore.PolicyFor(vault, catalog) is not { } policy) return null;
+        var headers = await catalog.ListHeadersAsync(progress, ct).ConfigureAwait(false);
+        var pins = await new Pins(catalog).ReadAsync(ct).ConfigureAwait(false);
+        var plan = Retention.RetentionPlanner.Plan(headers, pins, [], policy, now);
+        return plan.ManagesWal && plan.PitrAnchor is { } anchor ? headers.First(h => h.Id == anchor).Physical?.StartWal : null;
+    }
+
     public async Task<VerifyResult> RunAsync(VerifyOptions options, CancellationToken ct)
     {
         options.Validate();
@@ -31,7 +45,7 @@ public sealed class Verify(Vault.Vault vault, IProgressSink progress)
         var results = new List<RepositoryVerification>();
         foreach (var catalog in catalogs.Catalogs)
         {
-            var verifier = new RepositoryVerifier(catalog, options, progress, time);
+            var verifier = new RepositoryVerifier(catalog, options, progress, time) { WindowStartWal = await RetentionWindowStartAsync(catalog, time, ct).ConfigureAwait(false) };
             var (result, record) = await verifier.RunAsync(ct).ConfigureAwait(false);
             if (options.Store) result = result with { StoredAs = await StoreAsync(catalog, record, ct).ConfigureAwait(false) };
             results.Add(result);
