@@ -88,15 +88,17 @@ internal sealed class RetentionStore(Catalog catalog, IProgressSink progress)
         await new CatalogIndex(catalog).UpdateAsync([], progress, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Removes WAL objects oldest first (then their claims); returns what went, per timeline.</summary>
+    /// <summary>Removes WAL objects oldest first (each after its claim); returns what went, per timeline.</summary>
     public async Task<List<WalRemoval>> RemoveWalAsync(IEnumerable<WalObject> remove, CancellationToken ct)
     {
         var ordered = remove.OrderBy(o => o.Position, StringComparer.Ordinal).ThenBy(o => o.FileName, StringComparer.Ordinal).ToList();
         var byTimeline = new SortedDictionary<uint, (string First, string Last, int Objects, long Bytes)>();
         foreach (var group in ordered.GroupBy(o => o.FileName))
         {
-            foreach (var o in group) await Repository.Store.DeleteAsync(o.Key, ct).ConfigureAwait(false);
+            // The claim first: a crash between the two then leaves the segment, which the next run
+            // lists and removes; the other order would leave a claim no listing of wal/ ever finds.
             await Repository.Store.DeleteAsync(RepositoryLayout.WalClaim(Cluster, group.Key), ct).ConfigureAwait(false);
+            foreach (var o in group) await Repository.Store.DeleteAsync(o.Key, ct).ConfigureAwait(false);
             uint timeline = group.First().Timeline;
             string segment = group.Key.Length >= 24 ? group.Key[..24] : group.Key;
             var (first, _, objects, bytes) = byTimeline.GetValueOrDefault(timeline, (segment, segment, 0, 0L));
