@@ -88,15 +88,17 @@ internal sealed class RetentionStore(Catalog catalog, IProgressSink progress)
         await new CatalogIndex(catalog).UpdateAsync([], progress, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Removes WAL objects oldest first (then their claims); returns what went, per timeline.</summary>
+    /// <summary>Removes WAL objects oldest first (each after its claim); returns what went, per timeline.</summary>
     public async Task<List<WalRemoval>> RemoveWalAsync(IEnumerable<WalObject> remove, CancellationToken ct)
     {
         var ordered = remove.OrderBy(o => o.Position, StringComparer.Ordinal).ThenBy(o => o.FileName, StringComparer.Ordinal).ToList();
         var byTimeline = new SortedDictionary<uint, (string First, string Last, int Objects, long Bytes)>();
         foreach (var group in ordered.GroupBy(o => o.FileName))
         {
-            foreach (var o in group) await Repository.Store.DeleteAsync(o.Key, ct).ConfigureAwait(false);
+            // The claim first: a crash between the two then leaves the segment, which the next run
+            // lists and removes; the other order would leave a claim no listing of wal/ ever finds.
             await Repository.Store.DeleteAsync(RepositoryLayout.WalClaim(Cluster, group.Key), ct).ConfigureAwait(false);
+            foreach (var o in group) await Repository.Store.DeleteAsync(o.Key, ct).ConfigureAwait(false);
             uint timeline = group.First().Timeline;
             string segment = group.Key.Length >= 24 ? group.Key[..24] : group.Key;
             var (first, _, objects, bytes) = byTimeline.GetValueOrDefault(timeline, (segment, segment, 0, 0L));
@@ -121,8 +123,11 @@ internal sealed class RetentionStore(Catalog catalog, IProgressSink progress)
 
     /// <summary>
     /// Gaps in the archive from <paramref name="from"/> to the newest segment, across timelines
-    /// (a timeline switch continues the positions). Segments per log file are inferred from the
-    /// listing (the highest segment seen in a log that is followed by another), 256 otherwise.
+    /// (a timeline switch continues the positions). Within a log file segments must follow one
+    /// another; a step to the next log file must leave the last segment of a log (segments per
+    /// log inferred from the listing: the highest segment seen in a log that is followed by
+    /// another, 256 otherwise) for segment 0. Whatever the segment size, a log file never reads
+    /// as full before the listing shows it is.
     /// </summary>
     public static List<string> Gaps(IEnumerable<WalObject> remaining, string from)
     {
@@ -137,9 +142,16 @@ internal sealed class RetentionStore(Catalog catalog, IProgressSink progress)
         for (int i = 1; i < positions.Count; i++)
         {
             var (log, seg) = positions[i - 1];
-            var expected = seg + 1 >= perLog ? (log + 1, 0u) : (log, seg + 1);
-            if (positions[i] != expected)
-                gaps.Add($"{expected.Item1:X8}{expected.Item2:X8}..{(positions[i].Seg == 0 ? $"{positions[i].Log - 1:X8}{perLog - 1:X8}" : $"{positions[i].Log:X8}{positions[i].Seg - 1:X8}")}");
+            var (nextLog, nextSeg) = positions[i];
+            if (nextLog == log)
+            {
+                if (nextSeg != seg + 1) gaps.Add($"{log:X8}{seg + 1:X8}..{log:X8}{nextSeg - 1:X8}");
+            }
+            else if (nextLog != log + 1 || seg != perLog - 1 || nextSeg != 0)
+            {
+                var expected = seg + 1 >= perLog ? (log + 1, 0u) : (log, seg + 1);
+                gaps.Add($"{expected.Item1:X8}{expected.Item2:X8}..{(nextSeg == 0 ? $"{nextLog - 1:X8}{perLog - 1:X8}" : $"{nextLog:X8}{nextSeg - 1:X8}")}");
+            }
         }
         return gaps;
     }
