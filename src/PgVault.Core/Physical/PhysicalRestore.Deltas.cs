@@ -33,7 +33,10 @@ public sealed partial class PhysicalRestore
             using var handle = SafeFiles.OpenExisting(full, write: false);
             if (RandomAccess.GetLength(handle) != f.Size || Xxh128Of(handle) != f.Xxh128)
                 throw new PgVaultException(ErrorCode.VerificationFailed, $"restored {f.Path} does not match the backup after applying its {f.Deltas!.Count} page delta(s)",
-                    "restore from another repository or an older backup") { RepositoryFault = true };
+                    "restore from another repository or an older backup")
+                {
+                    RepositoryFault = true,
+                };
             SafeFiles.SetMode(handle, f.Mode, full);
             File.SetLastWriteTimeUtc(handle, f.Mtime.UtcDateTime);
             if (_fsyncEach) Posix.Fsync(handle, full);
@@ -62,7 +65,10 @@ public sealed partial class PhysicalRestore
             {
                 if (e is PgVaultException { RepositoryFault: false } p) throw p;
                 throw new PgVaultException(ErrorCode.ObjectCorrupt, $"stored page delta of {f.Path} (backup {d.Backup}) is damaged: {(e is PgVaultException pv ? pv.Message : e.Message)}",
-                    "restore from another repository or an older backup", inner: e) { RepositoryFault = true };
+                    "restore from another repository or an older backup", inner: e)
+                {
+                    RepositoryFault = true,
+                };
             }
         }
     }

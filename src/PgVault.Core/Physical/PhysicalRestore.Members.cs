@@ -39,7 +39,10 @@ public sealed partial class PhysicalRestore
                 {
                     if (e is PgVaultException { RepositoryFault: false } p) throw p;
                     throw new PgVaultException(ErrorCode.ObjectCorrupt, $"stored copy of {f.Path} (backup {f.Backup}) is damaged: {(e is PgVaultException pv ? pv.Message : e.Message)}",
-                        "restore from another repository or an older backup", inner: e) { RepositoryFault = true };
+                        "restore from another repository or an older backup", inner: e)
+                    {
+                        RepositoryFault = true,
+                    };
                 }
             }
         }
