@@ -7,7 +7,7 @@ namespace PgVault.Core.Pipeline;
 /// write: plaintext → SHA-256 + count → compression → per destination: [AES-256-GCM frames] → count → storage;
 /// read: storage → [decryption] → decompression → SHA-256 + size check.
 /// </summary>
-public static class ObjectPipeline
+internal static class ObjectPipeline
 {
     /// <summary>
     /// Opens the write chain into <paramref name="destination"/> (left open). Encrypts when

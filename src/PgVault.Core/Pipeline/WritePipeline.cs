@@ -5,7 +5,7 @@ namespace PgVault.Core.Pipeline;
 /// (never disposed by the pipeline), encrypted with <paramref name="DataKey"/> (32 bytes) when
 /// given and, with <paramref name="BoundName"/>, bound to that name (encryption format 2).
 /// </summary>
-public sealed record WriteBranch(Stream Destination, byte[]? DataKey, string? BoundName = null);
+internal sealed record WriteBranch(Stream Destination, byte[]? DataKey, string? BoundName = null);
 
 /// <summary>
 /// The write-side filter chain of one object, and the only place it is composed:
@@ -16,7 +16,7 @@ public sealed record WriteBranch(Stream Destination, byte[]? DataKey, string? Bo
 /// sizes and checksum; disposing without completing abandons the object: resources are released
 /// and nothing more reaches any destination. Destinations are never disposed.
 /// </summary>
-public sealed class WritePipeline : IAsyncDisposable
+internal sealed class WritePipeline : IAsyncDisposable
 {
     private readonly HashingStream _hashing;
     private readonly Stream _compressor;

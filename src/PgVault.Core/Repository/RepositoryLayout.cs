@@ -4,7 +4,7 @@ namespace PgVault.Core.Repository;
 /// The only place that knows object keys. Every capability asks here; none builds a key by hand.
 /// See docs/repository-format.md.
 /// </summary>
-public static class RepositoryLayout
+internal static class RepositoryLayout
 {
     public const string Descriptor = "pgvault.repo.json";
 
