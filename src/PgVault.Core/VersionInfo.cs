@@ -2,7 +2,7 @@ using System.Reflection;
 
 namespace PgVault.Core;
 
-public static class VersionInfo
+internal static class VersionInfo
 {
     public static string Version { get; } =
         typeof(VersionInfo).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";

@@ -94,7 +94,7 @@ internal static class RepoCommand
     {
         var vault = Vault.Open(Globals.Read(result));
         var repositories = await vault.OpenRepositoriesAsync(forWriting: false, renderer.Warn, ct).ConfigureAwait(false);
-                var summaries = new List<RepoSummary>();
+        var summaries = new List<RepoSummary>();
         foreach (var repository in repositories)
         {
             int from = repository.Descriptor.Format;

@@ -7,7 +7,7 @@ namespace PgVault.Core.IO;
 // public only because public streams (EncryptingStream, HashingStream, ...) derive from them.
 
 /// <summary>A forward-only stream: no seeking, no length, no position.</summary>
-public abstract class NonSeekableStream : Stream
+internal abstract class NonSeekableStream : Stream
 {
     public sealed override bool CanSeek => false;
     public sealed override long Length => throw new NotSupportedException();
@@ -35,7 +35,7 @@ public abstract class NonSeekableStream : Stream
 /// <see cref="Read(Span{byte})"/> and <see cref="ReadAsync(Memory{byte}, CancellationToken)"/>;
 /// <see cref="Flush"/> does nothing.
 /// </summary>
-public abstract class ReadOnlyStreamBase : NonSeekableStream
+internal abstract class ReadOnlyStreamBase : NonSeekableStream
 {
     public sealed override bool CanWrite => false;
     public sealed override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
@@ -58,7 +58,7 @@ public abstract class ReadOnlyStreamBase : NonSeekableStream
 /// <see cref="Write(ReadOnlySpan{byte})"/>, <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/>
 /// and <see cref="Stream.Flush"/>.
 /// </summary>
-public abstract class WriteOnlyStreamBase : NonSeekableStream
+internal abstract class WriteOnlyStreamBase : NonSeekableStream
 {
     public sealed override bool CanRead => false;
     public sealed override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
@@ -79,7 +79,7 @@ public abstract class WriteOnlyStreamBase : NonSeekableStream
 /// provide <see cref="Stream.CanRead"/>, <see cref="Stream.CanWrite"/>, <see cref="Stream.Flush"/>
 /// and the span/memory overloads of both directions (refusing the one they were not made for).
 /// </summary>
-public abstract class ReadOrWriteStreamBase : NonSeekableStream
+internal abstract class ReadOrWriteStreamBase : NonSeekableStream
 {
     public sealed override int Read(byte[] buffer, int offset, int count) => Read(ValidatedSpan(buffer, offset, count));
 

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.IO.Hashing;
 using System.Security.Cryptography;
@@ -87,23 +86,20 @@ public sealed partial class PhysicalBackup
         using var task = progress.Start($"copy {toCopy.Count} files", total);
         await Parallel.ForEachAsync(packs, new ParallelOptions { MaxDegreeOfParallelism = options.Parallel, CancellationToken = ct }, async (pack, c) =>
         {
-            string relative = $"pg/{pack.Number:D5}.pack";
+            string relative = RepositoryLayout.PackObject(pack.Number);
             var members = new List<PhysicalFile>();
-            var results = await targets.WriteObjectAsync(id, relative, CompressionSpec.None, (input, c2) =>
+            var results = await PackWriter.WriteAsync(targets, id, relative, (writer, c2) =>
             {
-                using var counter = new CountingStream(input, leaveOpen: true);
                 foreach (var item in pack.Items)
                 {
                     c2.ThrowIfCancellationRequested();
                     Action<long> advanced = bytes => task.Report(Interlocked.Add(ref done, bytes));
                     var copied = item.DeltaBase is { } deltaBase
-                        ? CopyDelta(item.File, deltaBase, referenceHashes![item.File.Path].Hashes, counter, id, relative, startLsn, checksums, options.Compression, advanced, hashes)
-                        : CopyFile(item, counter, id, relative, startLsn, checksums, options.Compression, advanced, hashes);
+                        ? CopyDelta(item.File, deltaBase, referenceHashes![item.File.Path].Hashes, writer, id, relative, startLsn, checksums, options.Compression, advanced, hashes)
+                        : CopyFile(item, writer, id, relative, startLsn, checksums, options.Compression, advanced, hashes);
                     if (copied != null) members.Add(copied);
                     else Interlocked.Increment(ref vanished);
                 }
-                counter.Flush();
-                return Task.CompletedTask;
             }, c).ConfigureAwait(false);
             for (int r = 0; r < results.Length; r++) perRepository[r].Add(results[r] with { Name = relative, Object = relative });
             foreach (var member in members)
@@ -159,7 +155,7 @@ public sealed partial class PhysicalBackup
     /// Reads to the end of the file as it is now (files that grow or shrink during a backup are
     /// normal: WAL replay makes them consistent).
     /// </summary>
-    private PhysicalFile? CopyFile(CopyItem item, CountingStream pack, string id, string packName, ulong startLsn, bool checksums,
+    private PhysicalFile? CopyFile(CopyItem item, PackWriter pack, string id, string packName, ulong startLsn, bool checksums,
         CompressionSpec compression, Action<long> advanced, ConcurrentDictionary<string, (long Size, ulong[] Hashes)> pageHashes)
     {
         var file = item.File;
@@ -179,10 +175,11 @@ public sealed partial class PhysicalBackup
                 using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
                 var xxh = new XxHash128();
                 List<ulong>? hashes = file.Size >= PageHashes.MinFileSize ? new List<ulong>(PageHashes.PageCount(file.Size)) : null;
-                long offset = pack.Bytes;
                 long position = 0;
-                using (var compressor = Compression.CompressTo(pack, compression, leaveOpen: true))
+                PackMember placed;
+                using (var member = pack.BeginMember(compression))
                 {
+                    var compressor = member.Content;
                     int read;
                     while ((read = FillBuffer(handle, buffer, position)) > 0)
                     {
@@ -195,6 +192,7 @@ public sealed partial class PhysicalBackup
                         advanced(read);
                         if (read < BufferSize) break;
                     }
+                    placed = member.Complete();
                 }
                 if (hashes != null) pageHashes[file.Path] = (position, hashes.ToArray());
                 return new PhysicalFile
@@ -207,9 +205,9 @@ public sealed partial class PhysicalBackup
                     Xxh128 = Convert.ToHexStringLower(xxh.GetCurrentHash()),
                     Backup = id,
                     Pack = packName,
-                    Offset = offset,
-                    Length = pack.Bytes - offset,
-                    Compression = CompressionSpec.TypeName(compression.Type),
+                    Offset = placed.Offset,
+                    Length = placed.Length,
+                    Compression = placed.Compression,
                     BadPages = badPages,
                 };
             }
@@ -251,7 +249,7 @@ public sealed partial class PhysicalBackup
     /// checksums all come from the same read. Returns the reference entry unchanged when no page
     /// changed, else an entry whose base is the reference's and whose deltas end with this one.
     /// </summary>
-    private PhysicalFile? CopyDelta(ScannedFile file, PhysicalFile before, ulong[] referenceHashes, CountingStream pack, string id, string packName,
+    private PhysicalFile? CopyDelta(ScannedFile file, PhysicalFile before, ulong[] referenceHashes, PackWriter pack, string id, string packName,
         ulong startLsn, bool checksums, CompressionSpec compression, Action<long> advanced, ConcurrentDictionary<string, (long Size, ulong[] Hashes)> pageHashes)
     {
         if (OpenForCopy(file) is not { } handle) return null;
@@ -265,12 +263,12 @@ public sealed partial class PhysicalBackup
                 var crc = new Crc32C();
                 var xxh = new XxHash128();
                 var hashes = new List<ulong>(PageHashes.PageCount(file.Size));
-                long offset = pack.Bytes;
                 long position = 0;
                 int changed = 0;
-                Span<byte> header = stackalloc byte[12];
-                using (var compressor = Compression.CompressTo(pack, compression, leaveOpen: true))
+                PackMember placed;
+                using (var member = pack.BeginMember(compression))
                 {
+                    var compressor = member.Content;
                     int read;
                     while ((read = FillBuffer(handle, buffer, position)) > 0)
                     {
@@ -284,19 +282,15 @@ public sealed partial class PhysicalBackup
                             int number = hashes.Count;
                             hashes.Add(hash);
                             if (number < referenceHashes.Length && referenceHashes[number] == hash) continue;
-                            BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)number);
-                            BinaryPrimitives.WriteUInt32LittleEndian(header[4..], (uint)page.Length);
-                            compressor.Write(header[..8]);
-                            compressor.Write(page);
+                            PageDeltas.WritePage(compressor, number, page);
                             changed++;
                         }
                         position += read;
                         advanced(read);
                         if (read < BufferSize) break;
                     }
-                    BinaryPrimitives.WriteUInt32LittleEndian(header, uint.MaxValue); // end of pages, then the final size
-                    BinaryPrimitives.WriteUInt64LittleEndian(header[4..], (ulong)position);
-                    compressor.Write(header);
+                    PageDeltas.WriteEnd(compressor, position);
+                    placed = member.Complete();
                 }
                 pageHashes[file.Path] = (position, hashes.ToArray());
                 if (changed == 0 && position == before.Size)
@@ -305,9 +299,9 @@ public sealed partial class PhysicalBackup
                 {
                     Backup = id,
                     Pack = packName,
-                    Offset = offset,
-                    Length = pack.Bytes - offset,
-                    Compression = CompressionSpec.TypeName(compression.Type),
+                    Offset = placed.Offset,
+                    Length = placed.Length,
+                    Compression = placed.Compression,
                     Pages = changed,
                 };
                 return before with

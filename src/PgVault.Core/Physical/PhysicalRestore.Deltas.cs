@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using PgVault.Core.Errors;
 using PgVault.Core.IO;
 using PgVault.Core.Pipeline;
@@ -26,7 +25,7 @@ public sealed partial class PhysicalRestore
                 .Select(g => g.OrderBy(x => x.Delta.Offset).ToList())
                 .ToList();
             await Parallel.ForEachAsync(packs, new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct }, (items, c) =>
-                new ValueTask(ReadPackAsync(holders, backup, items[0].Delta.Pack, (stream, key) => ApplyMembers(stream, key, items, pgdata, c), c))).ConfigureAwait(false);
+                new ValueTask(ReadPackAsync(holders, backup, items[0].Delta.Pack, pack => ApplyMembers(pack, items, pgdata, c), c))).ConfigureAwait(false);
         }
         await Parallel.ForEachAsync(files.OrderByDescending(f => f.Size), new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct }, (f, c) =>
         {
@@ -34,7 +33,10 @@ public sealed partial class PhysicalRestore
             using var handle = SafeFiles.OpenExisting(full, write: false);
             if (RandomAccess.GetLength(handle) != f.Size || Xxh128Of(handle) != f.Xxh128)
                 throw new PgVaultException(ErrorCode.VerificationFailed, $"restored {f.Path} does not match the backup after applying its {f.Deltas!.Count} page delta(s)",
-                    "restore from another repository or an older backup") { RepositoryFault = true };
+                    "restore from another repository or an older backup")
+                {
+                    RepositoryFault = true,
+                };
             SafeFiles.SetMode(handle, f.Mode, full);
             File.SetLastWriteTimeUtc(handle, f.Mtime.UtcDateTime);
             if (_fsyncEach) Posix.Fsync(handle, full);
@@ -42,50 +44,32 @@ public sealed partial class PhysicalRestore
         }).ConfigureAwait(false);
     }
 
-    private static void ApplyMembers(Stream pack, string key, List<(PhysicalFile File, DeltaRef Delta)> items, string pgdata, CancellationToken ct)
+    private static void ApplyMembers(PackReader pack, List<(PhysicalFile File, DeltaRef Delta)> items, string pgdata, CancellationToken ct)
     {
-        byte[] page = new byte[PageHashes.PageSize];
-        byte[] head = new byte[12];
-        long position = 0;
         foreach (var (f, d) in items)
         {
             ct.ThrowIfCancellationRequested();
-            SkipTo(pack, key, position, d.Offset, f.Path);
-            position = d.Offset;
+            pack.MoveTo(d.Offset, f.Path);
             string full = Path.Combine(pgdata, f.Path);
             try
             {
                 using var handle = SafeFiles.OpenExisting(full, write: true);
-                using var member = new BoundedReadStream(pack, d.Length);
-                using var content = Compression.DecompressFrom(member, CompressionSpec.ParseType(d.Compression), leaveOpen: true);
-                int pages = 0;
-                while (true)
-                {
-                    content.ReadExactly(head, 0, 4);
-                    uint number = BinaryPrimitives.ReadUInt32LittleEndian(head);
-                    if (number == uint.MaxValue)
-                    {
-                        content.ReadExactly(head, 4, 8);
-                        RandomAccess.SetLength(handle, (long)BinaryPrimitives.ReadUInt64LittleEndian(head.AsSpan(4)));
-                        break;
-                    }
-                    content.ReadExactly(head, 4, 4);
-                    int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(4));
-                    if (length is <= 0 or > PageHashes.PageSize) throw new InvalidDataException($"page {number} has length {length}");
-                    content.ReadExactly(page, 0, length);
-                    RandomAccess.Write(handle, page.AsSpan(0, length), (long)number * PageHashes.PageSize);
-                    pages++;
-                }
-                if (content.Read(page, 0, 1) != 0 || member.Remaining > 0) throw new InvalidDataException("bytes after the end of the delta");
+                using var member = pack.OpenMember(d.Length, d.Compression);
+                var (pages, finalSize) = PageDeltas.Read(member.Content,
+                    (number, page) => RandomAccess.Write(handle, page, (long)number * PageDeltas.PageSize));
+                RandomAccess.SetLength(handle, finalSize);
+                if (member.Content.Read(new byte[1], 0, 1) != 0 || member.Remaining > 0) throw new InvalidDataException("bytes after the end of the delta");
                 if (pages != d.Pages) throw new InvalidDataException($"{pages} pages instead of {d.Pages}");
             }
             catch (Exception e) when (IsDamage(e))
             {
                 if (e is PgVaultException { RepositoryFault: false } p) throw p;
                 throw new PgVaultException(ErrorCode.ObjectCorrupt, $"stored page delta of {f.Path} (backup {d.Backup}) is damaged: {(e is PgVaultException pv ? pv.Message : e.Message)}",
-                    "restore from another repository or an older backup", inner: e) { RepositoryFault = true };
+                    "restore from another repository or an older backup", inner: e)
+                {
+                    RepositoryFault = true,
+                };
             }
-            position += d.Length;
         }
     }
 }

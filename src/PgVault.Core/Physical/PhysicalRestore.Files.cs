@@ -116,14 +116,14 @@ public sealed partial class PhysicalRestore
 
     /// <summary>Restores the files stored in one pack, reading it once from the first repository that serves it.</summary>
     private Task RestorePackAsync(List<Catalog> holders, List<PhysicalFile> members, string pgdata, PhysicalBackupInfo? owner, Action<long> advanced, CancellationToken ct) =>
-        ReadPackAsync(holders, members[0].Backup, members[0].Pack, (stream, key) => ExtractMembers(stream, key, members, pgdata, owner, advanced, ct), ct);
+        ReadPackAsync(holders, members[0].Backup, members[0].Pack, pack => ExtractMembers(pack, members, pgdata, owner, advanced, ct), ct);
 
     /// <summary>
     /// Reads one pack front to back on a thread of its own, from the first repository that serves
     /// it, then to its end: the pack is checked whole against its recorded size and SHA-256 (bytes
     /// added after the last member, or a pack swapped for another, fail the restore naming it).
     /// </summary>
-    private async Task ReadPackAsync(List<Catalog> holders, string backup, string pack, Action<Stream, string> read, CancellationToken ct)
+    private async Task ReadPackAsync(List<Catalog> holders, string backup, string pack, Action<PackReader> read, CancellationToken ct)
     {
         string key = RepositoryLayout.BackupObject(sources.Cluster, backup, pack);
         _packs.TryGetValue((backup, pack), out var recorded);
@@ -132,13 +132,11 @@ public sealed partial class PhysicalRestore
             var repository = holders[i].Repository;
             try
             {
-                await using var stream = recorded is null
-                    ? await repository.OpenObjectAsync(key, CompressionType.None, ct).ConfigureAwait(false)
-                    : await repository.OpenObjectAsync(key, recorded with { Encrypted = repository.Encrypted }, ct).ConfigureAwait(false);
+                await using var reader = await PackReader.OpenAsync(repository, key, recorded, ct).ConfigureAwait(false);
                 await Task.Factory.StartNew(() =>
                 {
-                    read(stream, key);
-                    DrainToEnd(stream, key);
+                    read(reader);
+                    reader.Finish();
                 }, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
                 return;
             }
@@ -167,26 +165,6 @@ public sealed partial class PhysicalRestore
             foreach (var pack in m.Physical.Packs) records[(id, pack.Object)] = pack;
         }
         return records;
-    }
-
-    /// <summary>Reads what is left of a pack so its size and checksum are verified at its end.</summary>
-    private static void DrainToEnd(Stream stream, string key)
-    {
-        byte[] scratch = ArrayPool<byte>.Shared.Rent(BufferSize);
-        try
-        {
-            while (stream.Read(scratch, 0, BufferSize) > 0)
-            {
-            }
-        }
-        catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
-        {
-            throw PgVaultException.Corrupt(key, e.Message, e);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(scratch);
-        }
     }
 
     private async Task WritePgManifestAsync(List<Catalog> holders, BackupManifest manifest, string destination, int? uid, int? gid, CancellationToken ct)
@@ -298,6 +276,4 @@ public sealed partial class PhysicalRestore
             else entry.Delete();
         }
     }
-
-
 }

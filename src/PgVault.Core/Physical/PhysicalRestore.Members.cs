@@ -21,35 +21,15 @@ public sealed partial class PhysicalRestore
     private static bool IsDamage(Exception e) =>
         e is not (OperationCanceledException or UnauthorizedAccessException) && (e is EndOfStreamException || e is not IOException);
 
-    private static void SkipTo(Stream pack, string key, long position, long offset, string path)
-    {
-        byte[] scratch = ArrayPool<byte>.Shared.Rent(BufferSize);
-        try
-        {
-            while (position < offset)
-            {
-                int skip = pack.Read(scratch, 0, (int)Math.Min(BufferSize, offset - position));
-                if (skip == 0) throw PgVaultException.Corrupt(key, $"the pack ends before {path}");
-                position += skip;
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(scratch);
-        }
-    }
-
-    private void ExtractMembers(Stream pack, string key, List<PhysicalFile> members, string pgdata, PhysicalBackupInfo? owner, Action<long> advanced, CancellationToken ct)
+    private void ExtractMembers(PackReader pack, List<PhysicalFile> members, string pgdata, PhysicalBackupInfo? owner, Action<long> advanced, CancellationToken ct)
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
-            long position = 0;
             foreach (var f in members)
             {
                 ct.ThrowIfCancellationRequested();
-                SkipTo(pack, key, position, f.Offset, f.Path);
-                position = f.Offset;
+                pack.MoveTo(f.Offset, f.Path);
                 string full = Path.Combine(pgdata, f.Path);
                 try
                 {
@@ -59,9 +39,11 @@ public sealed partial class PhysicalRestore
                 {
                     if (e is PgVaultException { RepositoryFault: false } p) throw p;
                     throw new PgVaultException(ErrorCode.ObjectCorrupt, $"stored copy of {f.Path} (backup {f.Backup}) is damaged: {(e is PgVaultException pv ? pv.Message : e.Message)}",
-                        "restore from another repository or an older backup", inner: e) { RepositoryFault = true };
+                        "restore from another repository or an older backup", inner: e)
+                    {
+                        RepositoryFault = true,
+                    };
                 }
-                position += f.Length;
             }
         }
         finally
@@ -77,7 +59,7 @@ public sealed partial class PhysicalRestore
     /// Writes one file from its compressed member, checking size and checksum (XXH128 when the
     /// backup recorded it, else SHA-256) before it counts as restored.
     /// </summary>
-    private static void WriteMember(Stream pack, byte[] buffer, PhysicalFile f, string full, PhysicalBackupInfo? owner, Action<long> advanced, bool fsync)
+    private static void WriteMember(PackReader pack, byte[] buffer, PhysicalFile f, string full, PhysicalBackupInfo? owner, Action<long> advanced, bool fsync)
     {
         // A file stored as deltas is first its base member; the deltas and the final check follow.
         bool deltas = f.Deltas is { Count: > 0 };
@@ -88,13 +70,12 @@ public sealed partial class PhysicalRestore
         using (var handle = SafeFiles.Replace(full))
         {
             if (owner != null) SafeFiles.SetOwner(handle, owner.OwnerUid, owner.OwnerGid, full);
-            using (var member = new BoundedReadStream(pack, f.Length))
-            using (var content = Compression.DecompressFrom(member, CompressionSpec.ParseType(f.Compression), leaveOpen: true))
+            using (var member = pack.OpenMember(f.Length, f.Compression))
             {
                 size = expectedSize >= PipelineThreshold
-                    ? CopyPipelined(content, handle, check, advanced)
-                    : CopyDirect(content, handle, buffer, check, advanced);
-                if (member.Remaining > 0) throw new InvalidDataException($"{member.Remaining} stored bytes left after the end of the compressed content");
+                    ? CopyPipelined(member.Content, handle, check, advanced)
+                    : CopyDirect(member.Content, handle, buffer, check, advanced);
+                member.CheckEnd();
             }
             if (size != expectedSize) throw new InvalidDataException($"size {size} instead of {expectedSize}");
             check.Verify();
@@ -197,25 +178,5 @@ public sealed partial class PhysicalRestore
             _sha?.Dispose();
             if (actual != expected) throw new InvalidDataException($"checksum mismatch (expected {expected[..16]}, got {actual[..16]})");
         }
-    }
-
-    /// <summary>Reads at most <c>length</c> bytes of the stream it wraps, which it leaves open.</summary>
-    private sealed class BoundedReadStream(Stream inner, long length) : ReadOnlyStreamBase
-    {
-        public long Remaining { get; private set; } = length;
-
-        public override bool CanRead => true;
-
-        public override int Read(Span<byte> buffer)
-        {
-            if (Remaining == 0) return 0;
-            int read = inner.Read(buffer[..(int)Math.Min(buffer.Length, Remaining)]);
-            if (read == 0) throw new EndOfStreamException($"the pack ends {Remaining} bytes early");
-            Remaining -= read;
-            return read;
-        }
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            ValueTask.FromResult(Read(buffer.Span));
     }
 }

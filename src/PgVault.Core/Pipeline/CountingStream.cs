@@ -6,7 +6,7 @@ namespace PgVault.Core.Pipeline;
 /// Write-side pass-through that counts the bytes written to <c>inner</c> — in a pipeline, what
 /// actually reaches storage.
 /// </summary>
-public sealed class CountingStream : WriteOnlyStreamBase
+internal sealed class CountingStream : WriteOnlyStreamBase
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;

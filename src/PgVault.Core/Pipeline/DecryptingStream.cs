@@ -16,7 +16,7 @@ namespace PgVault.Core.Pipeline;
 /// <see cref="PgVaultException.Corrupt"/> naming the object; later reads throw the same error.
 /// Memory: two pooled frame buffers.
 /// </summary>
-public sealed class DecryptingStream : ReadOnlyStreamBase
+internal sealed class DecryptingStream : ReadOnlyStreamBase
 {
     private enum State
     {

@@ -13,7 +13,7 @@ namespace PgVault.Core.Pipeline;
 /// <see cref="Flush"/> flushes <c>inner</c> but never emits a partial frame. Memory: two pooled
 /// frame buffers.
 /// </summary>
-public sealed class EncryptingStream : WriteOnlyStreamBase
+internal sealed class EncryptingStream : WriteOnlyStreamBase
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;

@@ -7,7 +7,7 @@ namespace PgVault.Core.Pipeline;
 /// Pass-through stream that counts the bytes going through it and computes their SHA-256, on the
 /// write side (<see cref="ForWrite"/>) or the read side (<see cref="ForRead"/>).
 /// </summary>
-public sealed class HashingStream : ReadOrWriteStreamBase
+internal sealed class HashingStream : ReadOrWriteStreamBase
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;

@@ -4,10 +4,10 @@ namespace PgVault.Core.Pipeline;
 
 /// <summary>
 /// Composes the filter chains every stored object goes through:
-/// write: plaintext → SHA-256 + count → compression → [AES-256-GCM frames] → count → storage;
+/// write: plaintext → SHA-256 + count → compression → per destination: [AES-256-GCM frames] → count → storage;
 /// read: storage → [decryption] → decompression → SHA-256 + size check.
 /// </summary>
-public static class ObjectPipeline
+internal static class ObjectPipeline
 {
     /// <summary>
     /// Opens the write chain into <paramref name="destination"/> (left open). Encrypts when
@@ -17,14 +17,33 @@ public static class ObjectPipeline
     public static WritePipeline OpenWrite(Stream destination, CompressionSpec compression, byte[]? dataKey, string? boundName = null)
     {
         ArgumentNullException.ThrowIfNull(destination);
+        return OpenWrite([new WriteBranch(destination, dataKey, boundName)], compression);
+    }
+
+    /// <summary>
+    /// Opens one write chain into several destinations (left open): the plaintext is hashed and
+    /// compressed once, then each branch is encrypted with its own key (when it has one) and counted.
+    /// </summary>
+    public static WritePipeline OpenWrite(IReadOnlyList<WriteBranch> branches, CompressionSpec compression)
+    {
+        ArgumentNullException.ThrowIfNull(branches);
         ArgumentNullException.ThrowIfNull(compression);
-        compression.Validate();
-        if (dataKey is not null)
+        if (branches.Count == 0)
         {
-            EncryptionFormat.CheckDataKey(dataKey);
+            throw new ArgumentException("a write pipeline needs at least one destination", nameof(branches));
         }
 
-        return new WritePipeline(destination, compression, dataKey, boundName);
+        compression.Validate();
+        foreach (var branch in branches)
+        {
+            ArgumentNullException.ThrowIfNull(branch.Destination);
+            if (branch.DataKey is not null)
+            {
+                EncryptionFormat.CheckDataKey(branch.DataKey);
+            }
+        }
+
+        return new WritePipeline(branches, compression);
     }
 
     /// <summary>

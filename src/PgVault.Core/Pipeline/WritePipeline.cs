@@ -1,31 +1,48 @@
 namespace PgVault.Core.Pipeline;
 
 /// <summary>
-/// The write-side filter chain of one object: <see cref="Input"/> (hash + count) → compression →
-/// [encryption] → byte count → destination. Call <see cref="CompleteAsync"/> to write the final
-/// compression and encryption frames and get the sizes and checksum; disposing without completing
-/// abandons the object: resources are released and nothing more reaches the destination. The
-/// destination is never disposed.
+/// One destination of a <see cref="WritePipeline"/>: the stored bytes go to <paramref name="Destination"/>
+/// (never disposed by the pipeline), encrypted with <paramref name="DataKey"/> (32 bytes) when
+/// given and, with <paramref name="BoundName"/>, bound to that name (encryption format 2).
 /// </summary>
-public sealed class WritePipeline : IAsyncDisposable
+internal sealed record WriteBranch(Stream Destination, byte[]? DataKey, string? BoundName = null);
+
+/// <summary>
+/// The write-side filter chain of one object, and the only place it is composed:
+/// <see cref="Input"/> (hash + count) → compression → one branch per destination:
+/// [encryption] → byte count → destination. Hashing and compression run once whatever the number
+/// of destinations (several repositories: compress once, encrypt per repository). Call
+/// <see cref="CompleteAsync"/> to write the final compression and encryption frames and get the
+/// sizes and checksum; disposing without completing abandons the object: resources are released
+/// and nothing more reaches any destination. Destinations are never disposed.
+/// </summary>
+internal sealed class WritePipeline : IAsyncDisposable
 {
     private readonly HashingStream _hashing;
     private readonly Stream _compressor;
-    private readonly EncryptingStream? _encryptor;
-    private readonly CountingStream _counting;
+    private readonly TeeStream? _tee;
+    private readonly EncryptingStream?[] _encryptors;
+    private readonly CountingStream[] _counting;
     private PipelineResult? _result;
     private bool _disposed;
 
-    internal WritePipeline(Stream destination, CompressionSpec compression, byte[]? dataKey, string? boundName = null)
+    internal WritePipeline(IReadOnlyList<WriteBranch> branches, CompressionSpec compression)
     {
-        _counting = new CountingStream(destination, leaveOpen: true);
-        Stream below = _counting;
-        if (dataKey is not null)
+        _counting = new CountingStream[branches.Count];
+        _encryptors = new EncryptingStream?[branches.Count];
+        var bottoms = new Stream[branches.Count];
+        for (int i = 0; i < branches.Count; i++)
         {
-            _encryptor = new EncryptingStream(_counting, dataKey, leaveOpen: true, boundName);
-            below = _encryptor;
+            _counting[i] = new CountingStream(branches[i].Destination, leaveOpen: true);
+            bottoms[i] = _counting[i];
+            if (branches[i].DataKey is { } dataKey)
+            {
+                _encryptors[i] = new EncryptingStream(_counting[i], dataKey, leaveOpen: true, branches[i].BoundName);
+                bottoms[i] = _encryptors[i]!;
+            }
         }
 
+        Stream below = bottoms.Length == 1 ? bottoms[0] : _tee = new TeeStream(bottoms);
         _compressor = Compression.CompressTo(below, compression, leaveOpen: true);
         _hashing = HashingStream.ForWrite(_compressor, leaveOpen: true);
     }
@@ -41,8 +58,8 @@ public sealed class WritePipeline : IAsyncDisposable
     }
 
     /// <summary>
-    /// Ends the object: writes the final compression frame, then the final encryption frame, and
-    /// flushes the destination. Returns the same result if called again.
+    /// Ends the object: writes the final compression frame, then the final encryption frame of
+    /// each branch, and flushes the destinations. Returns the same result if called again.
     /// </summary>
     public async Task<PipelineResult> CompleteAsync(CancellationToken ct)
     {
@@ -55,13 +72,17 @@ public sealed class WritePipeline : IAsyncDisposable
         ct.ThrowIfCancellationRequested();
         string sha256 = _hashing.Sha256Hex; // finalizes: later writes to Input fail
         await _compressor.DisposeAsync().ConfigureAwait(false);
-        if (_encryptor is not null)
+        for (int i = 0; i < _counting.Length; i++)
         {
-            await _encryptor.FinishAsync(ct).ConfigureAwait(false);
+            if (_encryptors[i] is { } encryptor)
+            {
+                await encryptor.FinishAsync(ct).ConfigureAwait(false);
+            }
+
+            await _counting[i].FlushAsync(ct).ConfigureAwait(false);
         }
 
-        await _counting.FlushAsync(ct).ConfigureAwait(false);
-        _result = new PipelineResult(_hashing.Bytes, sha256, _counting.Bytes);
+        _result = new PipelineResult(_hashing.Bytes, sha256, _counting[0].Bytes) { StoredBytesPerBranch = _counting.Select(c => c.Bytes).ToArray() };
         return _result;
     }
 
@@ -76,10 +97,16 @@ public sealed class WritePipeline : IAsyncDisposable
         bool abandoned = _result is null;
         if (abandoned)
         {
-            _counting.Detach();
+            foreach (var counting in _counting)
+            {
+                counting.Detach();
+            }
         }
 
-        foreach (Stream? stream in new Stream?[] { _hashing, _compressor, _encryptor, _counting })
+        var streams = new List<Stream?> { _hashing, _compressor, _tee };
+        streams.AddRange(_encryptors);
+        streams.AddRange(_counting);
+        foreach (Stream? stream in streams)
         {
             if (stream is null)
             {

@@ -16,7 +16,7 @@ public enum WalFileKind
 }
 
 /// <summary>Names of files in pg_wal, as PostgreSQL forms them.</summary>
-public sealed record WalFileName(string Name, WalFileKind Kind)
+internal sealed record WalFileName(string Name, WalFileKind Kind)
 {
     public const int SegmentNameLength = 24;
 

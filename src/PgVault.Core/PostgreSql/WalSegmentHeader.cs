@@ -7,7 +7,7 @@ namespace PgVault.Core.PostgreSql;
 /// The long page header at the start of every WAL segment (XLogLongPageHeaderData): it names the
 /// system the segment belongs to and the segment size.
 /// </summary>
-public sealed record WalSegmentHeader(ushort Magic, uint Timeline, ulong PageAddress, ulong SystemIdentifier, uint SegmentSize, uint BlockSize)
+internal sealed record WalSegmentHeader(ushort Magic, uint Timeline, ulong PageAddress, ulong SystemIdentifier, uint SegmentSize, uint BlockSize)
 {
     /// <summary>Bytes needed to read the header.</summary>
     public const int Size = 40;

@@ -32,13 +32,13 @@ public static class WalSegments
 }
 
 /// <summary>One timeline of a history: it runs from <see cref="Begin"/> (inclusive) to <see cref="End"/> (exclusive; ulong.MaxValue for the newest).</summary>
-public sealed record TimelineSpan(uint Timeline, ulong Begin, ulong End);
+internal sealed record TimelineSpan(uint Timeline, ulong Begin, ulong End);
 
 /// <summary>
 /// Timeline history files (NNNNNNNN.history): one line per ancestor, "parentTLI switchpoint reason".
 /// <see cref="Spans"/> turns a history into the ranges of WAL each timeline covers, oldest first.
 /// </summary>
-public static class TimelineHistory
+internal static class TimelineHistory
 {
     public static List<TimelineSpan> Spans(uint timeline, string? historyContent)
     {

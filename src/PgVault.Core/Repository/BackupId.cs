@@ -14,7 +14,7 @@ public enum BackupKind
 }
 
 /// <summary>The letter of a kind in a backup id, and its name in manifests and on the command line.</summary>
-public static class BackupKinds
+internal static class BackupKinds
 {
     /// <summary>L, F, D or I.</summary>
     public static char Letter(this BackupKind kind) => kind switch

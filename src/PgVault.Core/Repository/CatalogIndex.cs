@@ -13,7 +13,7 @@ namespace PgVault.Core.Repository;
 /// when the repository is writable, written back under the repository lock. Writers update it
 /// under the lock after a commit (<see cref="CatalogSet.CommitAsync"/>).
 /// </summary>
-public sealed class CatalogIndex(Catalog catalog)
+internal sealed class CatalogIndex(Catalog catalog)
 {
     /// <summary>How long a reader waits for the repository lock to write back a rebuilt index (else it skips the write).</summary>
     public static readonly TimeSpan WriteBackLockWait = TimeSpan.FromSeconds(1);

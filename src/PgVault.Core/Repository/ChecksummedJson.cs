@@ -13,7 +13,7 @@ namespace PgVault.Core.Repository;
 /// With a key (the descriptor of an encrypted repository of format 2) the checksum is an
 /// HMAC-SHA256 instead, so someone without the key cannot edit the file and recompute it.
 /// </summary>
-public static class ChecksummedJson
+internal static class ChecksummedJson
 {
     private static readonly byte[] Marker = Encoding.UTF8.GetBytes(",\n  \"checksum\": \"");
 

@@ -8,7 +8,7 @@ namespace PgVault.Core.Repository;
 /// cluster's backups came from. A change is recorded and reported; physical backups and WAL will
 /// refuse to mix systems.
 /// </summary>
-public sealed class ClusterRegistry(Catalog catalog)
+internal sealed class ClusterRegistry(Catalog catalog)
 {
     public async Task<ClusterInfo> RecordAsync(ServerFacts server, IProgressSink progress, CancellationToken ct)
     {

@@ -10,7 +10,7 @@ namespace PgVault.Core.Repository;
 /// and re-encrypts nothing. The wrap is bound to the repository format (its AAD names it), so a
 /// descriptor edited to claim an older format no longer unwraps.
 /// </summary>
-public static class KeyWrapping
+internal static class KeyWrapping
 {
     public const int DefaultIterations = 600_000;
 

@@ -85,7 +85,10 @@ public sealed class Repository
         catch (UnauthorizedAccessException e)
         {
             throw new PgVaultException(ErrorCode.RepositoryUnreachable, $"unable to read repository '{store.Name}' at {store.Location}: {e.Message}",
-                "run pgvault as the repository's owner (e.g. postgres), or fix its permissions") { RepositoryFault = true };
+                "run pgvault as the repository's owner (e.g. postgres), or fix its permissions")
+            {
+                RepositoryFault = true,
+            };
         }
         var (body, stored) = ChecksummedJson.Split(raw, RepositoryLayout.Descriptor);
         var descriptor = ChecksummedJson.Parse(body, RepositoryJson.Default.RepositoryDescriptor, RepositoryLayout.Descriptor);
@@ -254,7 +257,10 @@ public sealed class Repository
         catch (ObjectNotFoundException)
         {
             throw new PgVaultException(ErrorCode.ObjectMissing, $"object '{key}' is missing from repository '{Name}'",
-                "the backup is damaged: restore from another repository or take a new backup") { RepositoryFault = true };
+                "the backup is damaged: restore from another repository or take a new backup")
+            {
+                RepositoryFault = true,
+            };
         }
         catch (Exception e) when (e is not PgVaultException { RepositoryFault: true } && FaultMarkingStream.IsStoreFailure(e))
         {

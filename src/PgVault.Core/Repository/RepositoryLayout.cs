@@ -4,7 +4,7 @@ namespace PgVault.Core.Repository;
 /// The only place that knows object keys. Every capability asks here; none builds a key by hand.
 /// See docs/repository-format.md.
 /// </summary>
-public static class RepositoryLayout
+internal static class RepositoryLayout
 {
     public const string Descriptor = "pgvault.repo.json";
 
@@ -49,6 +49,9 @@ public static class RepositoryLayout
 
     /// <summary>A stored file of a backup, relative to the backup's prefix (e.g. "db/001/dump.custom.zst").</summary>
     public static string BackupObject(string cluster, string id, string relative) => BackupPrefix(cluster, id) + relative;
+
+    /// <summary>Pack <paramref name="number"/> of a physical backup, relative to the backup's prefix ("pg/00001.pack").</summary>
+    public static string PackObject(int number) => $"pg/{number:D5}.pack";
 
     public static string WalPrefix(string cluster) => $"clusters/{cluster}/wal/";
 

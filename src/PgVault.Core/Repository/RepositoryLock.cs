@@ -25,7 +25,7 @@ public sealed record RepositoryLockHolder
 }
 
 /// <summary>The content of backups/ID/backup.lock while a backup runs (a superset of <see cref="BackupLock"/>).</summary>
-public sealed record BackupInProgress
+internal sealed record BackupInProgress
 {
     public string Host { get; init; } = "";
     public int Pid { get; init; }

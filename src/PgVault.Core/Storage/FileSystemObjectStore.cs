@@ -12,7 +12,7 @@ namespace PgVault.Core.Storage;
 /// new files and directories take the owner of the root directory so that the PostgreSQL OS user
 /// can keep using a repository that root wrote to.
 /// </summary>
-public sealed class FileSystemObjectStore : IObjectStore
+internal sealed class FileSystemObjectStore : IObjectStore
 {
     internal const string TempMarker = ".tmp.";
     private const UnixFileMode NewFileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;

@@ -73,13 +73,13 @@ public abstract class ObjectWriter : Stream
     public abstract Task CommitAsync(CancellationToken ct);
 }
 
-public sealed class ObjectNotFoundException(string store, string key)
+internal sealed class ObjectNotFoundException(string store, string key)
     : Exception($"object '{key}' not found in repository '{store}'")
 {
     public string Key { get; } = key;
 }
 
-public static class ObjectStoreExtensions
+internal static class ObjectStoreExtensions
 {
     /// <summary>Writes a small object in one go.</summary>
     public static async Task PutAsync(this IObjectStore store, string key, ReadOnlyMemory<byte> data, CancellationToken ct)

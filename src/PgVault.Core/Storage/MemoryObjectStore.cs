@@ -9,7 +9,7 @@ namespace PgVault.Core.Storage;
 /// with (a later overwrite does not change a read under way). Stores opened with
 /// <see cref="OpenPeer"/> share the objects, as two processes share a directory or a bucket.
 /// </summary>
-public sealed class MemoryObjectStore : IObjectStore
+internal sealed class MemoryObjectStore : IObjectStore
 {
     private const int ChunkSize = 1024 * 1024;
 

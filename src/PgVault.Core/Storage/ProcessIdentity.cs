@@ -7,7 +7,7 @@ namespace PgVault.Core.Storage;
 /// ticks since boot (field 22 of /proc/PID/stat). A writer named by both is provably gone when
 /// /proc/PID is missing or the process there started at another time.
 /// </summary>
-public static class ProcessIdentity
+internal static class ProcessIdentity
 {
     /// <summary>This process's pid.</summary>
     public static int Pid { get; } = Environment.ProcessId;

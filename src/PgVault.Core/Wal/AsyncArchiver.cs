@@ -14,7 +14,7 @@ namespace PgVault.Core.Wal;
 /// every repository, so nothing is acknowledged early; a failure leaves an ".error" marker whose
 /// message archive-push reports (PostgreSQL then keeps the WAL and retries).
 /// </summary>
-public sealed class AsyncArchiver(string spool)
+internal sealed class AsyncArchiver(string spool)
 {
     private const string LockName = "worker.lock";
 

@@ -85,6 +85,46 @@ public sealed class PipelineBehaviourTests
     }
 
     [Fact]
+    public async Task Fan_out_compresses_once_and_encrypts_per_branch_each_branch_as_a_single_pipeline_would_store_it()
+    {
+        byte[] data = PgbenchText(500_000);
+        var spec = CompressionSpec.Parse("zstd:3");
+        var plain = new MemoryStream();
+        var encrypted = new MemoryStream();
+        var bound = new MemoryStream();
+        PipelineResult result;
+        await using (WritePipeline pipeline = ObjectPipeline.OpenWrite([new WriteBranch(plain, null), new WriteBranch(encrypted, Key(1)), new WriteBranch(bound, Key(2), ObjectKey)], spec))
+        {
+            await pipeline.Input.WriteAsync(data);
+            result = await pipeline.CompleteAsync(CancellationToken.None);
+        }
+
+        var (single, singleResult) = await StoreAsync(data, spec, null);
+        Assert.Equal(single, plain.ToArray()); // the same compressed bytes as one pipeline into one destination
+        Assert.Equal(singleResult.SourceSha256, result.SourceSha256);
+        Assert.Equal([plain.Length, encrypted.Length, bound.Length], result.StoredBytesPerBranch);
+        Assert.Equal(plain.Length, result.StoredBytes);
+        Assert.Equal(data, await LoadAsync(encrypted.ToArray(), CompressionType.Zstd, Key(1), result.SourceSha256, data.Length));
+        Assert.Equal(data, await LoadAsync(bound.ToArray(), CompressionType.Zstd, Key(2), result.SourceSha256, data.Length));
+        Assert.NotEqual(encrypted.ToArray().AsSpan(40, 64).ToArray(), bound.ToArray().AsSpan(40, 64).ToArray()); // own key per branch
+    }
+
+    [Fact]
+    public async Task Abandoned_fan_out_writes_nothing_more_to_any_branch()
+    {
+        var branches = new[] { new MemoryStream(), new MemoryStream() };
+        long[] before;
+        await using (WritePipeline pipeline = ObjectPipeline.OpenWrite([new WriteBranch(branches[0], Key(1)), new WriteBranch(branches[1], null)], CompressionSpec.Default))
+        {
+            await pipeline.Input.WriteAsync(RandomBytes(300_000, 1));
+            before = branches.Select(b => b.Length).ToArray();
+        }
+
+        Assert.Equal(before, branches.Select(b => b.Length).ToArray());
+        Assert.All(branches, b => Assert.True(b.CanWrite, "destinations are never disposed"));
+    }
+
+    [Fact]
     public async Task Cancellation_is_forwarded()
     {
         await using WritePipeline pipeline = ObjectPipeline.OpenWrite(new MemoryStream(), CompressionSpec.None, Key());
