@@ -52,7 +52,7 @@ public sealed class Catalog(Repository repository, string cluster)
     /// Backups in progress whose writer still runs (their in-progress marker, with the reference
     /// chain they read from). Call under the repository lock: a backup writes its marker under it.
     /// </summary>
-    public async Task<List<(string Id, BackupInProgress Marker)>> ListRunningAsync(CancellationToken ct)
+    internal async Task<List<(string Id, BackupInProgress Marker)>> ListRunningAsync(CancellationToken ct)
     {
         var keys = new HashSet<string>(StringComparer.Ordinal);
         await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupsPrefix(cluster), ct).ConfigureAwait(false)) keys.Add(info.Key);
