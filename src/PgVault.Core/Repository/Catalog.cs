@@ -96,14 +96,11 @@ public sealed class Catalog(Repository repository, string cluster)
         await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupPrefix(cluster, id), ct).ConfigureAwait(false)) objects.Add(info);
         if (!objects.Any(o => o.Key == marker))
             throw new PgVaultException(ErrorCode.Internal, $"backup {id} is not marked as expiring in repository '{repository.Name}'");
-        int count = 0;
-        long bytes = 0;
-        foreach (var info in objects.Where(o => o.Key != marker).OrderBy(o => o.Key == manifest ? 1 : 0))
-        {
-            await repository.Store.DeleteAsync(info.Key, ct).ConfigureAwait(false);
-            count++;
-            bytes += info.Size;
-        }
+        var data = objects.Where(o => o.Key != marker && o.Key != manifest).ToList();
+        await repository.Store.DeleteManyAsync(data.Select(o => o.Key).ToList(), ct).ConfigureAwait(false);
+        foreach (var info in objects.Where(o => o.Key == manifest)) await repository.Store.DeleteAsync(info.Key, ct).ConfigureAwait(false);
+        int count = objects.Count - 1;
+        long bytes = objects.Where(o => o.Key != marker).Sum(o => o.Size);
         await repository.Store.DeleteAsync(marker, ct).ConfigureAwait(false);
         await repository.DeletePrefixAsync(RepositoryLayout.BackupPrefix(cluster, id), ct).ConfigureAwait(false);
         return (count, bytes);

@@ -93,12 +93,17 @@ internal sealed class RetentionStore(Catalog catalog, IProgressSink progress)
     {
         var ordered = remove.OrderBy(o => o.Position, StringComparer.Ordinal).ThenBy(o => o.FileName, StringComparer.Ordinal).ToList();
         var byTimeline = new SortedDictionary<uint, (string First, string Last, int Objects, long Bytes)>();
-        foreach (var group in ordered.GroupBy(o => o.FileName))
+        var groups = ordered.GroupBy(o => o.FileName).ToList();
+        // In batches, oldest first. Each batch's claims go before its segments: a crash between the
+        // two leaves segments, which the next run lists and removes; the other order would leave
+        // claims that no listing of wal/ ever finds.
+        foreach (var batch in groups.Chunk(WalBatch))
         {
-            // The claim first: a crash between the two then leaves the segment, which the next run
-            // lists and removes; the other order would leave a claim no listing of wal/ ever finds.
-            await Repository.Store.DeleteAsync(RepositoryLayout.WalClaim(Cluster, group.Key), ct).ConfigureAwait(false);
-            foreach (var o in group) await Repository.Store.DeleteAsync(o.Key, ct).ConfigureAwait(false);
+            await Repository.Store.DeleteManyAsync(batch.Select(g => RepositoryLayout.WalClaim(Cluster, g.Key)).ToList(), ct).ConfigureAwait(false);
+            await Repository.Store.DeleteManyAsync(batch.SelectMany(g => g.Select(o => o.Key)).ToList(), ct).ConfigureAwait(false);
+        }
+        foreach (var group in groups)
+        {
             uint timeline = group.First().Timeline;
             string segment = group.Key.Length >= 24 ? group.Key[..24] : group.Key;
             var (first, _, objects, bytes) = byTimeline.GetValueOrDefault(timeline, (segment, segment, 0, 0L));
@@ -106,6 +111,9 @@ internal sealed class RetentionStore(Catalog catalog, IProgressSink progress)
         }
         return byTimeline.Select(t => new WalRemoval(t.Key, t.Value.First, t.Value.Last, t.Value.Objects, t.Value.Bytes)).ToList();
     }
+
+    /// <summary>WAL files removed per batch (S3: one DeleteObjects request for the claims, one for the segments).</summary>
+    private const int WalBatch = 500;
 
     /// <summary>Removes backups already marked as expiring; returns objects and bytes freed.</summary>
     public async Task<(int Objects, long Bytes)> RemoveBackupsAsync(IEnumerable<string> ids, CancellationToken ct)

@@ -43,6 +43,15 @@ public interface IObjectStore : IAsyncDisposable
     Task DeleteAsync(string key, CancellationToken ct);
 
     /// <summary>
+    /// Removes every key (missing ones are fine), in batches where the store has them (S3:
+    /// DeleteObjects, up to 1000 keys a request); otherwise one by one, in order.
+    /// </summary>
+    async Task DeleteManyAsync(IReadOnlyList<string> keys, CancellationToken ct)
+    {
+        foreach (var key in keys) await DeleteAsync(key, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// Stores <paramref name="bytes"/> (a small object) under <paramref name="key"/> only when no
     /// object has that key: true when this call created it (durable, visible), false when the key
     /// already existed. Filesystem: temp file, fsync, link(2) (never replaces), directory fsync.

@@ -1,3 +1,4 @@
+using PgVault.Core.Errors;
 using System.Buffers;
 using System.Net;
 using System.Runtime.CompilerServices;
@@ -155,6 +156,34 @@ public sealed partial class S3ObjectStore : IObjectStore
         catch (Exception e) when (S3Errors.IsTranslatable(e, ct))
         {
             throw S3Errors.Translate(this, "DELETE", objectKey, e);
+        }
+    }
+
+    /// <summary>Keys per DeleteObjects request (the S3 limit is 1000).</summary>
+    internal const int DeleteBatch = 1000;
+
+    public async Task DeleteManyAsync(IReadOnlyList<string> keys, CancellationToken ct)
+    {
+        for (int start = 0; start < keys.Count; start += DeleteBatch)
+        {
+            var batch = keys.Skip(start).Take(DeleteBatch).Select(ObjectKey).ToList();
+            DeleteObjectsResponse response;
+            try
+            {
+                response = await _client.DeleteObjectsAsync(new DeleteObjectsRequest
+                {
+                    BucketName = _bucket, Quiet = true, Objects = batch.Select(k => new KeyVersion { Key = k }).ToList(),
+                }, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (S3Errors.IsTranslatable(e, ct))
+            {
+                throw S3Errors.Translate(this, "DELETE (batch)", batch[0], e);
+            }
+            if (response.DeleteErrors is { Count: > 0 } errors && errors.FirstOrDefault(e => e.Code != "NoSuchKey") is { } failed)
+            {
+                throw new PgVaultException(ErrorCode.IoFailed, $"repository '{Name}': deleting {failed.Key} failed: {failed.Code} {failed.Message} ({errors.Count} of {batch.Count} keys of the batch failed)",
+                    "run the command again: it continues where it stopped");
+            }
         }
     }
 
