@@ -21,6 +21,7 @@ internal static class Program
         root.Subcommands.Add(SetupCommand.Build());
         root.Subcommands.Add(CheckCommand.Build());
         root.Subcommands.Add(RestorePointCommand.Build());
+        root.Subcommands.Add(DrillCommand.Build());
         root.Subcommands.Add(DemoCommand.Build());
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))

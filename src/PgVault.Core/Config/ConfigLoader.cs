@@ -10,7 +10,7 @@ namespace PgVault.Core.Config;
 /// Reads the YAML configuration into <see cref="PgVaultConfig"/>. Every key is checked: an unknown
 /// key or a bad value fails with the file, the key and what is allowed.
 /// </summary>
-public static class ConfigLoader
+public static partial class ConfigLoader
 {
     public const string DefaultPath = "/etc/pgvault/pgvault.yaml";
     public const string EnvironmentVariable = "PGVAULT_CONFIG";
@@ -25,7 +25,7 @@ public static class ConfigLoader
     ];
     private static readonly string[] EncryptionKeys = ["passphrase_file", "passphrase_env"];
     private static readonly string[] ClusterKeys =
-        ["connection", "pgdata", "bindir", "compression", "parallel", "wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout"];
+        ["connection", "pgdata", "bindir", "compression", "parallel", "wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout", "drills"];
 
     /// <summary>
     /// The file to read: the flag, else $PGVAULT_CONFIG, else /etc/pgvault/pgvault.yaml when it
@@ -147,7 +147,7 @@ public static class ConfigLoader
                     reader.String(cm, "bindir", where + ".bindir"),
                     compression,
                     parallel,
-                    ReadArchive(reader, cm, where));
+                    ReadArchive(reader, cm, where)) { Drills = ReadDrills(reader, cm, where) };
             }
         }
         return new PgVaultConfig(file, repositories, encryption, clusters);

@@ -60,6 +60,8 @@ public enum ErrorCode
     IoFailed,
     Interrupted,
     Internal,
+    /// <summary>A restore drill found a problem (its record, stored too, names the phase and what broke).</summary>
+    DrillFailed,
 }
 
 /// <summary>The one place that gives each <see cref="ErrorCode"/> its wire name and exit-code kind.</summary>
@@ -108,6 +110,7 @@ public static class ErrorCodes
         ErrorCode.RestoreTargetNotEmpty => ("restore-target-not-empty", ErrorKind.Usage),
         ErrorCode.RestoreTargetOccupied => ("restore-target-occupied", ErrorKind.Failure),
         ErrorCode.VerificationFailed => ("verification-failed", ErrorKind.Failure),
+        ErrorCode.DrillFailed => ("drill-failed", ErrorKind.Failure),
         ErrorCode.TimelineChanged => ("timeline-changed", ErrorKind.Failure),
         ErrorCode.IoFailed => ("io-failed", ErrorKind.Failure),
         ErrorCode.Interrupted => ("interrupted", ErrorKind.Interrupted),

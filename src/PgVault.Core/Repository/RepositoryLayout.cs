@@ -75,6 +75,11 @@ public static class RepositoryLayout
     /// <summary>One restore point: its time stamp and a digest of its name keep keys unique and sortable.</summary>
     public static string RestorePoint(string cluster, string stamp, string nameDigest) => $"{RestorePointsPrefix(cluster)}{stamp}-{nameDigest}.json";
 
+    public static string DrillsPrefix(string cluster) => $"clusters/{cluster}/drills/";
+
+    /// <summary>The record of one restore drill (ids sort by time).</summary>
+    public static string Drill(string cluster, string id) => $"{DrillsPrefix(cluster)}{id}.json";
+
     /// <summary>The id part of a key below <see cref="BackupsPrefix"/>, or null.</summary>
     public static string? BackupIdOf(string cluster, string key)
     {
