@@ -11,12 +11,13 @@ namespace PgVault.Tests.Integration;
 /// backup, and a drill killed with -9 whose leftovers the next drill removes. Every drill's
 /// scratch place must be gone afterwards.
 /// </summary>
-public sealed class DrillTests(DrillFixture fixture) : IClassFixture<DrillFixture>
+public sealed class DrillTests(DrillFixture fixture, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<DrillFixture>
 {
     [Fact]
     public async Task Logical_drill_passes_with_a_passing_user_check_and_stores_its_record()
     {
         var result = await fixture.RunAsync("drill", "--backup", fixture.LogicalBackup, "--output", "json");
+        output.WriteLine(result.ToString());
         Assert.True(result.ExitCode == 0, result.ToString());
         var record = result.Json;
         Assert.Equal("passed", record.GetProperty("result").GetString());
@@ -60,6 +61,7 @@ public sealed class DrillTests(DrillFixture fixture) : IClassFixture<DrillFixtur
     public async Task Physical_drill_to_a_random_time_passes_and_records_the_time_it_chose()
     {
         var result = await fixture.RunAsync("drill", "--backup", fixture.PhysicalBackup, "--target", "random", "--output", "json");
+        output.WriteLine(result.ToString());
         Assert.True(result.ExitCode == 0, result.ToString());
         var record = result.Json;
         Assert.Equal("passed", record.GetProperty("result").GetString());
@@ -101,7 +103,10 @@ public sealed class DrillTests(DrillFixture fixture) : IClassFixture<DrillFixtur
         var record = result.Json;
         Assert.Equal("failed", record.GetProperty("result").GetString());
         Assert.Equal("restore", record.GetProperty("failed_phase").GetString());
-        Assert.Contains(Path.GetFileName(pack), record.GetProperty("failure").GetString());
+        string failure = record.GetProperty("failure").GetString()!;
+        Assert.Contains(fixture.PhysicalBackup, failure); // what broke: the stored copy of a file of this backup
+        Assert.Contains("damaged", failure);
+        Assert.Equal("object-corrupt", record.GetProperty("failure_code").GetString());
         fixture.AssertNoScratchLeft();
 
         var list = await PgVaultCli.RunAsync(["--config", config, "drill", "--list", "--output", "json"]);
