@@ -123,6 +123,7 @@ public sealed partial class Drill(Vault.Vault vault, IProgressSink progress)
     private void Fail(ErrorCode code, string message)
     {
         if (_record.Failure != null) return;
+        _clock.Stop();
         progress.Warn($"drill failed in phase {_phase}: {message}");
         _record = _record with { FailedPhase = _phase, Failure = message, FailureCode = code.WireName() };
     }
@@ -139,6 +140,7 @@ public sealed partial class Drill(Vault.Vault vault, IProgressSink progress)
         finally
         {
             _record = record(_record, Math.Round(clock.Elapsed.TotalSeconds, 3));
+            if (phase == "checks") _clock.Stop(); // the RTO ends with the last check, not with the clean-up
         }
     }
 
