@@ -186,9 +186,9 @@ public sealed partial class Drill
                 await using var cmd = new NpgsqlCommand("SELECT pg_is_in_recovery()", conn);
                 if (done((bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!)) return 0;
             }
-            catch (Exception e) when (e is PgVaultException or NpgsqlException && !ct.IsCancellationRequested)
+            catch (Exception e) when (e is PgVaultException or NpgsqlException)
             {
-                // not up yet
+                ct.ThrowIfCancellationRequested(); // interrupted, not "not up yet"
             }
             string pidFile = Path.Combine(server.DataDir, "postmaster.pid");
             if (File.Exists(pidFile)) started = true;

@@ -77,6 +77,10 @@ public sealed partial class Drill(Vault.Vault vault, IProgressSink progress)
         {
             Fail(ErrorCode.DrillFailed, e.Message);
         }
+        catch (Exception e) when (ct.IsCancellationRequested && e is not OperationCanceledException)
+        {
+            throw new OperationCanceledException("the drill was interrupted", e, ct); // exit 130, whatever was cut short
+        }
         _clock.Stop();
         _record = _record with
         {

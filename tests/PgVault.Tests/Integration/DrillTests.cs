@@ -116,20 +116,10 @@ public sealed class DrillTests(DrillFixture fixture, Xunit.Abstractions.ITestOut
     [Fact]
     public async Task A_drill_killed_with_minus_9_leaves_a_running_scratch_server_that_the_next_drill_stops_and_removes()
     {
-        string scratch = fixture.ScratchDir;
         using var process = PgVaultCli.Start(["--config", fixture.ConfigFile, "drill", "--backup", fixture.PhysicalBackup, "--target", "latest"]);
         _ = process.StandardOutput.ReadToEndAsync();
         _ = process.StandardError.ReadToEndAsync();
-        var clock = Stopwatch.StartNew();
-        string? pidFile = null;
-        while (pidFile is null)
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(120) && !process.HasExited, "the drill never started its scratch server");
-            pidFile = Directory.Exists(scratch)
-                ? Directory.GetDirectories(scratch, "drill-*").Select(d => Path.Combine(d, "data", "postmaster.pid")).FirstOrDefault(File.Exists)
-                : null;
-            await Task.Delay(20);
-        }
+        string pidFile = await WaitForScratchServerAsync(process);
         process.Kill(entireProcessTree: false); // SIGKILL: no clean-up runs
         await process.WaitForExitAsync();
         string leftover = Path.GetDirectoryName(Path.GetDirectoryName(pidFile))!;
@@ -145,6 +135,48 @@ public sealed class DrillTests(DrillFixture fixture, Xunit.Abstractions.ITestOut
         for (int i = 0; i < 100 && Directory.Exists($"/proc/{postmaster}") && !IsZombie(postmaster); i++) await Task.Delay(100);
         Assert.True(!Directory.Exists($"/proc/{postmaster}") || IsZombie(postmaster), "the leftover scratch server still runs");
         fixture.AssertNoScratchLeft();
+    }
+
+    [Fact]
+    public async Task Into_cluster_drill_restores_into_scratch_databases_on_the_server_and_drops_them()
+    {
+        var result = await fixture.RunAsync("drill", "--backup", fixture.LogicalBackup, "--into-cluster", "--output", "json");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("passed", result.Json.GetProperty("result").GetString());
+        Assert.Equal("cluster", result.Json.GetProperty("place").GetString());
+        Assert.Contains(result.Json.GetProperty("checks").EnumerateArray(), c => c.GetProperty("name").GetString() == "orders-present" && c.GetProperty("result").GetString() == "passed");
+        Assert.Equal(0L, await fixture.ScalarAsync<long>("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'pgvault_drill_%'"));
+        fixture.AssertNoScratchLeft();
+    }
+
+    [Fact]
+    public async Task A_drill_interrupted_with_sigint_stops_its_scratch_server_and_removes_the_scratch_place()
+    {
+        using var process = PgVaultCli.Start(["--config", fixture.ConfigFile, "drill", "--backup", fixture.PhysicalBackup, "--target", "latest"]);
+        var stderr = process.StandardError.ReadToEndAsync();
+        _ = process.StandardOutput.ReadToEndAsync();
+        string pidFile = await WaitForScratchServerAsync(process);
+        int postmaster = await WaitForPostmasterPidAsync(pidFile);
+        using (var kill = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 130, $"exit {process.ExitCode}: {await stderr}");
+        Assert.False(Directory.Exists(Path.GetDirectoryName(Path.GetDirectoryName(pidFile))), await stderr);
+        for (int i = 0; i < 100 && Directory.Exists($"/proc/{postmaster}") && !IsZombie(postmaster); i++) await Task.Delay(100);
+        Assert.True(!Directory.Exists($"/proc/{postmaster}") || IsZombie(postmaster), "the scratch server still runs");
+        fixture.AssertNoScratchLeft();
+    }
+
+    private async Task<string> WaitForScratchServerAsync(Process process)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(120) && !process.HasExited, "the drill never started its scratch server");
+            if (Directory.Exists(fixture.ScratchDir)
+                && Directory.GetDirectories(fixture.ScratchDir, "drill-*").Select(d => Path.Combine(d, "data", "postmaster.pid")).FirstOrDefault(File.Exists) is { } found)
+                return found;
+            await Task.Delay(20);
+        }
     }
 
     private static async Task<int> WaitForPostmasterPidAsync(string pidFile)
