@@ -14,10 +14,6 @@ namespace PgVault.Core.Drill;
 /// </summary>
 public sealed partial class Drill
 {
-    /// <summary>An estimate this far off (either way) is noted; a table emptied that had at least this many rows fails.</summary>
-    private const double EstimateFactor = 2;
-    private const double EmptiedThreshold = 100;
-
     /// <param name="exact">The restore is at the backup's own point (logical; physical to immediate): table lists must match and tables must not be emptied.</param>
     /// <param name="allDatabases">pg_amcheck --all (a scratch cluster) rather than only the restored databases.</param>
     private async Task ValidateAsync(ConnInfo server, int major, List<(string Source, string Target)> databases, BackupManifest manifest, bool exact, bool allDatabases,
@@ -96,45 +92,19 @@ public sealed partial class Drill
                     await analyze.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 restored = await TableStats.ReadAsync(conn, target, ct).ConfigureAwait(false);
             }
-            var have = restored.Tables.ToDictionary(t => (t.Schema, t.Name));
-            var problems = new List<string>();
-            var missing = recorded.Tables.Where(t => !have.ContainsKey((t.Schema, t.Name))).Select(t => $"{t.Schema}.{t.Name}").ToList();
-            var extra = restored.Tables.Where(t => !recorded.Tables.Any(r => r.Schema == t.Schema && r.Name == t.Name)).Select(t => $"{t.Schema}.{t.Name}").ToList();
-            if (missing.Count > 0 && !selective)
-            {
-                string text = $"{missing.Count} table(s) of the backup missing: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", ..." : "")}";
-                if (exact) problems.Add(text);
-                else _notes.Add($"database {source}: {text} (dropped before the target?)");
-            }
-            if (extra.Count > 0)
-            {
-                string text = $"{extra.Count} table(s) not recorded at backup time: {string.Join(", ", extra.Take(5))}{(extra.Count > 5 ? ", ..." : "")}";
-                if (exact && !IsRecordingRace(manifest)) problems.Add(text);
-                else _notes.Add($"database {source}: {text}");
-            }
-            if (exact && !noData)
-            {
-                foreach (var was in recorded.Tables.Where(t => !t.Unlogged && t.Rows >= 0))
-                {
-                    if (!have.TryGetValue((was.Schema, was.Name), out var now) || now.Rows < 0) continue;
-                    if (now.Rows == 0 && was.Rows >= EmptiedThreshold)
-                        problems.Add($"table {was.Schema}.{was.Name} came back empty; about {was.Rows:0} rows at backup time");
-                    else if (now.Rows > was.Rows * EstimateFactor + 10 || now.Rows < was.Rows / EstimateFactor - 10)
-                        _notes.Add($"database {source}: table {was.Schema}.{was.Name} has about {now.Rows:0} rows, estimated {was.Rows:0} at backup time");
-                }
-            }
+            var (problems, notes) = new TableComparison(exact, selective, noData, RecordedAtStart: manifest.IsPhysical).Compare(recorded, restored);
+            _notes.AddRange(notes.Select(n => $"database {source}: {n}"));
             if (problems.Count > 0) Failed("tables", source, string.Join("; ", problems));
             else Passed("tables", source, $"{restored.Tables.Count} tables");
         }
     }
 
-    /// <summary>A physical backup records its tables at its start; one created before its end is in the restore, not in the record.</summary>
-    private static bool IsRecordingRace(BackupManifest manifest) => manifest.IsPhysical;
-
     private async Task UserChecksAsync(ConnInfo server, List<(string Source, string Target)> databases, DrillOptions options, CancellationToken ct)
     {
         var checks = vault.Cluster.Drills.Checks.Concat(options.ExtraChecks).ToList();
-        string defaultSource = databases.Count > 0 ? databases[0].Source : vault.Connection.Database;
+        // Default database: a physical drill's is the connection's (when restored), a logical drill's the backup's first.
+        string defaultSource = _record.Place == "datadir" && databases.Any(d => d.Source == vault.Connection.Database) ? vault.Connection.Database
+            : databases.Count > 0 ? databases[0].Source : vault.Connection.Database;
         foreach (var check in checks)
         {
             string source = check.Database ?? defaultSource;
