@@ -47,11 +47,28 @@ public sealed class ScratchPlace : IAsyncDisposable
     public static ScratchPlace Create(string parent, string drillId, int? uid, int? gid)
     {
         if (!Directory.Exists(parent)) Directory.CreateDirectory(parent, (UnixFileMode)0b111_001_001);
+        CheckParent(parent);
         string root = SafeFiles.MakeUniqueDirectory(parent, $"{Prefix}{ProcessIdentity.Tag}-");
         var place = new ScratchPlace(root, drillId);
         place.WriteMarker(null);
         if (uid is { } u) SafeFiles.SetDirectory(root, 0b111_000_000, u, gid);
         return place;
+    }
+
+    /// <summary>
+    /// The parent must be a real directory of this user that nobody else may write: in a shared
+    /// place like /var/tmp another user could otherwise have made it, and swap a drill's directory
+    /// for a link before it is removed.
+    /// </summary>
+    private static void CheckParent(string parent)
+    {
+        var info = new DirectoryInfo(parent);
+        bool foreign = Posix.IsRoot && Posix.GetOwner(parent).Uid != 0;
+        bool shared = (info.UnixFileMode & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0;
+        if (info.LinkTarget != null || foreign || shared)
+            throw new Errors.PgVaultException(Errors.ErrorCode.RestoreTargetInvalid,
+                $"the drill scratch directory '{parent}' is {(info.LinkTarget != null ? "a symbolic link" : foreign ? "owned by another user" : "writable by others")}",
+                "remove it (PgVault creates it, mode 0711) or set clusters.NAME.drills.scratch_dir / --scratch-dir to a directory only this user may write");
     }
 
     /// <summary>Records the binaries of the server about to run in the place (so a leftover can be stopped).</summary>

@@ -102,4 +102,26 @@ public sealed class DrillCheckTests : IDisposable
         Assert.Equal(ErrorCode.Usage, Assert.Throws<PgVaultException>(() => new DrillOptions { Target = "" }.Validate()).Code);
         new DrillOptions { Target = "random" }.Validate();
     }
+
+    [Fact]
+    public async Task A_scratch_parent_that_others_may_write_or_that_is_a_link_is_refused()
+    {
+        string shared = Path.Combine(_dir, "shared");
+        Directory.CreateDirectory(shared);
+        File.SetUnixFileMode(shared, (UnixFileMode)0b111_111_111);
+        Assert.Equal(ErrorCode.RestoreTargetInvalid, Assert.Throws<PgVaultException>(() => ScratchPlace.Create(shared, "d", null, null)).Code);
+        string link = Path.Combine(_dir, "link");
+        Directory.CreateSymbolicLink(link, shared);
+        Assert.Contains("symbolic link", Assert.Throws<PgVaultException>(() => ScratchPlace.Create(link, "d", null, null)).Message);
+        Assert.Empty(Directory.GetFileSystemEntries(shared));
+
+        string own = Path.Combine(_dir, "own");
+        await using (var place = ScratchPlace.Create(own, "d", null, null))
+        {
+            Assert.True(Directory.Exists(place.Root));
+            Assert.Equal((UnixFileMode)0b111_000_000, File.GetUnixFileMode(place.Root));
+            Assert.True(File.Exists(place.Root + ".json"));
+        }
+        Assert.Empty(Directory.GetFileSystemEntries(own));
+    }
 }
