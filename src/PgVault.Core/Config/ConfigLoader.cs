@@ -25,7 +25,7 @@ public static partial class ConfigLoader
     ];
     private static readonly string[] EncryptionKeys = ["passphrase_file", "passphrase_env"];
     private static readonly string[] ClusterKeys =
-        ["connection", "pgdata", "bindir", "compression", "parallel", "wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout", "retention"];
+        ["connection", "pgdata", "bindir", "compression", "parallel", "wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout", "retention", "drills"];
 
     /// <summary>
     /// The file to read: the flag, else $PGVAULT_CONFIG, else /etc/pgvault/pgvault.yaml when it
@@ -148,7 +148,7 @@ public static partial class ConfigLoader
                     compression,
                     parallel,
                     ReadArchive(reader, cm, where),
-                    ReadRetention(reader, cm, where));
+                    ReadRetention(reader, cm, where)) { Drills = ReadDrills(reader, cm, where) };
             }
         }
         return new PgVaultConfig(file, repositories, encryption, clusters);

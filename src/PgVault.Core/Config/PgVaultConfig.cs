@@ -47,6 +47,9 @@ public sealed record ClusterConfig(
     ArchiveConfig? Archive = null,
     RetentionPolicy? Retention = null)
 {
+    /// <summary>clusters.NAME.drills: checks and scratch place of restore drills.</summary>
+    public DrillConfig Drills { get; init; } = DrillConfig.Default;
+
     public static readonly CompressionSpec DefaultCompression = new(CompressionType.Zstd, 3);
 
     /// <summary>Files copied or restored at once when neither flag, PGVAULT_PARALLEL nor the file says.</summary>

@@ -66,6 +66,8 @@ public enum ErrorCode
     RetentionRefused,
     Interrupted,
     Internal,
+    /// <summary>A restore drill found a problem (its record, stored too, names the phase and what broke).</summary>
+    DrillFailed,
 }
 
 /// <summary>The one place that gives each <see cref="ErrorCode"/> its wire name and exit-code kind.</summary>
@@ -115,6 +117,7 @@ public static class ErrorCodes
         ErrorCode.RestoreTargetOccupied => ("restore-target-occupied", ErrorKind.Failure),
         ErrorCode.VerificationFailed => ("verification-failed", ErrorKind.Failure),
         ErrorCode.VerifyFailed => ("verify-failed", ErrorKind.Failure),
+        ErrorCode.DrillFailed => ("drill-failed", ErrorKind.Failure),
         ErrorCode.TimelineChanged => ("timeline-changed", ErrorKind.Failure),
         ErrorCode.IoFailed => ("io-failed", ErrorKind.Failure),
         ErrorCode.ReferenceExpired => ("reference-expired", ErrorKind.Failure),

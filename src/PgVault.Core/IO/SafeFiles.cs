@@ -162,6 +162,14 @@ internal static partial class SafeFiles
         return System.Text.Encoding.UTF8.GetString(buffer, 0, buffer.Length - 1);
     }
 
+    /// <summary>mkdtemp in <paramref name="parent"/>: a new directory (mode 0700, unpredictable suffix) named PREFIX + XXXXXX.</summary>
+    public static string MakeUniqueDirectory(string parent, string prefix)
+    {
+        byte[] buffer = System.Text.Encoding.UTF8.GetBytes(Path.Combine(parent, prefix + "XXXXXX") + "\0");
+        if (MkDTemp(buffer) == 0) throw new IOException($"unable to create a directory in '{parent}': {Error()}");
+        return System.Text.Encoding.UTF8.GetString(buffer, 0, buffer.Length - 1);
+    }
+
     /// <summary>Removes temporary directories of PgVault processes that are gone (same owner only, links never followed).</summary>
     public static void RemoveStaleTempDirectories()
     {

@@ -57,6 +57,8 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
         {
             // One list of databases per repository: sizes and checksums agree, stored bytes differ.
             var dumped = Enumerable.Range(0, targets.Count).Select(_ => new List<LogicalDatabase>()).ToArray();
+            // Names and row estimates from the catalog (no scan): what a restore drill compares with.
+            var tables = await TableStats.ReadAllAsync(connection, selected.Select(d => d.Name), progress.Warn, ct).ConfigureAwait(false);
             for (int i = 0; i < selected.Count; i++)
             {
                 var perRepository = await DumpDatabaseAsync(id, i + 1, selected[i], pgDump!, options, ct).ConfigureAwait(false);
@@ -82,6 +84,7 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
                 Server = server,
                 Databases = dumped[r],
                 Globals = globals?[r],
+                Tables = tables,
             }).ToArray();
             await targets.CommitAsync(id, r => manifests[r], ct).ConfigureAwait(false); // the commit point
             return manifests;

@@ -1,4 +1,5 @@
 using PgVault.Core.Errors;
+using PgVault.Core.PostgreSql;
 using PgVault.Core.Pipeline;
 
 namespace PgVault.Core.Logical;
@@ -80,6 +81,8 @@ public sealed record LogicalBackupOptions
 public sealed record LogicalRestoreOptions
 {
     public string BackupId { get; init; } = "latest";
+    /// <summary>The server to restore into; null: the vault's cluster (a restore drill passes its sandbox).</summary>
+    public ConnInfo? Server { get; init; }
     public string? TargetDatabase { get; init; }
     public string? SourceDatabase { get; init; }
     public IReadOnlyList<string> Tables { get; init; } = [];

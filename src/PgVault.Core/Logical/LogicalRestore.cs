@@ -28,7 +28,7 @@ public sealed class LogicalRestore(Vault.Vault vault, IProgressSink progress)
     {
         options.Validate();
         sources = await vault.OpenCatalogsAsync(forWriting: false, progress.Warn, ct).ConfigureAwait(false);
-        connection = vault.Connection;
+        connection = options.Server ?? vault.Connection;
         tools = vault.Tools;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var (manifest, holders) = await sources.FindAsync(options.BackupId, progress, ct).ConfigureAwait(false);

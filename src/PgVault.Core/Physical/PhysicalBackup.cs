@@ -52,6 +52,9 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
             var (startLsn, startTime, timeline) = await BackupStartAsync(conn, id, options.StartFast, ct).ConfigureAwait(false);
             inBackup = true;
             var tablespaces = await TablespacesAsync(conn, ct).ConfigureAwait(false);
+            // Names and row estimates from the catalog (no scan): what a restore drill compares with.
+            var databases = (await PgServer.DatabasesAsync(conn, ct).ConfigureAwait(false)).Where(d => d.AllowConnections && !d.IsTemplate).Select(d => d.Name).ToList();
+            var tables = await TableStats.ReadAllAsync(connection, databases, progress.Warn, ct).ConfigureAwait(false);
             int vanished = 0;
             var (directories, scanned) = DataDirectory.Scan(facts.PgData, tablespaces, _ => vanished++);
             if (vanished > 0) progress.Info($"{vanished} files and directories vanished while the data directory was scanned (dropped or temporary relations): left out");
@@ -102,6 +105,7 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
                 Encrypted = targets.Catalogs[r].Repository.Encrypted,
                 PgVaultVersion = VersionInfo.Version,
                 Server = server,
+                Tables = tables,
                 Physical = new PhysicalBackupInfo
                 {
                     Reference = reference?.Id,

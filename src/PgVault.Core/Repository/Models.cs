@@ -103,6 +103,11 @@ public sealed record BackupManifest
     public LogicalGlobals? Globals { get; init; }
     /// <summary>Set for full, diff and incr backups.</summary>
     public PhysicalBackupInfo? Physical { get; init; }
+    /// <summary>
+    /// Per database, its tables and their row estimates (pg_class.reltuples) when the backup was
+    /// taken: what a restore drill compares with. Absent in manifests written before it existed.
+    /// </summary>
+    public List<DatabaseTables>? Tables { get; init; }
 
     [JsonIgnore]
     public bool IsPhysical => Kind.IsPhysical();

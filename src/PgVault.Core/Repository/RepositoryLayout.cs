@@ -92,6 +92,10 @@ internal static class RepositoryLayout
 
     /// <summary>One stored run of `pgvault verify` (its UTC time stamp sorts the runs).</summary>
     public static string VerifyRecord(string cluster, string stamp) => $"{VerifyPrefix(cluster)}{stamp}.json";
+    public static string DrillsPrefix(string cluster) => $"clusters/{cluster}/drills/";
+
+    /// <summary>The record of one restore drill (ids sort by time).</summary>
+    public static string Drill(string cluster, string id) => $"{DrillsPrefix(cluster)}{id}.json";
 
     /// <summary>The id part of a key below <see cref="BackupsPrefix"/>, or null.</summary>
     public static string? BackupIdOf(string cluster, string key)

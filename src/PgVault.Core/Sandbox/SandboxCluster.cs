@@ -26,6 +26,15 @@ public sealed record SandboxOptions
     /// S3 credential variables an S3 repository names. Nothing else of the caller's environment passes.
     /// </summary>
     public IReadOnlyDictionary<string, string> ServerEnvironment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// An existing empty directory to hold the cluster (data/, socket, log), already owned by the
+    /// server's OS user; default: a new directory in the system's temporary directory.
+    /// </summary>
+    public string? Root { get; init; }
+
+    /// <summary>More server options at start (<c>-c name=value ...</c>), after PgVault's own.</summary>
+    public string ServerOptions { get; init; } = "";
 }
 
 /// <summary>
@@ -37,10 +46,12 @@ public sealed class SandboxCluster : IAsyncDisposable
 {
     private readonly string _binDir;
     private readonly IReadOnlyDictionary<string, string>? _serverEnvironment;
+    private readonly string _serverOptions;
     private bool _running;
 
-    private SandboxCluster(string root, string binDir, int port, IReadOnlyDictionary<string, string>? serverEnvironment)
+    private SandboxCluster(string root, string binDir, int port, IReadOnlyDictionary<string, string>? serverEnvironment, string serverOptions = "")
     {
+        _serverOptions = serverOptions;
         _serverEnvironment = serverEnvironment;
         Root = root;
         _binDir = binDir;
@@ -69,21 +80,24 @@ public sealed class SandboxCluster : IAsyncDisposable
     {
         options ??= new SandboxOptions();
         string binDir = options.BinDir ?? Path.GetDirectoryName(new ToolLocator(null).Find("initdb", 0).Path)!;
-        string root = Directory.CreateTempSubdirectory("pgvault-sandbox-").FullName;
+        string root = options.Root ?? Directory.CreateTempSubdirectory("pgvault-sandbox-").FullName;
         try
         {
-            File.SetUnixFileMode(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
-                | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-            await GiveToServerUserAsync(root, recursive: false, ct).ConfigureAwait(false);
+            if (options.Root is null)
+            {
+                File.SetUnixFileMode(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+                    | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+                await GiveToServerUserAsync(root, recursive: false, ct).ConfigureAwait(false);
+            }
             var args = new List<string> { "-D", Path.Combine(root, "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync" };
             if (options.DataChecksums) args.Add("--data-checksums");
             await RunAsync(Path.Combine(binDir, "initdb"), args, asOwner: true, ct).ConfigureAwait(false);
             await ConfigureAsync(root, options, ct).ConfigureAwait(false);
-            return await StartExistingAsync(root, binDir, ct, options.ServerEnvironment).ConfigureAwait(false);
+            return await StartExistingAsync(root, binDir, options.ServerOptions, wait: true, ct, options.ServerEnvironment).ConfigureAwait(false);
         }
         catch
         {
-            TryDelete(root);
+            if (options.Root is null) TryDelete(root); // a given root is its owner's to remove
             throw;
         }
     }
@@ -94,14 +108,23 @@ public sealed class SandboxCluster : IAsyncDisposable
     /// writable by the server's OS user. Disposing stops it and removes <paramref name="root"/>.
     /// </summary>
     public static async Task<SandboxCluster> StartExistingAsync(string root, string binDir, CancellationToken ct,
+        IReadOnlyDictionary<string, string>? serverEnvironment = null) =>
+        await StartExistingAsync(root, binDir, "", wait: true, ct, serverEnvironment).ConfigureAwait(false);
+
+    /// <summary>
+    /// <see cref="StartExistingAsync(string, string, CancellationToken, IReadOnlyDictionary{string, string}?)"/>
+    /// with more server options (<c>-c name=value ...</c>); without <paramref name="wait"/>, pg_ctl
+    /// returns once the postmaster is launched and the caller watches it come up (a recovery may take long).
+    /// </summary>
+    public static async Task<SandboxCluster> StartExistingAsync(string root, string binDir, string serverOptions, bool wait, CancellationToken ct,
         IReadOnlyDictionary<string, string>? serverEnvironment = null)
     {
         for (int attempt = 1; ; attempt++)
         {
-            var cluster = new SandboxCluster(root, binDir, FreePort(), serverEnvironment);
+            var cluster = new SandboxCluster(root, binDir, FreePort(), serverEnvironment, serverOptions);
             try
             {
-                await cluster.StartServerAsync(ct).ConfigureAwait(false);
+                await cluster.StartServerAsync(wait, ct).ConfigureAwait(false);
                 return cluster;
             }
             catch (PgVaultException) when (attempt < 3)
@@ -112,11 +135,14 @@ public sealed class SandboxCluster : IAsyncDisposable
     }
 
     /// <summary>Starts the server again after <see cref="StopAsync"/>.</summary>
-    public async Task StartServerAsync(CancellationToken ct)
+    public Task StartServerAsync(CancellationToken ct) => StartServerAsync(wait: true, ct);
+
+    private async Task StartServerAsync(bool wait, CancellationToken ct)
     {
+        _running = true; // from here on, disposing stops whatever was started
         await RunAsync(Path.Combine(_binDir, "pg_ctl"),
-            ["-D", DataDir, "-l", LogFile, "-w", "-t", "60", "-o", $"-p {Port} -k {SocketDir} -c listen_addresses=127.0.0.1", "start"], asOwner: true, ct, _serverEnvironment).ConfigureAwait(false);
-        _running = true;
+            ["-D", DataDir, "-l", LogFile, wait ? "-w" : "-W", "-t", "60", "-o", $"-p {Port} -k {SocketDir} -c listen_addresses=127.0.0.1 {_serverOptions}".TrimEnd(), "start"],
+            asOwner: true, ct, _serverEnvironment).ConfigureAwait(false);
     }
 
     public async Task StopAsync(string mode = "fast")
@@ -137,6 +163,24 @@ public sealed class SandboxCluster : IAsyncDisposable
             // already stopped
         }
         TryDelete(Root);
+    }
+
+    /// <summary>
+    /// Stops whatever server runs on <paramref name="dataDir"/> (pg_ctl stop -m immediate, as the
+    /// server's OS user) — a leftover of a killed process; false when none ran or it would not stop.
+    /// </summary>
+    public static async Task<bool> StopLeftoverAsync(string binDir, string dataDir, CancellationToken ct)
+    {
+        if (!File.Exists(Path.Combine(dataDir, "postmaster.pid"))) return false;
+        try
+        {
+            await RunAsync(Path.Combine(binDir, "pg_ctl"), ["-D", dataDir, "-m", "immediate", "-w", "-t", "60", "stop"], asOwner: true, ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (PgVaultException)
+        {
+            return false; // not running (a stale postmaster.pid) or already gone
+        }
     }
 
     /// <summary>Runs a program of the cluster's bindir (psql, pgbench, ...) as the cluster's owner.</summary>
