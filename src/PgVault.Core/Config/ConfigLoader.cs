@@ -148,7 +148,10 @@ public static partial class ConfigLoader
                     compression,
                     parallel,
                     ReadArchive(reader, cm, where),
-                    ReadRetention(reader, cm, where)) { Drills = ReadDrills(reader, cm, where) };
+                    ReadRetention(reader, cm, where))
+                {
+                    Drills = ReadDrills(reader, cm, where),
+                };
             }
         }
         return new PgVaultConfig(file, repositories, encryption, clusters);
