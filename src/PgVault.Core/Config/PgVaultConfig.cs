@@ -11,6 +11,9 @@ public sealed record PgVaultConfig(
     IReadOnlyDictionary<string, ClusterConfig> Clusters)
 {
     public static readonly PgVaultConfig Empty = new(null, [], null, new Dictionary<string, ClusterConfig>());
+
+    /// <summary>The top-level alerts: section (thresholds every cluster inherits).</summary>
+    public AlertsConfig Alerts { get; init; } = AlertsConfig.Default;
 }
 
 /// <summary>
@@ -49,6 +52,12 @@ public sealed record ClusterConfig(
 {
     /// <summary>clusters.NAME.drills: checks and scratch place of restore drills.</summary>
     public DrillConfig Drills { get; init; } = DrillConfig.Default;
+
+    /// <summary>The status thresholds of this cluster: alerts.thresholds with clusters.NAME.thresholds over them.</summary>
+    public ThresholdSet Thresholds { get; init; } = ThresholdSet.Default;
+
+    /// <summary>clusters.NAME.objectives: the RPO/RTO the cluster must meet (null: none set).</summary>
+    public RecoveryObjectives? Objectives { get; init; }
 
     public static readonly CompressionSpec DefaultCompression = new(CompressionType.Zstd, 3);
 

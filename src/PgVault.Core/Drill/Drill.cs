@@ -95,12 +95,16 @@ public sealed partial class Drill(Vault.Vault vault, IProgressSink progress)
     }
 
     /// <summary>The stored drill records of the cluster, oldest first (every selected repository, each id once).</summary>
-    public async Task<List<DrillRecord>> ListAsync(CancellationToken ct)
+    public async Task<List<DrillRecord>> ListAsync(CancellationToken ct) =>
+        await ReadRecordsAsync(await vault.OpenRepositoriesAsync(forWriting: false, progress.Warn, ct).ConfigureAwait(false), vault.Cluster.Name, progress, ct).ConfigureAwait(false);
+
+    /// <summary>The drill records of <paramref name="cluster"/> stored in <paramref name="repositories"/>, oldest first, each id once (status reads them through here).</summary>
+    public static async Task<List<DrillRecord>> ReadRecordsAsync(IReadOnlyList<Repository.Repository> repositories, string cluster, IProgressSink progress, CancellationToken ct)
     {
         var byId = new SortedDictionary<string, DrillRecord>(StringComparer.Ordinal);
-        foreach (var repository in await vault.OpenRepositoriesAsync(forWriting: false, progress.Warn, ct).ConfigureAwait(false))
+        foreach (var repository in repositories)
         {
-            string prefix = RepositoryLayout.DrillsPrefix(vault.Cluster.Name);
+            string prefix = RepositoryLayout.DrillsPrefix(cluster);
             var keys = new List<string>();
             await foreach (var info in repository.Store.ListAsync(prefix, ct).ConfigureAwait(false))
             {

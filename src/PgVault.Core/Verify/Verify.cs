@@ -93,9 +93,10 @@ public sealed class Verify(Vault.Vault vault, IProgressSink progress)
 
     /// <summary>
     /// The newest stored verification of <paramref name="cluster"/> in <paramref name="repository"/>
-    /// that reads back intact (older ones are tried when the newest is damaged), or null.
+    /// that reads back intact (older ones are tried when the newest is damaged) and that
+    /// <paramref name="accept"/> takes (status asks for the newest valid run), or null.
     /// </summary>
-    public static async Task<VerifyRecord?> LastRecordAsync(Repository.Repository repository, string cluster, CancellationToken ct)
+    public static async Task<VerifyRecord?> LastRecordAsync(Repository.Repository repository, string cluster, CancellationToken ct, Func<VerifyRecord, bool>? accept = null)
     {
         var keys = new List<string>();
         await foreach (var info in repository.Store.ListAsync(RepositoryLayout.VerifyPrefix(cluster), ct).ConfigureAwait(false))
@@ -105,7 +106,7 @@ public sealed class Verify(Vault.Vault vault, IProgressSink progress)
         {
             try
             {
-                if (await repository.ReadMetadataAsync(keys[i], VerifyJson.Default.VerifyRecord, ct).ConfigureAwait(false) is { } record) return record;
+                if (await repository.ReadMetadataAsync(keys[i], VerifyJson.Default.VerifyRecord, ct).ConfigureAwait(false) is { } record && (accept is null || accept(record))) return record;
             }
             catch (PgVaultException e) when (e.Kind != ErrorKind.Usage)
             {
