@@ -19,6 +19,10 @@ internal static class StatusCommand
     {
         Description = "Print the Nagios plugin format (state line with performance data, one line per further problem) and exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
     };
+    private static readonly Option<bool> Prometheus = new("--prometheus")
+    {
+        Description = "Print the metrics in the Prometheus text format (what the daemon serves on /metrics; also for node_exporter's textfile collector)",
+    };
     private static readonly Option<int> Timeout = new("--timeout")
     {
         Description = "Seconds to wait for each server before its checks become UNKNOWN (default 10)",
@@ -29,7 +33,7 @@ internal static class StatusCommand
     {
         var command = new Command("status", "Show backups, WAL archiving, replication, verify and drill results and repository space of each cluster, checked against the alert thresholds")
         {
-            Nagios, Timeout,
+            Nagios, Prometheus, Timeout,
         };
         CommandRunner.SetAction(command, RunAsync);
         return command;
@@ -40,6 +44,7 @@ internal static class StatusCommand
         var globals = Globals.Read(result);
         int seconds = result.GetValue(Timeout);
         if (seconds is < 1 or > 3600) throw Core.Errors.PgVaultException.Usage($"--timeout {seconds} must be from 1 to 3600 seconds");
+        if (result.GetValue(Nagios) && result.GetValue(Prometheus)) throw Core.Errors.PgVaultException.Usage("--nagios and --prometheus are two output formats; give one of them");
         var options = new StatusOptions { ServerTimeout = TimeSpan.FromSeconds(seconds) };
         var statuses = new List<ClusterStatus>();
         foreach (var name in ClusterNames(globals))
@@ -48,6 +53,11 @@ internal static class StatusCommand
             statuses.Add(await new ClusterMonitor(vault, new WarnOnly(renderer)).RunAsync(options, ct).ConfigureAwait(false));
         }
         var state = CheckStates.Worst(statuses.Select(s => s.State));
+        if (result.GetValue(Prometheus))
+        {
+            Console.Out.Write(PrometheusText.Render(statuses));
+            return 0;
+        }
         if (result.GetValue(Nagios))
         {
             var (exit, text) = NagiosText.Render(statuses);
