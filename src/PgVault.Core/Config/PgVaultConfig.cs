@@ -58,5 +58,8 @@ public sealed record ClusterConfig(
     /// <summary>The policy that applies in <paramref name="repository"/>: its own, else the cluster's (null: none).</summary>
     public RetentionPolicy? RetentionFor(RepositoryConfig? repository) => repository?.Retention ?? Retention;
 
+    /// <summary><c>objectives:</c> (RPO, RTO, freshness of drills and verifications), or null.</summary>
+    public ObjectivesConfig? Objectives { get; init; }
+
     public static ClusterConfig Default(string name) => new(name, null, null, null, DefaultCompression, DefaultParallel);
 }
