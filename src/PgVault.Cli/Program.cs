@@ -25,6 +25,7 @@ internal static class Program
         root.Subcommands.Add(ExpireCommand.Build());
         root.Subcommands.Add(DeleteCommand.Build());
         root.Subcommands.Add(KeepCommand.Build());
+        root.Subcommands.Add(ReportCommand.Build());
         root.Subcommands.Add(DrillCommand.Build());
         root.Subcommands.Add(StatusCommand.Build());
         root.Subcommands.Add(DemoCommand.Build());

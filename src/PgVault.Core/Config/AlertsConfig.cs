@@ -45,6 +45,3 @@ public sealed record ThresholdSet
     /// <summary>Free space of a filesystem repository, in percent of its filesystem: WARNING below it.</summary>
     public Threshold RepoMinFree { get; init; } = new(10);
 }
-
-/// <summary><c>clusters.NAME.objectives</c>: the recovery point and time objectives, in seconds.</summary>
-public sealed record RecoveryObjectives(double? RpoSeconds, double? RtoSeconds);

@@ -13,7 +13,6 @@ public static partial class ConfigLoader
     private static readonly string[] AlertsKeys = ["thresholds"];
     private static readonly string[] ThresholdKeys = ["backup_max_age", "wal_max_age", "archive_failures", "drill_max_age", "verify_max_age", "repo_min_free"];
     private static readonly string[] ThresholdLevelKeys = ["warning", "critical"];
-    private static readonly string[] ObjectiveKeys = ["rpo", "rto"];
 
     private static AlertsConfig ReadAlerts(Reader reader, YamlMappingNode root)
     {
@@ -75,20 +74,5 @@ public static partial class ConfigLoader
         if (c is { } cv && (lowerIsWorse ? cv > w : cv < w))
             throw reader.Error(where, $"critical must be {(lowerIsWorse ? "at most" : "at least")} warning");
         return new Threshold(w, c);
-    }
-
-    private static RecoveryObjectives? ReadObjectives(Reader reader, YamlMappingNode cm, string where)
-    {
-        if (reader.Get(cm, "objectives") is not { } node || node is YamlScalarNode { Value: null or "" }) return null;
-        where += ".objectives";
-        var map = reader.Mapping(node, where);
-        reader.CheckKeys(map, where + ".", ObjectiveKeys);
-        double? Span(string key)
-        {
-            if (reader.String(map, key, $"{where}.{key}") is not { } text) return null;
-            return Units.TryParseDuration(text, out var span) ? span.TotalSeconds : throw reader.Error($"{where}.{key}", $"'{text}' must be a span such as 5m, 30m or 4h");
-        }
-        var objectives = new RecoveryObjectives(Span("rpo"), Span("rto"));
-        return objectives.RpoSeconds is null && objectives.RtoSeconds is null ? throw reader.Error(where, "needs rpo, rto or both") : objectives;
     }
 }

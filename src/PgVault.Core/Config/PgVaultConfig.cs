@@ -56,9 +56,6 @@ public sealed record ClusterConfig(
     /// <summary>The status thresholds of this cluster: alerts.thresholds with clusters.NAME.thresholds over them.</summary>
     public ThresholdSet Thresholds { get; init; } = ThresholdSet.Default;
 
-    /// <summary>clusters.NAME.objectives: the RPO/RTO the cluster must meet (null: none set).</summary>
-    public RecoveryObjectives? Objectives { get; init; }
-
     public static readonly CompressionSpec DefaultCompression = new(CompressionType.Zstd, 3);
 
     /// <summary>Files copied or restored at once when neither flag, PGVAULT_PARALLEL nor the file says.</summary>
@@ -66,6 +63,9 @@ public sealed record ClusterConfig(
 
     /// <summary>The policy that applies in <paramref name="repository"/>: its own, else the cluster's (null: none).</summary>
     public RetentionPolicy? RetentionFor(RepositoryConfig? repository) => repository?.Retention ?? Retention;
+
+    /// <summary><c>objectives:</c> (RPO, RTO, freshness of drills and verifications), or null.</summary>
+    public ObjectivesConfig? Objectives { get; init; }
 
     public static ClusterConfig Default(string name) => new(name, null, null, null, DefaultCompression, DefaultParallel);
 }

@@ -11,7 +11,7 @@ namespace PgVault.Tests.Integration;
 /// backup, and a drill killed with -9 whose leftovers the next drill removes. Every drill's
 /// scratch place must be gone afterwards.
 /// </summary>
-public sealed class DrillTests(DrillFixture fixture, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<DrillFixture>
+public sealed partial class DrillTests(DrillFixture fixture, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<DrillFixture>
 {
     [Fact]
     public async Task Logical_drill_passes_with_a_passing_user_check_and_stores_its_record()

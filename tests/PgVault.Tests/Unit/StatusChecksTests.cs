@@ -59,7 +59,8 @@ public sealed class StatusChecksTests
         Assert.True(main.Thresholds.DrillMaxAge.Off);
         Assert.Equal(20, main.Thresholds.RepoMinFree.Warning);
         Assert.Equal(2 * 86400, main.Thresholds.VerifyMaxAge.Warning);
-        Assert.Equal(new RecoveryObjectives(300, 1800), main.Objectives);
+        Assert.Equal(300, main.Objectives!.RpoSeconds);
+        Assert.Equal(1800, main.Objectives.RtoSeconds);
         Assert.Equal(30 * 3600, config.Clusters["other"].Thresholds.BackupMaxAge.Warning);
         Assert.Null(config.Clusters["other"].Objectives);
         Assert.Equal(ThresholdSet.Default, Parse("clusters: {main: {}}").Clusters["main"].Thresholds);
