@@ -67,13 +67,20 @@ public sealed class ObjectivesReport(Vault.Vault vault, IProgressSink progress)
             if (stamped.Count == 0) continue;
             var last = stamped.MaxBy(s => s.Time);
             if (newest is null || last.Time < newest.Value.Time) newest = last;
-            if (catalog == catalogs.Catalogs[0]) times = stamped.Select(s => s.Time).Where(t => t >= since).Order().ToList();
+            if (catalog == catalogs.Catalogs[0])
+            {
+                // Before the first segment ever archived there was nothing to lose: a gap starts at
+                // the period's start only when something was archived before it.
+                var all = stamped.Select(s => s.Time).Order().ToList();
+                times = all.Where(t => t >= since).ToList();
+                if (all.Any(t => t < since)) times.Insert(0, since);
+            }
         }
         double? currentRpo = newest is { } n ? Math.Max(0, (now - n.Time).TotalSeconds) : null;
         (double Seconds, DateTimeOffset End)? worst = null;
         if (newest is { } nw)
         {
-            var points = times.Prepend(since).Append(now).ToList();
+            var points = times.Append(now).ToList();
             for (int i = 1; i < points.Count; i++)
             {
                 double gap = (points[i] - points[i - 1]).TotalSeconds;
