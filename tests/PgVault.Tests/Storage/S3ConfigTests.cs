@@ -84,7 +84,7 @@ public sealed class S3ConfigTests
     }
 
     [Theory]
-    [InlineData("    path: /x\n", "unknown key 'repositories[0].path' (allowed: name, type, encrypted, endpoint, bucket, prefix, region, path_style, access_key_id_env, secret_access_key_env, sse, sse_kms_key_id, verify_tls, part_size_mb, upload_concurrency)")]
+    [InlineData("    path: /x\n", "unknown key 'repositories[0].path' (allowed: name, type, encrypted, endpoint, bucket, prefix, region, path_style, access_key_id_env, secret_access_key_env, sse, sse_kms_key_id, verify_tls, part_size_mb, upload_concurrency, retention)")]
     [InlineData("    part_size: 5\n", "unknown key 'repositories[0].part_size'")]
     [InlineData("    endpoint: ftp://host\n", "'repositories[0].endpoint' 'ftp://host' must be an http:// or https:// URL")]
     [InlineData("    endpoint: not a url\n", "'repositories[0].endpoint' 'not a url' must be an http:// or https:// URL")]
@@ -118,7 +118,7 @@ public sealed class S3ConfigTests
     [InlineData("repositories:\n  - name: offsite\n    type: s3\n    bucket: My_Bucket\n", "'repositories[0].bucket' 'My_Bucket' is not a valid bucket name")]
     [InlineData("repositories:\n  - name: offsite\n    type: s3\n    bucket: a/b\n", "'repositories[0].bucket' 'a/b' is not a valid bucket name")]
     [InlineData("repositories:\n  - name: offsite\n    type: gcs\n    bucket: b\n", "'repositories[0].type' 'gcs' is not supported (allowed: filesystem, s3)")]
-    [InlineData("repositories:\n  - name: local\n    path: /x\n    bucket: b\n", "unknown key 'repositories[0].bucket' (allowed: name, type, path, encrypted)")]
+    [InlineData("repositories:\n  - name: local\n    path: /x\n    bucket: b\n", "unknown key 'repositories[0].bucket' (allowed: name, type, path, encrypted, retention)")]
     public void Repository_type_decides_the_keys(string yaml, string expected)
     {
         Assert.Contains(expected, ParseError(yaml).Message, StringComparison.Ordinal);
