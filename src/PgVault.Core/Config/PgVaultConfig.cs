@@ -11,6 +11,9 @@ public sealed record PgVaultConfig(
     IReadOnlyDictionary<string, ClusterConfig> Clusters)
 {
     public static readonly PgVaultConfig Empty = new(null, [], null, new Dictionary<string, ClusterConfig>());
+
+    /// <summary>The top-level daemon: section (defaults when absent).</summary>
+    public DaemonConfig Daemon { get; init; } = DaemonConfig.Default;
 }
 
 /// <summary>
@@ -49,6 +52,9 @@ public sealed record ClusterConfig(
 {
     /// <summary>clusters.NAME.drills: checks and scratch place of restore drills.</summary>
     public DrillConfig Drills { get; init; } = DrillConfig.Default;
+
+    /// <summary>clusters.NAME.schedules: what <c>pgvault daemon</c> runs and when.</summary>
+    public IReadOnlyList<ScheduleSpec> Schedules { get; init; } = [];
 
     public static readonly CompressionSpec DefaultCompression = new(CompressionType.Zstd, 3);
 
