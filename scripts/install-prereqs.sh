@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what PgVault needs on a fresh Debian/Ubuntu machine: PostgreSQL 15 server, client and
-# contrib (the demo and the tests start their own clusters with them), and s3rver (npm) for the S3
-# storage tests. The .NET 10 SDK must be on PATH already. Safe to run again: it installs only what is missing.
+# contrib (the demo and the tests start their own clusters with them), s3rver (npm) for the S3
+# storage tests, Prometheus and python3-aiosmtpd for the daemon and alert tests. The .NET 10 SDK must be on PATH already. Safe to run again: it installs only what is missing.
 set -euo pipefail
 need=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 [ -x /usr/lib/postgresql/15/bin/pg_dump ] || need+=(postgresql-client-15)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v npm >/dev/null || need+=(nodejs npm)
+# The daemon and alert tests start a real Prometheus and a real SMTP sink.
+[ -x /usr/bin/prometheus ] || need+=(prometheus)
+python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
 # As root (a container, CI) apt runs directly; as a user it runs through sudo.
 as_root=()
 if [ "$(id -u)" -ne 0 ]; then

@@ -28,6 +28,7 @@ internal static class Program
         root.Subcommands.Add(ReportCommand.Build());
         root.Subcommands.Add(DrillCommand.Build());
         root.Subcommands.Add(StatusCommand.Build());
+        root.Subcommands.Add(DaemonCommand.Build());
         root.Subcommands.Add(DemoCommand.Build());
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))

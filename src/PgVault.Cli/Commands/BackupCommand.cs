@@ -99,26 +99,12 @@ internal static class BackupCommand
         return 0;
     }
 
-    /// <summary>
-    /// retention.expire_after_backup: a successful backup applies the policy (like pgBackRest's
-    /// expire-auto). The backup stays complete whatever happens here; a failing expire is reported
-    /// with its own error and a non-zero exit, naming the backup as complete.
-    /// </summary>
+    /// <summary>retention.expire_after_backup (Core/Retention/ExpireAfterBackup): rendered as one line when it removed something.</summary>
     private static async Task ExpireAfterAsync(Vault vault, BackupResult backup, Renderer renderer, CancellationToken ct)
     {
-        if (!vault.Repositories.Any(r => vault.Cluster.RetentionFor(r) is { ExpireAfterBackup: true })) return;
-        try
-        {
-            var expired = await renderer.WithProgressAsync(progress => new Expire(vault, progress).RunAsync(new ExpireOptions(), ct)).ConfigureAwait(false);
-            int removed = expired.Repositories.Sum(r => r.Decisions.Count(d => !d.Keep));
-            int wal = expired.Repositories.Sum(r => r.WalRemoved.Sum(w => w.Objects));
-            if (!renderer.Json && (removed > 0 || wal > 0))
-                renderer.Line($"expire: removed {removed} backup(s) and {wal} WAL file(s) no retention rule keeps");
-        }
-        catch (PgVaultException e)
-        {
-            throw new PgVaultException(e.Code, $"backup {backup.Manifest.Id} is complete, but the expire after it failed: {e.Message}", e.Hint ?? "run 'pgvault expire' once the cause is fixed", inner: e);
-        }
+        if (!ExpireAfterBackup.Applies(vault)) return;
+        var expired = await renderer.WithProgressAsync(progress => ExpireAfterBackup.RunAsync(vault, backup.Manifest.Id, progress, ct)).ConfigureAwait(false);
+        if (!renderer.Json && ExpireAfterBackup.Summary(expired) is { } summary) renderer.Line("expire: " + summary);
     }
 
     private static string InRepositories(BackupResult backup) =>

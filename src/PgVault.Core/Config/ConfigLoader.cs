@@ -15,7 +15,7 @@ public static partial class ConfigLoader
     public const string DefaultPath = "/etc/pgvault/pgvault.yaml";
     public const string EnvironmentVariable = "PGVAULT_CONFIG";
 
-    private static readonly string[] TopKeys = ["repositories", "encryption", "clusters", "alerts"];
+    private static readonly string[] TopKeys = ["repositories", "encryption", "clusters", "alerts", "daemon"];
     private static readonly string[] RepositoryTypes = ["filesystem", "s3"];
     private static readonly string[] FileSystemRepositoryKeys = ["name", "type", "path", "encrypted", "retention"];
     private static readonly string[] S3RepositoryKeys =
@@ -25,7 +25,7 @@ public static partial class ConfigLoader
     ];
     private static readonly string[] EncryptionKeys = ["passphrase_file", "passphrase_env"];
     private static readonly string[] ClusterKeys =
-        ["connection", "pgdata", "bindir", "compression", "parallel", "wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout", "retention", "drills", "thresholds", "objectives"];
+        ["connection", "pgdata", "bindir", "compression", "parallel", "wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout", "retention", "drills", "thresholds", "objectives", "schedules"];
 
     /// <summary>
     /// The file to read: the flag, else $PGVAULT_CONFIG, else /etc/pgvault/pgvault.yaml when it
@@ -154,10 +154,11 @@ public static partial class ConfigLoader
                     Drills = ReadDrills(reader, cm, where),
                     Thresholds = ReadThresholds(reader, cm, where, alerts.Thresholds),
                     Objectives = ReadObjectives(reader, cm, where),
+                    Schedules = ReadSchedules(reader, cm, where),
                 };
             }
         }
-        return new PgVaultConfig(file, repositories, encryption, clusters) { Alerts = alerts };
+        return new PgVaultConfig(file, repositories, encryption, clusters) { Alerts = alerts, Daemon = ReadDaemon(reader, root) };
     }
 
     private static S3Settings ParseS3(Reader reader, YamlMappingNode map, string where)

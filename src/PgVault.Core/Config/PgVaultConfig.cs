@@ -14,6 +14,8 @@ public sealed record PgVaultConfig(
 
     /// <summary>The top-level alerts: section (thresholds every cluster inherits).</summary>
     public AlertsConfig Alerts { get; init; } = AlertsConfig.Default;
+    /// <summary>The top-level daemon: section (defaults when absent).</summary>
+    public DaemonConfig Daemon { get; init; } = DaemonConfig.Default;
 }
 
 /// <summary>
@@ -55,6 +57,8 @@ public sealed record ClusterConfig(
 
     /// <summary>The status thresholds of this cluster: alerts.thresholds with clusters.NAME.thresholds over them.</summary>
     public ThresholdSet Thresholds { get; init; } = ThresholdSet.Default;
+    /// <summary>clusters.NAME.schedules: what <c>pgvault daemon</c> runs and when.</summary>
+    public IReadOnlyList<ScheduleSpec> Schedules { get; init; } = [];
 
     public static readonly CompressionSpec DefaultCompression = new(CompressionType.Zstd, 3);
 

@@ -42,8 +42,12 @@ public sealed class VaultContext
     public static VaultContext Resolve(GlobalOptions options)
     {
         string? file = ConfigLoader.Locate(options.ConfigFile);
-        var config = file is null ? PgVaultConfig.Empty : ConfigLoader.Load(file);
+        return Select(file is null ? PgVaultConfig.Empty : ConfigLoader.Load(file), options);
+    }
 
+    /// <summary>The selection in a configuration already loaded (the daemon keeps one until SIGHUP).</summary>
+    public static VaultContext Select(PgVaultConfig config, GlobalOptions options)
+    {
         var repositories = options.RepoPath is { Length: > 0 } repoPath
             ? [new RepositoryConfig(options.Repo ?? FlagRepositoryName, "filesystem", repoPath)]
             : config.Repositories.ToList();

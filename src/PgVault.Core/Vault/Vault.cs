@@ -29,6 +29,10 @@ public sealed class Vault
     public static Vault Open(GlobalOptions options, Func<string, string?>? environment = null) =>
         new(VaultContext.Resolve(options), environment ?? Environment.GetEnvironmentVariable);
 
+    /// <summary>A vault on a configuration already loaded (the daemon's, kept until it reloads).</summary>
+    public static Vault Open(PgVaultConfig config, GlobalOptions options, Func<string, string?>? environment = null) =>
+        new(VaultContext.Select(config, options), environment ?? Environment.GetEnvironmentVariable);
+
     /// <summary>The resolver underneath: configuration, cluster, repositories as selected.</summary>
     public VaultContext Context { get; }
 
