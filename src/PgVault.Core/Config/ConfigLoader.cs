@@ -15,7 +15,7 @@ public static partial class ConfigLoader
     public const string DefaultPath = "/etc/pgvault/pgvault.yaml";
     public const string EnvironmentVariable = "PGVAULT_CONFIG";
 
-    private static readonly string[] TopKeys = ["repositories", "encryption", "clusters"];
+    private static readonly string[] TopKeys = ["repositories", "encryption", "clusters", "alerts"];
     private static readonly string[] RepositoryTypes = ["filesystem", "s3"];
     private static readonly string[] FileSystemRepositoryKeys = ["name", "type", "path", "encrypted", "retention"];
     private static readonly string[] S3RepositoryKeys =
@@ -25,7 +25,7 @@ public static partial class ConfigLoader
     ];
     private static readonly string[] EncryptionKeys = ["passphrase_file", "passphrase_env"];
     private static readonly string[] ClusterKeys =
-        ["connection", "pgdata", "bindir", "compression", "parallel", "wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout", "retention", "drills"];
+        ["connection", "pgdata", "bindir", "compression", "parallel", "wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout", "retention", "drills", "catalog_table"];
 
     /// <summary>
     /// The file to read: the flag, else $PGVAULT_CONFIG, else /etc/pgvault/pgvault.yaml when it
@@ -51,7 +51,7 @@ public static partial class ConfigLoader
             throw new PgVaultException(ErrorCode.ConfigInvalid, $"unable to read config '{path}': {e.Message}", "pass --config FILE or set PGVAULT_CONFIG");
         }
         var config = Parse(text, Path.GetFullPath(path));
-        FilePermissions.CheckConfigFile(path, config.Clusters.Values.Any(c => PostgreSql.ConnInfo.HasPassword(c.Connection)));
+        FilePermissions.CheckConfigFile(path, config.Clusters.Values.Any(c => PostgreSql.ConnInfo.HasPassword(c.Connection) || PostgreSql.ConnInfo.HasPassword(c.CatalogTable?.Connection)));
         return config;
     }
 
@@ -151,10 +151,11 @@ public static partial class ConfigLoader
                     ReadRetention(reader, cm, where))
                 {
                     Drills = ReadDrills(reader, cm, where),
+                    CatalogTable = ReadCatalogTable(reader, cm, where),
                 };
             }
         }
-        return new PgVaultConfig(file, repositories, encryption, clusters);
+        return new PgVaultConfig(file, repositories, encryption, clusters) { AlertDelivery = ReadAlertDelivery(reader, root) };
     }
 
     private static S3Settings ParseS3(Reader reader, YamlMappingNode map, string where)

@@ -11,6 +11,9 @@ public sealed record PgVaultConfig(
     IReadOnlyDictionary<string, ClusterConfig> Clusters)
 {
     public static readonly PgVaultConfig Empty = new(null, [], null, new Dictionary<string, ClusterConfig>());
+
+    /// <summary>alerts.channels and alerts.repeat_interval: where alerts go and how often a bad condition repeats.</summary>
+    public AlertDeliveryConfig AlertDelivery { get; init; } = AlertDeliveryConfig.None;
 }
 
 /// <summary>
@@ -49,6 +52,9 @@ public sealed record ClusterConfig(
 {
     /// <summary>clusters.NAME.drills: checks and scratch place of restore drills.</summary>
     public DrillConfig Drills { get; init; } = DrillConfig.Default;
+
+    /// <summary>clusters.NAME.catalog_table: the seed's backup_log table (null: not written).</summary>
+    public CatalogTableConfig? CatalogTable { get; init; }
 
     public static readonly CompressionSpec DefaultCompression = new(CompressionType.Zstd, 3);
 

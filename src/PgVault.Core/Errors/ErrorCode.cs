@@ -68,6 +68,8 @@ public enum ErrorCode
     Internal,
     /// <summary>A restore drill found a problem (its record, stored too, names the phase and what broke).</summary>
     DrillFailed,
+    /// <summary>An alert channel could not deliver an alert (webhook, smtp or command).</summary>
+    AlertFailed,
 }
 
 /// <summary>The one place that gives each <see cref="ErrorCode"/> its wire name and exit-code kind.</summary>
@@ -118,6 +120,7 @@ public static class ErrorCodes
         ErrorCode.VerificationFailed => ("verification-failed", ErrorKind.Failure),
         ErrorCode.VerifyFailed => ("verify-failed", ErrorKind.Failure),
         ErrorCode.DrillFailed => ("drill-failed", ErrorKind.Failure),
+        ErrorCode.AlertFailed => ("alert-failed", ErrorKind.Failure),
         ErrorCode.TimelineChanged => ("timeline-changed", ErrorKind.Failure),
         ErrorCode.IoFailed => ("io-failed", ErrorKind.Failure),
         ErrorCode.ReferenceExpired => ("reference-expired", ErrorKind.Failure),
