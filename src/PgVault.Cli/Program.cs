@@ -26,6 +26,7 @@ internal static class Program
         root.Subcommands.Add(DeleteCommand.Build());
         root.Subcommands.Add(KeepCommand.Build());
         root.Subcommands.Add(DrillCommand.Build());
+        root.Subcommands.Add(AlertCommand.Build());
         root.Subcommands.Add(DemoCommand.Build());
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
