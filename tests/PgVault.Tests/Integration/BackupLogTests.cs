@@ -46,6 +46,13 @@ public sealed class BackupLogTests(BackupLogFixture db) : IClassFixture<BackupLo
         var error = Assert.Single(errors);
         Assert.StartsWith("nosuchdb|database-not-found: ", error);
 
+        // The queries of docs/alerts.md, verbatim but for the table name.
+        Assert.Equal(4, (await RowsAsync("""
+            SELECT database_name, backup_type, backup_file, pg_size_pretty(backup_size), start_time, end_time - start_time AS duration, status
+            FROM ops.backup_log WHERE start_time > now() - interval '7 days' ORDER BY start_time DESC
+            """)).Count);
+        Assert.Single(await RowsAsync("SELECT database_name, backup_type, start_time, error_message FROM ops.backup_log WHERE status = 'FAILED' ORDER BY start_time DESC"));
+
         // PgVault's additions: stored size and repository on backups, a verify row per backup.
         Assert.Equal(2, await db.ScalarAsync<long>("postgres", $"SELECT count(*) FROM ops.backup_log WHERE backup_file = '{id}' AND stored_size > 0 AND repository = 'local' AND end_time >= start_time"));
         Assert.Equal(1, await db.ScalarAsync<long>("postgres", $"SELECT count(*) FROM ops.backup_log WHERE backup_type = 'verify' AND backup_file = '{id}' AND status = 'SUCCESS'"));
