@@ -29,6 +29,7 @@ internal static class Program
         root.Subcommands.Add(DrillCommand.Build());
         root.Subcommands.Add(StatusCommand.Build());
         root.Subcommands.Add(DaemonCommand.Build());
+        root.Subcommands.Add(AlertCommand.Build());
         root.Subcommands.Add(DemoCommand.Build());
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))

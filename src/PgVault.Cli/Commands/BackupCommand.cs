@@ -1,6 +1,7 @@
 using System.CommandLine;
 using PgVault.Cli.Infrastructure;
 using PgVault.Cli.Output;
+using PgVault.Core.Alerts;
 using PgVault.Core;
 using PgVault.Core.Logical;
 using PgVault.Core.Errors;
@@ -79,19 +80,31 @@ internal static class BackupCommand
     private static async Task<int> RunAsync(ParseResult result, Renderer renderer, CancellationToken ct)
     {
         var vault = Vault.Open(Globals.Read(result));
+        var log = BackupLog.For(vault, new WarnOnly(renderer));
         BackupResult backup;
-        if (result.GetValue(Type) == "logical")
+        var started = DateTimeOffset.UtcNow;
+        try
         {
-            var options = Logical.Bind(result, vault, Physical);
-            options.Validate();
-            backup = await renderer.WithProgressAsync(progress => new LogicalBackup(vault, progress).RunAsync(options, ct)).ConfigureAwait(false);
+            if (result.GetValue(Type) == "logical")
+            {
+                var options = Logical.Bind(result, vault, Physical);
+                options.Validate();
+                backup = await renderer.WithProgressAsync(progress => new LogicalBackup(vault, progress).RunAsync(options, ct)).ConfigureAwait(false);
+            }
+            else
+            {
+                var options = Physical.Bind(result, vault, Logical);
+                options.Validate();
+                backup = await renderer.WithProgressAsync(progress => new PhysicalBackup(vault, progress).RunAsync(options, ct)).ConfigureAwait(false);
+            }
         }
-        else
+        catch (PgVaultException e) when (log.Enabled && e.Code.Kind() != ErrorKind.Usage)
         {
-            var options = Physical.Bind(result, vault, Logical);
-            options.Validate();
-            backup = await renderer.WithProgressAsync(progress => new PhysicalBackup(vault, progress).RunAsync(options, ct)).ConfigureAwait(false);
+            // The seed's backup_log records failed backups too; the backup's own error stays the result.
+            await log.FailedBackupAsync(result.GetValue(Type)!, result.GetValue(Db) ?? [], started, e, CancellationToken.None).ConfigureAwait(false);
+            throw;
         }
+        await log.BackupAsync(backup, ct).ConfigureAwait(false);
         if (renderer.Json) renderer.WriteJson(BackupSummary.From(backup.Manifest, backup.Repositories.ToArray()), CliJson.Default.BackupSummary);
         else if (backup.Manifest.Physical is null) RenderLogical(backup, renderer);
         else RenderPhysical(backup, renderer);

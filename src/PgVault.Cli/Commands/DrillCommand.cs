@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using PgVault.Cli.Infrastructure;
 using PgVault.Core;
+using PgVault.Core.Alerts;
 using PgVault.Core.Config;
 using PgVault.Core.Drill;
 using PgVault.Core.Errors;
@@ -59,6 +60,7 @@ internal static class DrillCommand
             Parallel = vault.Settings.Parallel(result.GetValue(Parallel)),
         };
         var record = await renderer.WithProgressAsync(p => new Drill(vault, p).RunAsync(options, ct)).ConfigureAwait(false);
+        await BackupLog.For(vault, new WarnOnly(renderer)).DrillAsync(record, ct).ConfigureAwait(false);
         if (renderer.Json) renderer.WriteJson(record, DrillJson.Default.DrillRecord);
         else
         {

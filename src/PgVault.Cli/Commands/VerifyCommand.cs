@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using PgVault.Cli.Infrastructure;
 using PgVault.Core;
+using PgVault.Core.Alerts;
 using PgVault.Core.Errors;
 using PgVault.Core.Vault;
 using PgVault.Core.Verify;
@@ -46,6 +47,7 @@ internal static class VerifyCommand
         };
         options.Validate();
         var verified = await renderer.WithProgressAsync(progress => new Verify(vault, progress).RunAsync(options, ct)).ConfigureAwait(false);
+        await BackupLog.For(vault, new WarnOnly(renderer)).VerifyAsync(verified, ct).ConfigureAwait(false);
         if (renderer.Json) renderer.WriteJson(verified, VerifyJson.Default.VerifyResult);
         else Print(renderer, verified);
         if (verified.Valid) return 0;

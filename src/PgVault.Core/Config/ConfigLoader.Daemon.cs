@@ -8,7 +8,7 @@ namespace PgVault.Core.Config;
 /// <summary>The top-level <c>daemon:</c> section and <c>clusters.NAME.schedules</c>.</summary>
 public static partial class ConfigLoader
 {
-    private static readonly string[] DaemonKeys = ["max_concurrent", "jitter", "catch_up", "listen", "metrics_token_file", "shutdown_grace", "log_format", "state_file"];
+    private static readonly string[] DaemonKeys = ["max_concurrent", "jitter", "catch_up", "listen", "metrics_token_file", "shutdown_grace", "log_format", "state_file", "check_interval"];
     private static readonly string[] ScheduleKeys = ["task", "type", "databases", "target", "cron", "every", "daily_at", "time_zone"];
     private static readonly string[] BackupTypes = ["full", "diff", "incr", "logical"];
 
@@ -29,7 +29,10 @@ public static partial class ConfigLoader
             Jitter = Span(reader, map, "jitter", daemon.Jitter, allowZero: true),
             CatchUp = Span(reader, map, "catch_up", daemon.CatchUp, allowZero: true),
             ShutdownGrace = Span(reader, map, "shutdown_grace", daemon.ShutdownGrace, allowZero: true),
+            CheckInterval = Span(reader, map, "check_interval", daemon.CheckInterval, allowZero: false),
         };
+        if (daemon.CheckInterval < TimeSpan.FromSeconds(5))
+            throw reader.Error("daemon.check_interval", $"'{daemon.CheckInterval.TotalSeconds}s' is too short: at least 5s");
         if (reader.String(map, "log_format", "daemon.log_format") is { } format)
         {
             if (format is not ("text" or "json")) throw reader.Error("daemon.log_format", $"'{format}' must be text or json");

@@ -25,7 +25,7 @@ public static partial class ConfigLoader
     ];
     private static readonly string[] EncryptionKeys = ["passphrase_file", "passphrase_env"];
     private static readonly string[] ClusterKeys =
-        ["connection", "pgdata", "bindir", "compression", "parallel", "wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout", "retention", "drills", "thresholds", "objectives", "schedules"];
+        ["connection", "pgdata", "bindir", "compression", "parallel", "wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout", "retention", "drills", "thresholds", "objectives", "schedules", "catalog_table"];
 
     /// <summary>
     /// The file to read: the flag, else $PGVAULT_CONFIG, else /etc/pgvault/pgvault.yaml when it
@@ -51,7 +51,7 @@ public static partial class ConfigLoader
             throw new PgVaultException(ErrorCode.ConfigInvalid, $"unable to read config '{path}': {e.Message}", "pass --config FILE or set PGVAULT_CONFIG");
         }
         var config = Parse(text, Path.GetFullPath(path));
-        FilePermissions.CheckConfigFile(path, config.Clusters.Values.Any(c => PostgreSql.ConnInfo.HasPassword(c.Connection)));
+        FilePermissions.CheckConfigFile(path, config.Clusters.Values.Any(c => PostgreSql.ConnInfo.HasPassword(c.Connection) || PostgreSql.ConnInfo.HasPassword(c.CatalogTable?.Connection)));
         return config;
     }
 
@@ -155,10 +155,11 @@ public static partial class ConfigLoader
                     Thresholds = ReadThresholds(reader, cm, where, alerts.Thresholds),
                     Objectives = ReadObjectives(reader, cm, where),
                     Schedules = ReadSchedules(reader, cm, where),
+                    CatalogTable = ReadCatalogTable(reader, cm, where),
                 };
             }
         }
-        return new PgVaultConfig(file, repositories, encryption, clusters) { Alerts = alerts, Daemon = ReadDaemon(reader, root) };
+        return new PgVaultConfig(file, repositories, encryption, clusters) { Alerts = alerts, Daemon = ReadDaemon(reader, root), AlertDelivery = ReadAlertDelivery(reader, root) };
     }
 
     private static S3Settings ParseS3(Reader reader, YamlMappingNode map, string where)

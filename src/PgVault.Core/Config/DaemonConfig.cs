@@ -26,6 +26,9 @@ public sealed record DaemonConfig
     /// <summary>How long SIGTERM lets a running task finish before cancelling it.</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>How often the monitor's checks run for alerts (and how old the statuses /metrics serves may be).</summary>
+    public TimeSpan CheckInterval { get; init; } = TimeSpan.FromMinutes(1);
+
     /// <summary>text or json: the shape of the log lines on stderr.</summary>
     public string LogFormat { get; init; } = "text";
 

@@ -16,6 +16,8 @@ public sealed record PgVaultConfig(
     public AlertsConfig Alerts { get; init; } = AlertsConfig.Default;
     /// <summary>The top-level daemon: section (defaults when absent).</summary>
     public DaemonConfig Daemon { get; init; } = DaemonConfig.Default;
+    /// <summary>alerts.channels and alerts.repeat_interval: where alerts go and how often a bad condition repeats.</summary>
+    public AlertDeliveryConfig AlertDelivery { get; init; } = AlertDeliveryConfig.None;
 }
 
 /// <summary>
@@ -59,6 +61,8 @@ public sealed record ClusterConfig(
     public ThresholdSet Thresholds { get; init; } = ThresholdSet.Default;
     /// <summary>clusters.NAME.schedules: what <c>pgvault daemon</c> runs and when.</summary>
     public IReadOnlyList<ScheduleSpec> Schedules { get; init; } = [];
+    /// <summary>clusters.NAME.catalog_table: the seed's backup_log table (null: not written).</summary>
+    public CatalogTableConfig? CatalogTable { get; init; }
 
     public static readonly CompressionSpec DefaultCompression = new(CompressionType.Zstd, 3);
 

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using PgVault.Core.Alerts;
 using PgVault.Core.Config;
 using PgVault.Core.Errors;
 
@@ -10,16 +11,14 @@ public sealed record ScheduleInfo(string Cluster, string Task, string What, stri
 /// <summary>
 /// <c>pgvault daemon</c>: the scheduler, SIGHUP reloads, and the HTTP endpoint, run in the
 /// foreground until <c>stop</c> (SIGTERM/SIGINT, which the CLI turns into that token). Hooks for
-/// the monitor and alerts: <see cref="Observers"/> and <see cref="Metrics"/>.
+/// the monitor and alerts: <see cref="DaemonWatch"/> (checks → alerts, /metrics) and <see cref="AlertObserver"/> (task failures → alerts).
 /// </summary>
 public sealed class DaemonHost(PgVaultConfig config, DaemonLog log, ITaskRunner? runner = null)
 {
-    /// <summary>Told about every task run (alerts); the run counter is added by the host itself.</summary>
-    public List<ITaskObserver> Observers { get; } = [];
+    private AlertDispatcher? _alerts;
 
-    /// <summary>The body of GET /metrics; by default pgvault_task_runs_total alone (<see cref="TaskRunCounter.RenderPrometheus"/>).</summary>
-    public Func<TaskRunCounter, Func<CancellationToken, Task<string>>> Metrics { get; set; } =
-        counter => _ => Task.FromResult(TaskRunCounter.RenderPrometheus(counter.Snapshot()));
+    /// <summary>Told about every task run; the run counter and the alerts are added by the host itself.</summary>
+    public List<ITaskObserver> Observers { get; } = [];
 
     /// <summary>Loads and checks the configuration the daemon runs on (it must come from a file, which SIGHUP reads again).</summary>
     public static PgVaultConfig LoadConfig(string? flag)
@@ -42,16 +41,20 @@ public sealed class DaemonHost(PgVaultConfig config, DaemonLog log, ITaskRunner?
     public async Task RunAsync(CancellationToken stop)
     {
         var counter = new TaskRunCounter();
-        var scheduler = new Scheduler(config, runner ?? new CapabilityRunner(), log, counter, Observers);
+        _alerts = Dispatcher(config);
+        var scheduler = new Scheduler(config, runner ?? new CapabilityRunner(), log, counter, [new AlertObserver(() => _alerts, log), .. Observers]);
+        var watch = new DaemonWatch(() => scheduler.Config, log, () => _alerts);
         using var hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
             context.Cancel = true;
             _ = Task.Run(() => Reload(scheduler));
         });
         var endpoint = ConfigLoader.ParseListen(config.Daemon.Listen)!;
-        await using var server = await MetricsServer.StartAsync(endpoint, ReadToken(config.Daemon), () => scheduler.Running, Metrics(counter), stop).ConfigureAwait(false);
+        await using var server = await MetricsServer.StartAsync(endpoint, ReadToken(config.Daemon), () => scheduler.Running, ct => watch.MetricsAsync(counter, ct), stop).ConfigureAwait(false);
         log.Info("serving /metrics and /healthz", ("listen", config.Daemon.Listen), ("token", config.Daemon.MetricsTokenFile is null ? "none" : "required"));
+        var watching = watch.RunAsync(stop);
         await scheduler.RunAsync(stop).ConfigureAwait(false);
+        await watching.ConfigureAwait(false);
         log.Info("daemon stopped");
     }
 
@@ -61,12 +64,31 @@ public sealed class DaemonHost(PgVaultConfig config, DaemonLog log, ITaskRunner?
         log.Info("SIGHUP: reloading the configuration", ("file", file));
         try
         {
-            scheduler.Reload(LoadConfig(file));
+            var reloaded = LoadConfig(file);
+            scheduler.Reload(reloaded);
+            _alerts = Dispatcher(reloaded);
         }
         catch (PgVaultException e)
         {
             log.Error("configuration not reloaded, keeping the previous one: " + e.Message, ("file", file));
         }
+    }
+
+    /// <summary>The alert dispatcher of alerts.channels (null: none configured); its state file sits beside the daemon's.</summary>
+    private AlertDispatcher? Dispatcher(PgVaultConfig current)
+    {
+        if (current.AlertDelivery.Channels.Count == 0) return null;
+        string state = Path.Combine(Path.GetDirectoryName(current.Daemon.StateFile)!, "alert-state.json");
+        return new AlertDispatcher(current.AlertDelivery, new AlertProgress(log), state);
+    }
+
+    private sealed class AlertProgress(DaemonLog log) : Progress.IProgressSink
+    {
+        public void Info(string message) => log.Info(message, ("task", "alert"));
+
+        public void Warn(string message) => log.Warn(message, ("task", "alert"));
+
+        public Progress.IProgressTask Start(string description, long? totalBytes = null) => Progress.NullProgress.Instance.Start(description, totalBytes);
     }
 
     /// <summary>The Bearer token from daemon.metrics_token_file, or null when none is configured.</summary>

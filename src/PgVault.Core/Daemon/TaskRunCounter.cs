@@ -1,10 +1,6 @@
-using System.Globalization;
-using System.Text;
+using PgVault.Core.Monitor;
 
 namespace PgVault.Core.Daemon;
-
-/// <summary>One (cluster, task, result) count of pgvault_task_runs_total.</summary>
-public sealed record TaskRunTally(string Cluster, string Task, string Result, long Count);
 
 /// <summary>Counts runs per (cluster, task, result) since the daemon started: the pgvault_task_runs_total counter.</summary>
 public sealed class TaskRunCounter : ITaskObserver
@@ -24,29 +20,12 @@ public sealed class TaskRunCounter : ITaskObserver
         }
     }
 
-    public IReadOnlyList<TaskRunTally> Snapshot()
+    public IReadOnlyList<TaskRunCount> Snapshot()
     {
         lock (_lock)
         {
             return _counts.OrderBy(c => c.Key.Cluster, StringComparer.Ordinal).ThenBy(c => c.Key.Task, StringComparer.Ordinal).ThenBy(c => c.Key.Result, StringComparer.Ordinal)
-                .Select(c => new TaskRunTally(c.Key.Cluster, c.Key.Task, c.Key.Result, c.Value)).ToList();
+                .Select(c => new TaskRunCount(c.Key.Cluster, c.Key.Task, c.Key.Result, c.Value)).ToList();
         }
     }
-
-    /// <summary>
-    /// pgvault_task_runs_total in the Prometheus text format (0.0.4). Stands in until the monitor's
-    /// renderer (Monitor/PrometheusText) serves every metric.
-    /// </summary>
-    public static string RenderPrometheus(IReadOnlyList<TaskRunTally> tallies)
-    {
-        var text = new StringBuilder();
-        text.Append("# HELP pgvault_task_runs_total Scheduled task runs by cluster, task and result since the daemon started.\n");
-        text.Append("# TYPE pgvault_task_runs_total counter\n");
-        foreach (var t in tallies)
-            text.Append(CultureInfo.InvariantCulture, $"pgvault_task_runs_total{{cluster=\"{Escape(t.Cluster)}\",task=\"{Escape(t.Task)}\",result=\"{Escape(t.Result)}\"}} {t.Count}\n");
-        return text.ToString();
-    }
-
-    private static string Escape(string value) =>
-        value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
 }

@@ -70,6 +70,8 @@ public enum ErrorCode
     DrillFailed,
     /// <summary>`pgvault report`: a configured objective (RPO, RTO, drill or verify age) is missed.</summary>
     ObjectiveMissed,
+    /// <summary>An alert channel could not deliver an alert (webhook, smtp or command).</summary>
+    AlertFailed,
 }
 
 /// <summary>The one place that gives each <see cref="ErrorCode"/> its wire name and exit-code kind.</summary>
@@ -121,6 +123,7 @@ public static class ErrorCodes
         ErrorCode.VerifyFailed => ("verify-failed", ErrorKind.Failure),
         ErrorCode.DrillFailed => ("drill-failed", ErrorKind.Failure),
         ErrorCode.ObjectiveMissed => ("objective-missed", ErrorKind.Failure),
+        ErrorCode.AlertFailed => ("alert-failed", ErrorKind.Failure),
         ErrorCode.TimelineChanged => ("timeline-changed", ErrorKind.Failure),
         ErrorCode.IoFailed => ("io-failed", ErrorKind.Failure),
         ErrorCode.ReferenceExpired => ("reference-expired", ErrorKind.Failure),

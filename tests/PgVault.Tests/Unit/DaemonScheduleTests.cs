@@ -191,7 +191,7 @@ public sealed class DaemonScheduleTests
         var counter = new TaskRunCounter();
         counter.Add("main", "backup", "success", 2);
         counter.Add("we\"ird", "verify", "failure", 1);
-        string text = TaskRunCounter.RenderPrometheus(counter.Snapshot());
+        string text = PgVault.Core.Monitor.PrometheusText.Render([], counter.Snapshot());
         Assert.Contains("# TYPE pgvault_task_runs_total counter\n", text, StringComparison.Ordinal);
         Assert.Contains("pgvault_task_runs_total{cluster=\"main\",task=\"backup\",result=\"success\"} 2\n", text, StringComparison.Ordinal);
         Assert.Contains("pgvault_task_runs_total{cluster=\"we\\\"ird\",task=\"verify\",result=\"failure\"} 1\n", text, StringComparison.Ordinal);
