@@ -170,6 +170,13 @@ public sealed class DaemonTests(PhysicalFixture fixture) : IClassFixture<Physica
             var sample = result[0];
             Assert.Equal("pgvault", sample.GetProperty("metric").GetProperty("job").GetString());
             Assert.True(double.Parse(sample.GetProperty("value")[1].GetString()!, System.Globalization.CultureInfo.InvariantCulture) >= 1);
+            // The monitor's metrics come from the same endpoint: the logical backup's end time.
+            string last = $"http://127.0.0.1:{promPort}/api/v1/query?query=" + Uri.EscapeDataString("pgvault_backup_last_success_timestamp_seconds{cluster=\"main\",type=\"logical\"}");
+            using var lastDoc = JsonDocument.Parse(await http.GetStringAsync(last));
+            var lastResult = lastDoc.RootElement.GetProperty("data").GetProperty("result");
+            Assert.True(lastResult.GetArrayLength() > 0, lastDoc.RootElement.ToString());
+            double end = double.Parse(lastResult[0].GetProperty("value")[1].GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.InRange(end, DateTimeOffset.UtcNow.AddMinutes(-5).ToUnixTimeSeconds(), DateTimeOffset.UtcNow.AddMinutes(1).ToUnixTimeSeconds());
         }
         finally
         {
@@ -177,6 +184,39 @@ public sealed class DaemonTests(PhysicalFixture fixture) : IClassFixture<Physica
             await prometheus.WaitForExitAsync();
             Directory.Delete(dir, recursive: true);
         }
+        Assert.Equal(0, await daemon.StopAsync());
+    }
+
+    [Fact]
+    public async Task A_failing_scheduled_backup_and_a_critical_check_reach_a_real_webhook_as_alerts()
+    {
+        using var hook = new WebhookReceiver();
+        string config = Config(FreePort(), "- {task: backup, type: logical, databases: [no_such_database], cron: \"*/2 * * * * *\"}", "check_interval: 5s");
+        // Every backup is "too old" after a second: the backup_age check goes CRITICAL at once.
+        File.AppendAllText(config, $"alerts:\n  thresholds:\n    backup_max_age: {{warning: 1s, critical: 2s}}\n  channels:\n    - {{name: hook, type: webhook, url: \"{hook.Url}\", retries: 0}}\n");
+        await using var daemon = DaemonProcess.Start(config);
+        var clock = Stopwatch.StartNew();
+        List<JsonElement> alerts;
+        while (true)
+        {
+            alerts = hook.Requests.Select(r => JsonDocument.Parse(r.Body).RootElement.Clone()).ToList();
+            bool task = alerts.Any(a => a.GetProperty("condition").GetString() == "task:backup");
+            bool check = alerts.Any(a => a.GetProperty("condition").GetString() == "check:backup_age");
+            if (task && check) break;
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "alerts never arrived; received:\n" + string.Join("\n", hook.Requests.Select(r => r.Body)) + "\nlog:\n" + daemon.Log);
+            await Task.Delay(200);
+        }
+        var failed = alerts.First(a => a.GetProperty("condition").GetString() == "task:backup");
+        Assert.Equal("critical", failed.GetProperty("severity").GetString());
+        Assert.Equal("problem", failed.GetProperty("kind").GetString());
+        Assert.Equal("main", failed.GetProperty("cluster").GetString());
+        Assert.False(string.IsNullOrEmpty(failed.GetProperty("error_code").GetString()));
+        Assert.Contains("no_such_database", failed.GetProperty("details").GetString(), StringComparison.Ordinal);
+        var age = alerts.First(a => a.GetProperty("condition").GetString() == "check:backup_age");
+        Assert.Equal("critical", age.GetProperty("severity").GetString());
+        // The same failure every 2 seconds is one problem, not a flood (repeat_interval defaults to 4h).
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        Assert.Single(hook.Requests, r => r.Body.Contains("\"condition\":\"task:backup\"", StringComparison.Ordinal));
         Assert.Equal(0, await daemon.StopAsync());
     }
 
