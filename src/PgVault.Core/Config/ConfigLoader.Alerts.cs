@@ -10,7 +10,7 @@ namespace PgVault.Core.Config;
 public static partial class ConfigLoader
 {
     /// <summary>Every key allowed under <c>alerts:</c>. One list, so each part of the section adds its key here.</summary>
-    private static readonly string[] AlertsKeys = ["thresholds", .. AlertDeliveryKeys];
+    private static readonly string[] AlertsKeys = ["thresholds", "channels", "repeat_interval"];
     private static readonly string[] ThresholdKeys = ["backup_max_age", "wal_max_age", "archive_failures", "drill_max_age", "verify_max_age", "repo_min_free"];
     private static readonly string[] ThresholdLevelKeys = ["warning", "critical"];
 

@@ -7,9 +7,6 @@ namespace PgVault.Core.Config;
 /// <summary>alerts.channels / alerts.repeat_interval, and clusters.NAME.catalog_table.</summary>
 public static partial class ConfigLoader
 {
-    /// <summary>The keys of <c>alerts:</c> this file reads (the thresholds are read elsewhere).</summary>
-    internal static readonly string[] AlertDeliveryKeys = ["channels", "repeat_interval"];
-
     private static readonly string[] ChannelTypes = [AlertChannelConfig.Webhook, AlertChannelConfig.Smtp, AlertChannelConfig.Command];
     private static readonly string[] WebhookKeys = ["name", "type", "url", "secret_file", "timeout", "retries", "retry_delay"];
     private static readonly string[] SmtpKeys = ["name", "type", "host", "port", "starttls", "from", "to", "username", "password_file", "password_env", "timeout", "retries", "retry_delay"];
@@ -100,8 +97,14 @@ public static partial class ConfigLoader
                     throw reader.Error(where, "needs username together with password_file or password_env (a password is never written in the config)");
                 return channel with
                 {
-                    Host = host, Port = port, StartTls = startTls, From = from, To = to, Username = user,
-                    PasswordFile = passwordFile, PasswordEnv = passwordEnv,
+                    Host = host,
+                    Port = port,
+                    StartTls = startTls,
+                    From = from,
+                    To = to,
+                    Username = user,
+                    PasswordFile = passwordFile,
+                    PasswordEnv = passwordEnv,
                     Retries = Count("retries", 2),
                     RetryDelay = Span("retry_delay", TimeSpan.FromSeconds(2)),
                 };
