@@ -36,6 +36,19 @@ public sealed class DaemonWatch(Func<PgVaultConfig> config, DaemonLog log, Func<
             {
                 return;
             }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The watch outlives one bad evaluation: logged, tried again next interval.
+                log.Error("status checks failed: " + e.Message, ("task", "status"));
+                try
+                {
+                    await Task.Delay(config().Daemon.CheckInterval, _time, stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
         }
     }
 
