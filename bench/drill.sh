@@ -121,16 +121,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "work dir $WORK; SCALE=$SCALE TX=$TX TARGET_KIND=$TARGET_KIND PARALLEL=$PARALLEL port $PORT; loadavg $LOAD_START"
 pg_init "$LOGDIR" --data-checksums
 PGBR_ARCHIVE="$PGBR_EXE --config=$PGBR_CONF --config-include-path=$PGBR_DIR/conf.d --stanza=bench archive-push %p"
-cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
-wal_level = replica
-archive_mode = on
-archive_command = '$PGBR_ARCHIVE && $PV --config $PV_CONF archive-push %p'
-shared_buffers = 256MB
-max_wal_size = 2GB
-checkpoint_timeout = 30min
-autovacuum = off
-logging_collector = off
-EOF
+pg_archiving_conf "$PGBR_ARCHIVE && $PV --config $PV_CONF archive-push %p"
 pgbr_write_conf "$PGBR_CONF" "$PGBR_DIR" "$PARALLEL"
 pv_write_conf "$PV_CONF" "$PV_DIR/repo" "$PARALLEL"
 pg_start "$WORK/postgres.log"
@@ -345,7 +336,7 @@ jobj() {  # NAME ASSOC-ARRAY-NAME KEYS...
 {
   echo "{"
   echo "  \"benchmark\": \"drill\", \"timestamp\": $(jstr "$STAMP"), \"host\": $(jstr "$HOST_DESC"), \"cpu\": $(jstr "$CPU_MODEL"),"
-  echo "  \"pgvault\": $(jstr "$PV_VERSION"), \"pgvault_build\": $(jstr "$PV_KIND"), \"pgbackrest\": $(jstr "$("$PGBR_EXE" version)"),"
+  echo "  \"pgvault_version\": $(jstr "$PV_VERSION"), \"pgvault_build\": $(jstr "$PV_KIND"), \"pgbackrest_version\": $(jstr "$("$PGBR_EXE" version)"),"
   echo "  \"scale\": $SCALE, \"tx\": $TX, \"tx_after\": $TX_AFTER, \"parallel\": $PARALLEL, \"first\": $(jstr "$FIRST"), \"db_bytes\": $DB_BYTES,"
   echo "  \"target_kind\": $(jstr "$TARGET_KIND"), \"target\": $(jstr "$TARGET"), \"history_rows_at_target\": $HIST, \"wal_bytes_to_target\": $(jnum "$TX_WAL_BYTES"),"
   echo "  \"loadavg_start\": $(jstr "$LOAD_START"), \"loadavg_end\": $(jstr "$LOAD_END"), \"quiet_waited_seconds\": $QUIET_WAITED,"

@@ -362,6 +362,22 @@ print_notes() {
 # ------------------------------------------------ tool configurations -------
 # pgbr_stanza : the [bench] stanza of a pgBackRest configuration for the throw-away cluster
 pgbr_stanza() { printf '[bench]\npg1-path=%s\npg1-port=%s\npg1-socket-path=%s\n' "$PGDATA_DIR" "$PORT" "$SOCK"; }
+# pg_archiving_conf ARCHIVE_COMMAND : appends what the physical benchmarks share to
+# PGDATA_DIR/postgresql.conf: WAL archiving through ARCHIVE_COMMAND (no single quotes in it),
+# 256 MB shared buffers, checkpoints only when asked (max_wal_size 2 GB, 30 min), autovacuum off
+# (nothing but the benchmark changes the data), server log to stderr.
+pg_archiving_conf() {
+  cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
+wal_level = replica
+archive_mode = on
+archive_command = '$1'
+shared_buffers = 256MB
+max_wal_size = 2GB
+checkpoint_timeout = 30min
+autovacuum = off
+logging_collector = off
+EOF
+}
 # pgbr_write_conf CONF DIR PARALLEL : pgBackRest's configuration for the throw-away cluster, with
 # everything of its own below DIR (repo/, log/, lock/, spool/, and conf.d/, left empty: pass
 # --config-include-path=DIR/conf.d so /etc/pgbackrest/conf.d is never read); zst:3,

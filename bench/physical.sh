@@ -265,17 +265,8 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "work dir $WORK; SCALE=$SCALE PARALLEL=$PARALLEL TOOLS='$TOOLS' port $PORT; loadavg $LOAD_START"
 log "initdb --data-checksums"
 pg_init "$LOGDIR" --data-checksums
-cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
-wal_level = replica
-archive_mode = on
-archive_command = '/bin/true'
-max_wal_senders = 10
-shared_buffers = 256MB
-max_wal_size = 2GB
-checkpoint_timeout = 30min
-autovacuum = off
-logging_collector = off
-EOF
+pg_archiving_conf /bin/true
+echo "max_wal_senders = 10" >>"$PGDATA_DIR/postgresql.conf"
 pg_start "$WORK/postgres.log"
 [[ $(q "SHOW data_checksums") == on ]] || die "data checksums are not on"
 
