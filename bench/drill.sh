@@ -30,7 +30,7 @@
 # and as JSON to bench/results/drill-<time>.json (always). Timings are never asserted anywhere.
 #
 # Usage (as root; the cluster, the tools and the restored servers run as postgres via runuser):
-#   bench/drill.sh                    # SCALE=100 (~1.5 GB), ~10 min on a quiet 2-core machine
+#   bench/drill.sh                    # SCALE=100 (~1.5 GB), ~7 min on this 2-core machine
 #   SCALE=20 bench/drill.sh           # quick
 #   TARGET_KIND=time FIRST=pgvault bench/drill.sh
 #
@@ -302,7 +302,7 @@ line() {  # LABEL PGVAULT PGBACKREST
   md_row "$1" "$(secs "$2")" "$(secs "$3")" "$(ratio "$2" "$3")"
 }
 report() {
-  echo "### Drill of SCALE=$SCALE, target $TARGET_KIND, parallelism $PARALLEL ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+  echo "#### Drill of SCALE=$SCALE, target $TARGET_KIND, parallelism $PARALLEL ($(date -u '+%Y-%m-%d %H:%M UTC'))"
   echo
   echo "- host: $HOST_DESC; CPU: $CPU_MODEL; $("$BIN/postgres" --version); $("$PGBR_EXE" version); pgvault $PV_VERSION ($PV_KIND, $PV_HOW)"
   echo "- database 'bench' $(mb "$DB_BYTES") MB; full backups: pgBackRest $PGBR_BACKUP_ID (${PGBR_BACKUP_SECS} s), PgVault $PV_BACKUP_ID (${PV_BACKUP_SECS} s); then $TX pgbench transactions (${TX_SECS} s), $(mb "$TX_WAL_BYTES") MB of WAL up to the target; $ARCHIVED_WAL WAL segments archived in each repository"
