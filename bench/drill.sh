@@ -89,7 +89,7 @@ need_tools awk date sync find jq pgbackrest
 PGBR_EXE=$(command -v pgbackrest)
 need_results_dir "$RESULTS_DIR"
 
-LEFTOVER_MATCH=(archive-push archive-get)
+LEFTOVER_MATCH=(archive-push archive-get bin/postgres)   # bin/postgres: a recovered server in WORK that outlived a kill
 make_work "$WORK_GIVEN" "$TMPBASE/pgvault-drill" 755
 cd "$WORK"
 NEED_MB=$((SCALE * 16 * 3 + 2000))   # the cluster, one restored copy at a time, WAL, two repositories
@@ -267,8 +267,13 @@ EOF
   chmod 644 "$PV_DIR/checks.yaml"
   step_begin pgvault
   t0=$(now_us)
-  pv drill --backup latest --target "$TARGET" --parallel "$PARALLEL" --scratch-dir "$WORK/drills" \
-    --checks "$PV_DIR/checks.yaml" --output json >"$LOGDIR/pv-drill.json" 2>"$LOGDIR/pv-drill.err" || rc=$?
+  # in the background, so that an interrupted run's cleanup (lib.sh) can TERM the drill, which then
+  # stops its scratch server and removes its scratch place itself
+  "${AS_PG[@]}" "$PV" --config "$PV_CONF" drill --backup latest --target "$TARGET" --parallel "$PARALLEL" \
+    --scratch-dir "$WORK/drills" --checks "$PV_DIR/checks.yaml" --output json >"$LOGDIR/pv-drill.json" 2>"$LOGDIR/pv-drill.err" &
+  CUR_TPID=$!
+  wait "$CUR_TPID" || rc=$?
+  CUR_TPID=""
   step_end pgvault "$t0"
   PVD[wall]=$(s_between "$t0" "$(now_us)")
   for f in rto restore startup wal_replay checks; do PVD[$f]=$(json_field "${f}_seconds" "$LOGDIR/pv-drill.json"); done
