@@ -6,7 +6,8 @@
 # that stops the timed step, the cluster and leftover processes, then removes WORK); the
 # throw-away cluster (free port, initdb, settings, start); the PgVault binary (launcher, Native
 # AOT check, snapshot); timing (CPU ticks, quiet-machine wait, peak RSS sampling); number
-# formatting, ratios, JSON and markdown report helpers.
+# formatting, ratios, JSON and markdown report helpers; pgBackRest's and PgVault's configurations
+# for the throw-away cluster.
 #
 # Globals a script sets before calling (defaults in brackets): BIN [/usr/lib/postgresql/15/bin],
 # KEEP [0], QUIET_WAIT [60], QUIET_CORES [0.3], PG_OS_USER [postgres].
@@ -358,5 +359,67 @@ print_notes() {
   echo "Notes:"
   local n; for n in "${NOTES[@]}"; do echo "- $n"; done
 }
+# ------------------------------------------------ tool configurations -------
 # pgbr_stanza : the [bench] stanza of a pgBackRest configuration for the throw-away cluster
 pgbr_stanza() { printf '[bench]\npg1-path=%s\npg1-port=%s\npg1-socket-path=%s\n' "$PGDATA_DIR" "$PORT" "$SOCK"; }
+# pg_archiving_conf ARCHIVE_COMMAND : appends what the physical benchmarks share to
+# PGDATA_DIR/postgresql.conf: WAL archiving through ARCHIVE_COMMAND (no single quotes in it),
+# 256 MB shared buffers, checkpoints only when asked (max_wal_size 2 GB, 30 min), autovacuum off
+# (nothing but the benchmark changes the data), server log to stderr.
+pg_archiving_conf() {
+  cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
+wal_level = replica
+archive_mode = on
+archive_command = '$1'
+shared_buffers = 256MB
+max_wal_size = 2GB
+checkpoint_timeout = 30min
+autovacuum = off
+logging_collector = off
+EOF
+}
+# pgbr_write_conf CONF DIR PARALLEL : pgBackRest's configuration for the throw-away cluster, with
+# everything of its own below DIR (repo/, log/, lock/, spool/, and conf.d/, left empty: pass
+# --config-include-path=DIR/conf.d so /etc/pgbackrest/conf.d is never read); zst:3,
+# process-max=PARALLEL, start-fast, synchronous archive-push.
+pgbr_write_conf() {
+  local conf=$1 dir=$2
+  as_pg mkdir -p "$dir/repo" "$dir/conf.d" "$dir/log" "$dir/lock" "$dir/spool"
+  cat >"$conf" <<EOF
+[global]
+repo1-path=$dir/repo
+repo1-retention-full=99
+log-path=$dir/log
+lock-path=$dir/lock
+spool-path=$dir/spool
+log-level-console=warn
+log-level-file=info
+start-fast=y
+archive-async=n
+process-max=$3
+compress-type=zst
+compress-level=3
+
+$(pgbr_stanza)
+EOF
+  chown -R "$PG_OS_USER": "$dir" 2>/dev/null || true
+}
+# pv_write_conf CONF REPO PARALLEL : PgVault's configuration: one filesystem repository at REPO
+# (created), cluster "bench" = the throw-away cluster, zstd:3, parallel PARALLEL.
+pv_write_conf() {
+  as_pg mkdir -p "$2"
+  cat >"$1" <<EOF
+repositories:
+  - name: local
+    type: filesystem
+    path: $2
+clusters:
+  bench:
+    connection: "host=$SOCK port=$PORT user=$PG_OS_USER dbname=postgres"
+    pgdata: $PGDATA_DIR
+    bindir: $BIN
+    compression: zstd:3
+    parallel: $3
+EOF
+  chown "$PG_OS_USER": "$1" 2>/dev/null || true
+}

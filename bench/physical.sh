@@ -265,17 +265,8 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "work dir $WORK; SCALE=$SCALE PARALLEL=$PARALLEL TOOLS='$TOOLS' port $PORT; loadavg $LOAD_START"
 log "initdb --data-checksums"
 pg_init "$LOGDIR" --data-checksums
-cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
-wal_level = replica
-archive_mode = on
-archive_command = '/bin/true'
-max_wal_senders = 10
-shared_buffers = 256MB
-max_wal_size = 2GB
-checkpoint_timeout = 30min
-autovacuum = off
-logging_collector = off
-EOF
+pg_archiving_conf /bin/true
+echo "max_wal_senders = 10" >>"$PGDATA_DIR/postgresql.conf"
 pg_start "$WORK/postgres.log"
 [[ $(q "SHOW data_checksums") == on ]] || die "data checksums are not on"
 
@@ -344,25 +335,7 @@ PV_ARCHIVE="$PV --config $PV_CONF archive-push %p"
 
 PGBR_READY=0
 if ((DO_PGBR)); then
-  as_pg mkdir -p "$PGBR_REPO" "$PGBR_INC" "$PGBR_DIR/log" "$PGBR_DIR/lock" "$PGBR_DIR/spool"
-  cat >"$PGBR_CONF" <<EOF
-[global]
-repo1-path=$PGBR_REPO
-repo1-retention-full=99
-log-path=$PGBR_DIR/log
-lock-path=$PGBR_DIR/lock
-spool-path=$PGBR_DIR/spool
-log-level-console=warn
-log-level-file=info
-start-fast=y
-archive-async=n
-process-max=$PARALLEL
-compress-type=zst
-compress-level=3
-
-$(pgbr_stanza)
-EOF
-  chown -R "$PG_OS_USER": "$PGBR_DIR" 2>/dev/null || true
+  pgbr_write_conf "$PGBR_CONF" "$PGBR_DIR" "$PARALLEL"
   if pgbr --stanza=bench stanza-create >"$LOGDIR/pgbr-stanza-create.log" 2>&1; then
     PGBR_READY=1
   else
@@ -373,21 +346,7 @@ fi
 
 PV_READY=0
 if ((DO_PV)); then
-  as_pg mkdir -p "$PV_REPO"
-  cat >"$PV_CONF" <<EOF
-repositories:
-  - name: local
-    type: filesystem
-    path: $PV_REPO
-clusters:
-  bench:
-    connection: "host=$SOCK port=$PORT user=$PG_OS_USER dbname=postgres"
-    pgdata: $PGDATA_DIR
-    bindir: $BIN
-    compression: zstd:3
-    parallel: $PARALLEL
-EOF
-  chown "$PG_OS_USER": "$PV_CONF" 2>/dev/null || true
+  pv_write_conf "$PV_CONF" "$PV_REPO" "$PARALLEL"
   if pv repo init >"$LOGDIR/pv-repo-init.log" 2>&1; then
     PV_READY=1
   else
