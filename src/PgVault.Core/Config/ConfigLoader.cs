@@ -25,7 +25,7 @@ public static partial class ConfigLoader
     ];
     private static readonly string[] EncryptionKeys = ["passphrase_file", "passphrase_env"];
     private static readonly string[] ClusterKeys =
-        ["connection", "pgdata", "bindir", "compression", "parallel", "wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout", "retention", "drills"];
+        ["connection", "pgdata", "bindir", "compression", "parallel", "wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout", "retention", "drills", "streaming"];
 
     /// <summary>
     /// The file to read: the flag, else $PGVAULT_CONFIG, else /etc/pgvault/pgvault.yaml when it
@@ -151,6 +151,7 @@ public static partial class ConfigLoader
                     ReadRetention(reader, cm, where))
                 {
                     Drills = ReadDrills(reader, cm, where),
+                    Streaming = ReadStreaming(reader, cm, where),
                 };
             }
         }

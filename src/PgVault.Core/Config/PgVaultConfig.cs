@@ -50,6 +50,9 @@ public sealed record ClusterConfig(
     /// <summary>clusters.NAME.drills: checks and scratch place of restore drills.</summary>
     public DrillConfig Drills { get; init; } = DrillConfig.Default;
 
+    /// <summary>clusters.NAME.streaming: how wal-stream follows the cluster (null: not configured).</summary>
+    public StreamingConfig? Streaming { get; init; }
+
     public static readonly CompressionSpec DefaultCompression = new(CompressionType.Zstd, 3);
 
     /// <summary>Files copied or restored at once when neither flag, PGVAULT_PARALLEL nor the file says.</summary>
