@@ -126,7 +126,8 @@ internal sealed class WalSpool : IDisposable
     /// <summary>
     /// The partial of <paramref name="timeline"/> that holds <paramref name="end"/> (the timeline's
     /// switch point), cut at <paramref name="end"/> and fsynced: what is stored in the archive as
-    /// SEGMENT.partial. Null when the switch point is a segment boundary or nothing was received.
+    /// SEGMENT.partial (zero-filled to the segment size, as PostgreSQL leaves one at a promotion).
+    /// Null when the switch point is a segment boundary or nothing was received.
     /// </summary>
     public string? FinishTimeline(uint timeline, ulong end)
     {
@@ -140,7 +141,9 @@ internal sealed class WalSpool : IDisposable
             using (var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite))
             {
                 if (RandomAccess.GetLength(handle) < offset) return null;
+                // Cut at the switch point, then zero-filled to the segment size: the shape of PostgreSQL's own .partial files.
                 RandomAccess.SetLength(handle, offset);
+                RandomAccess.SetLength(handle, _segmentSize);
                 Posix.Fsync(handle, path);
             }
             return path;
