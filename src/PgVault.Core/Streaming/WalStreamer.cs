@@ -72,7 +72,10 @@ public sealed partial class WalStreamer(Vault.Vault vault, IProgressSink progres
                 }
                 catch (Exception e) when (Retryable(e, _everStreamed))
                 {
-                    string reason = e is PgVaultException pe ? pe.Message : $"{e.GetType().Name}: {e.Message.Split('\n')[0]}";
+                    // Npgsql has no word for the end of a timeline: the server's CopyDone surfaces as an unexpected message.
+                    string reason = e is PgVaultException pe ? pe.Message
+                        : e.Message.Contains("CopyDone", StringComparison.Ordinal) ? $"the server ended the stream of timeline {_resume?.Timeline} (promoted, or the timeline is historic)"
+                        : $"{e.GetType().Name}: {e.Message.Split('\n')[0]}";
                     // A session that received WAL (e.g. to the end of its timeline) reconnects at once; failures back off.
                     backoff = _everStreamed && (!streamedBefore || _segments > segmentsBefore || _status.State == WalStreamState.Streaming)
                         ? TimeSpan.FromMilliseconds(200) : StreamMath.NextBackoff(backoff, options.MaxBackoff);
