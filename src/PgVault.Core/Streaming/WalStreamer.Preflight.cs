@@ -72,6 +72,10 @@ public sealed partial class WalStreamer
         long? retained = slotReader.IsDBNull(4) ? null : slotReader.GetInt64(4);
         if (action == WalStreamAction.Stream)
         {
+            if (status == "lost")
+                throw new PgVaultException(ErrorCode.ReplicationSlotMissing,
+                    $"replication slot \"{_slot}\" on {info.Describe()} was invalidated (wal_status lost: the server removed WAL it held, max_slot_wal_keep_size)",
+                    "the archive has a gap from here: drop and create the slot (--drop-slot, --create-slot) and take a new backup");
             if (keepSize == "-1")
                 Warn($"max_slot_wal_keep_size is -1: if this streamer stops for long, slot {_slot} keeps WAL on the server until its disk is full; set a limit (e.g. ALTER SYSTEM SET max_slot_wal_keep_size = '50GB')");
             if (active)
