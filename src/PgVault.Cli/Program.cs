@@ -18,6 +18,7 @@ internal static class Program
         root.Subcommands.Add(InfoCommand.Build());
         foreach (var command in ArchivePushCommand.Build()) root.Subcommands.Add(command);
         root.Subcommands.Add(ArchiveGetCommand.Build());
+        root.Subcommands.Add(WalStreamCommand.Build());
         root.Subcommands.Add(SetupCommand.Build());
         root.Subcommands.Add(CheckCommand.Build());
         root.Subcommands.Add(VerifyCommand.Build());

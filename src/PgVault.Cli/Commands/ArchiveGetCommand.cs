@@ -23,13 +23,17 @@ internal static class ArchiveGetCommand
 
     private static readonly Argument<string> FileName = new("file") { Description = "WAL file name (%f in restore_command)" };
     private static readonly Argument<string> Destination = new("destination") { Description = "Where to write it (%p in restore_command)" };
+    private static readonly Option<bool> Partial = new("--partial")
+    {
+        Description = "When a segment is not archived, serve SEGMENT.partial (the wal-stream spool's, else the archive's) padded with zeros, so recovery replays everything streamed",
+    };
 
     public static Command Build()
     {
         var command = new Command("archive-get",
             "Fetch one WAL file from the archive (restore_command = 'pgvault archive-get %f %p'); exit 1 when it is not archived, 255 (fatal to recovery) when it is archived but damaged or cannot be read")
         {
-            FileName, Destination,
+            FileName, Destination, Partial,
         };
         CommandRunner.SetAction(command, RunAsync);
         return command;
@@ -41,7 +45,7 @@ internal static class ArchiveGetCommand
         try
         {
             var vault = Vault.Open(Globals.Read(result));
-            var got = await new ArchiveGet(vault, new WarnOnly(renderer)).RunAsync(new ArchiveGetOptions(file, result.GetValue(Destination)!), ct).ConfigureAwait(false);
+            var got = await new ArchiveGet(vault, new WarnOnly(renderer)).RunAsync(new ArchiveGetOptions(file, result.GetValue(Destination)!) { Partial = result.GetValue(Partial) }, ct).ConfigureAwait(false);
             switch (got.Status)
             {
                 case WalGetStatus.Intact:

@@ -85,6 +85,9 @@ internal sealed class Renderer(bool json, bool verbose)
         }
     }
 
+    /// <summary>Timestamped log lines on stderr, whatever the output is (for long-running commands).</summary>
+    public IProgressSink LogLines() => new LogProgress(verbose);
+
     /// <summary>Runs <paramref name="work"/> with a progress sink suited to where the output goes.</summary>
     public async Task<T> WithProgressAsync<T>(Func<IProgressSink, Task<T>> work)
     {

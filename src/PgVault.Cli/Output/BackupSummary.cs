@@ -64,4 +64,5 @@ internal sealed record RepoSummary(string Repository, string Location, int Forma
 [JsonSerializable(typeof(PgVault.Core.Retention.DeleteResult))]
 [JsonSerializable(typeof(PgVault.Core.Retention.KeepResult))]
 [JsonSerializable(typeof(PgVault.Core.Report.ReportResult))]
+[JsonSerializable(typeof(PgVault.Core.Streaming.WalStreamResult))]
 internal sealed partial class CliJson : JsonSerializerContext;

@@ -20,4 +20,7 @@ public sealed record ArchiveConfig(
 
     /// <summary>The spool directory for asynchronous archiving of <paramref name="cluster"/>.</summary>
     public string SpoolFor(string cluster) => SpoolPath ?? Path.Combine("/var/spool/pgvault", cluster);
+
+    /// <summary>The spool of `pgvault wal-stream` for <paramref name="cluster"/> (the current segment as SEGMENT.partial).</summary>
+    public string StreamSpoolFor(string cluster) => Path.Combine(SpoolFor(cluster), "stream");
 }

@@ -25,7 +25,7 @@ public static partial class ConfigLoader
     ];
     private static readonly string[] EncryptionKeys = ["passphrase_file", "passphrase_env"];
     private static readonly string[] ClusterKeys =
-        ["connection", "pgdata", "bindir", "compression", "parallel", "wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout", "retention", "drills", "thresholds", "objectives", "schedules", "catalog_table"];
+        ["connection", "pgdata", "bindir", "compression", "parallel", "wal_compression", "archive_async", "spool_path", "archive_async_processes", "archive_timeout", "retention", "drills", "thresholds", "objectives", "schedules", "catalog_table", "streaming"];
 
     /// <summary>
     /// The file to read: the flag, else $PGVAULT_CONFIG, else /etc/pgvault/pgvault.yaml when it
@@ -156,6 +156,7 @@ public static partial class ConfigLoader
                     Objectives = ReadObjectives(reader, cm, where),
                     Schedules = ReadSchedules(reader, cm, where),
                     CatalogTable = ReadCatalogTable(reader, cm, where),
+                    Streaming = ReadStreaming(reader, cm, where),
                 };
             }
         }

@@ -63,6 +63,8 @@ public sealed record ClusterConfig(
     public IReadOnlyList<ScheduleSpec> Schedules { get; init; } = [];
     /// <summary>clusters.NAME.catalog_table: the seed's backup_log table (null: not written).</summary>
     public CatalogTableConfig? CatalogTable { get; init; }
+    /// <summary>clusters.NAME.streaming: how wal-stream follows the cluster (null: not configured).</summary>
+    public StreamingConfig? Streaming { get; init; }
 
     public static readonly CompressionSpec DefaultCompression = new(CompressionType.Zstd, 3);
 

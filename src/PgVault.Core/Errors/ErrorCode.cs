@@ -72,6 +72,14 @@ public enum ErrorCode
     ObjectiveMissed,
     /// <summary>An alert channel could not deliver an alert (webhook, smtp or command).</summary>
     AlertFailed,
+    /// <summary>The server cannot serve WAL streaming (wal_level, max_wal_senders, max_replication_slots).</summary>
+    ReplicationUnavailable,
+    /// <summary>The role has no REPLICATION attribute (nor superuser).</summary>
+    ReplicationNotPermitted,
+    /// <summary>The replication slot wal-stream uses does not exist.</summary>
+    ReplicationSlotMissing,
+    /// <summary>Another wal-stream holds the spool lock, or another process uses the slot.</summary>
+    StreamerRunning,
 }
 
 /// <summary>The one place that gives each <see cref="ErrorCode"/> its wire name and exit-code kind.</summary>
@@ -130,6 +138,10 @@ public static class ErrorCodes
         ErrorCode.RetentionRefused => ("retention-refused", ErrorKind.Failure),
         ErrorCode.Interrupted => ("interrupted", ErrorKind.Interrupted),
         ErrorCode.Internal => ("internal", ErrorKind.Failure),
+        ErrorCode.ReplicationUnavailable => ("replication-unavailable", ErrorKind.Failure),
+        ErrorCode.ReplicationNotPermitted => ("replication-not-permitted", ErrorKind.Failure),
+        ErrorCode.ReplicationSlotMissing => ("replication-slot-missing", ErrorKind.Failure),
+        ErrorCode.StreamerRunning => ("streamer-running", ErrorKind.Failure),
         _ => throw new ArgumentOutOfRangeException(nameof(code), code, "an error code without a wire name"),
     };
 }

@@ -51,7 +51,12 @@ public sealed partial class PhysicalRestore(Vault.Vault vault, IProgressSink pro
     {
         options = options.Validate();
         if (options.RestoreCommand.Length == 0)
-            options = options with { RestoreCommand = Wal.ArchiveSetup.RestoreCommand(Wal.ArchiveSetup.SelfInvocation(), vault.SelectionArguments()) };
+            options = options with
+            {
+                // With WAL streaming configured or its spool present, recovery (not a standby) also replays the last, partial segment.
+                RestoreCommand = Wal.ArchiveSetup.RestoreCommand(Wal.ArchiveSetup.SelfInvocation(), vault.SelectionArguments(),
+                    partial: options.Type != "standby" && (vault.Cluster.Streaming != null || Directory.Exists(vault.Settings.Archive.StreamSpoolFor(vault.Cluster.Name)))),
+            };
         sources = await vault.OpenCatalogsAsync(forWriting: false, progress.Warn, ct).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
         string pgdata = Path.GetFullPath(options.PgData);

@@ -35,9 +35,9 @@ public sealed class ArchiveSetup(Vault.Vault vault, IProgressSink progress)
     public static string ArchiveCommand(IReadOnlyList<string> invocation, IReadOnlyList<string> selection) =>
         string.Join(' ', invocation.Concat(selection).Select(ShellQuote)) + " archive-push %p";
 
-    /// <summary>The same for restore_command (archive-get %f %p).</summary>
-    public static string RestoreCommand(IReadOnlyList<string> invocation, IReadOnlyList<string> selection) =>
-        string.Join(' ', invocation.Concat(selection).Select(ShellQuote)) + " archive-get %f %p";
+    /// <summary>The same for restore_command (archive-get %f %p; with <paramref name="partial"/>, archive-get --partial %f %p).</summary>
+    public static string RestoreCommand(IReadOnlyList<string> invocation, IReadOnlyList<string> selection, bool partial = false) =>
+        string.Join(' ', invocation.Concat(selection).Select(ShellQuote)) + (partial ? " archive-get --partial %f %p" : " archive-get %f %p");
 
     /// <summary>How to start this PgVault again: the native binary, or dotnet + the assembly when run that way.</summary>
     public static IReadOnlyList<string> SelfInvocation()

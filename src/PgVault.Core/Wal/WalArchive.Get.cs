@@ -136,7 +136,9 @@ public sealed partial class WalArchive
     {
         var (timeline, segment) = WalSegments.Parse(wal.Name, header.SegmentSize);
         ulong expected = segment * header.SegmentSize;
-        if (header.Timeline != timeline || header.PageAddress != expected)
+        // The first segment of a timeline that began inside it starts with its parent's pages (PostgreSQL
+        // copies the old segment up to the switch point), so its header may name an older timeline, never a newer one.
+        if (header.Timeline > timeline || header.PageAddress != expected)
             return $"its header is of timeline {header.Timeline} at {PostgreSql.Lsn.FormatLsn(header.PageAddress)}, but {wal.Name} is timeline {timeline} at {PostgreSql.Lsn.FormatLsn(expected)}";
         if (wal.Kind == WalFileKind.Segment && length != header.SegmentSize)
             return $"{length} bytes, but its header says segments are {header.SegmentSize} bytes";
