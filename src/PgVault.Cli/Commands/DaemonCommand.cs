@@ -35,7 +35,7 @@ internal static class DaemonCommand
             {
                 renderer.Line($"config {config.SourceFile}: OK, {runs.Count} schedule(s); listen {config.Daemon.Listen}, max_concurrent {config.Daemon.MaxConcurrent}");
                 renderer.Table(["cluster", "task", "when", "time zone", "next run (UTC)"],
-                    runs.Select(r => new[] { r.Cluster, r.What, r.When, r.TimeZone, r.NextRun?.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) ?? "never" }));
+                    runs.Select(r => new[] { r.Cluster, r.What, r.When, r.TimeZone, r.NextRun?.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) ?? (r.When == "continuously" ? "from start to stop" : "never") }));
             }
             return 0;
         }

@@ -92,14 +92,15 @@ public static partial class ConfigLoader
             string at = $"{where}[{i}]";
             var map = reader.Mapping(list.Children[i], at);
             reader.CheckKeys(map, at + ".", ScheduleKeys);
-            string taskText = reader.String(map, "task", at + ".task") ?? throw reader.Error(at + ".task", "is required (backup, verify, drill or expire)");
+            string taskText = reader.String(map, "task", at + ".task") ?? throw reader.Error(at + ".task", "is required (backup, verify, drill, expire or wal-stream)");
             var task = taskText switch
             {
                 "backup" => ScheduledTaskKind.Backup,
                 "verify" => ScheduledTaskKind.Verify,
                 "drill" => ScheduledTaskKind.Drill,
                 "expire" => ScheduledTaskKind.Expire,
-                _ => throw reader.Error(at + ".task", $"'{taskText}' is not a task (allowed: backup, verify, drill, expire)"),
+                "wal-stream" => ScheduledTaskKind.WalStream,
+                _ => throw reader.Error(at + ".task", $"'{taskText}' is not a task (allowed: backup, verify, drill, expire, wal-stream)"),
             };
             string? type = reader.String(map, "type", at + ".type");
             if (task == ScheduledTaskKind.Backup)
@@ -122,7 +123,18 @@ public static partial class ConfigLoader
             string? cron = reader.String(map, "cron", at + ".cron");
             string? every = reader.String(map, "every", at + ".every");
             string? dailyAt = reader.String(map, "daily_at", at + ".daily_at");
-            if ((cron != null ? 1 : 0) + (every != null ? 1 : 0) + (dailyAt != null ? 1 : 0) != 1)
+            int timings = (cron != null ? 1 : 0) + (every != null ? 1 : 0) + (dailyAt != null ? 1 : 0);
+            if (task == ScheduledTaskKind.WalStream)
+            {
+                // Streaming never ends: the daemon runs it from start to stop, restarting it after a failure.
+                if (timings != 0 || map.Children.ContainsKey(new YamlScalarNode("time_zone")))
+                    throw reader.Error(at, "task: wal-stream runs continuously: it takes no cron:, every:, daily_at: or time_zone:");
+                if (schedules.Any(s => s.Task == ScheduledTaskKind.WalStream))
+                    throw reader.Error(at + ".task", "wal-stream is listed twice: one streamer per cluster");
+                schedules.Add(new ScheduleSpec { Task = task, When = "continuously" });
+                continue;
+            }
+            if (timings != 1)
                 throw reader.Error(at, "needs exactly one of cron:, every: or daily_at:");
             var spec = new ScheduleSpec { Task = task, Type = type, Databases = databases, Target = target, When = cron != null ? $"cron \"{cron}\"" : every != null ? $"every {every}" : $"daily at {dailyAt}" };
             if (cron != null) spec = spec with { Cron = ParseCron(reader, cron, at + ".cron") };

@@ -46,6 +46,8 @@ public enum ScheduledTaskKind
     Verify,
     Drill,
     Expire,
+    /// <summary>Not scheduled: <c>pgvault wal-stream</c> run by the daemon from start to stop.</summary>
+    WalStream,
 }
 
 /// <summary>
@@ -77,8 +79,11 @@ public sealed record ScheduleSpec
 
     public TimeZoneInfo TimeZone { get; init; } = TimeZoneInfo.Utc;
 
-    /// <summary>The task as a label: backup, verify, drill, expire.</summary>
-    public string TaskName => Task.ToString().ToLowerInvariant();
+    /// <summary>The task as a label: backup, verify, drill, expire, wal-stream.</summary>
+    public string TaskName => Task == ScheduledTaskKind.WalStream ? "wal-stream" : Task.ToString().ToLowerInvariant();
+
+    /// <summary>True for a task that runs from the daemon's start to its stop instead of on a schedule.</summary>
+    public bool Continuous => Task == ScheduledTaskKind.WalStream;
 
     /// <summary>A short description: "backup full", "backup logical shop,crm", "drill random".</summary>
     public string What => Task switch

@@ -35,26 +35,30 @@ public sealed class DaemonHost(PgVaultConfig config, DaemonLog log, ITaskRunner?
     /// <summary>Every schedule with its next run after <paramref name="now"/>.</summary>
     public static IReadOnlyList<ScheduleInfo> NextRuns(PgVaultConfig config, DateTimeOffset now) =>
         config.Clusters.OrderBy(c => c.Key, StringComparer.Ordinal)
-            .SelectMany(c => c.Value.Schedules.Select(s => new ScheduleInfo(c.Key, s.TaskName, s.What, s.When, s.Every != null ? "UTC" : s.TimeZone.Id, ScheduleClock.Next(s, now))))
+            .SelectMany(c => c.Value.Schedules.Select(s => new ScheduleInfo(c.Key, s.TaskName, s.What, s.When, s.Every != null ? "UTC" : s.TimeZone.Id, s.Continuous ? null : ScheduleClock.Next(s, now))))
             .ToList();
 
     public async Task RunAsync(CancellationToken stop)
     {
         var counter = new TaskRunCounter();
         _alerts = Dispatcher(config);
-        var scheduler = new Scheduler(config, runner ?? new CapabilityRunner(), log, counter, [new AlertObserver(() => _alerts, log), .. Observers]);
+        ITaskObserver[] observers = [new AlertObserver(() => _alerts, log), .. Observers];
+        var scheduler = new Scheduler(config, runner ?? new CapabilityRunner(), log, counter, observers);
         var watch = new DaemonWatch(() => scheduler.Config, log, () => _alerts);
+        var streams = new StreamSupervisor(log, [counter, .. observers]);
         using var hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
             context.Cancel = true;
             _ = Task.Run(() => Reload(scheduler));
         });
         var endpoint = ConfigLoader.ParseListen(config.Daemon.Listen)!;
-        await using var server = await MetricsServer.StartAsync(endpoint, ReadToken(config.Daemon), () => scheduler.Running, ct => watch.MetricsAsync(counter, ct), stop).ConfigureAwait(false);
+        await using var server = await MetricsServer.StartAsync(endpoint, ReadToken(config.Daemon), () => scheduler.Running, async ct => await watch.MetricsAsync(counter, ct).ConfigureAwait(false) + StreamSupervisor.RenderPrometheus(streams.Statuses()), stop).ConfigureAwait(false);
         log.Info("serving /metrics and /healthz", ("listen", config.Daemon.Listen), ("token", config.Daemon.MetricsTokenFile is null ? "none" : "required"));
         var watching = watch.RunAsync(stop);
+        var streaming = streams.RunAsync(config, stop);
         await scheduler.RunAsync(stop).ConfigureAwait(false);
         await watching.ConfigureAwait(false);
+        await streaming.ConfigureAwait(false);
         log.Info("daemon stopped");
     }
 
@@ -65,6 +69,8 @@ public sealed class DaemonHost(PgVaultConfig config, DaemonLog log, ITaskRunner?
         try
         {
             var reloaded = LoadConfig(file);
+            if (!StreamSupervisor.Clusters(reloaded).SequenceEqual(StreamSupervisor.Clusters(scheduler.Config)))
+                log.Warn("wal-stream tasks start and stop with the daemon: the changed list takes effect at the next start");
             scheduler.Reload(reloaded);
             _alerts = Dispatcher(reloaded);
         }

@@ -101,7 +101,7 @@ public sealed partial class Scheduler
         var plan = new List<PlanEntry>();
         foreach (var (cluster, clusterConfig) in config.Clusters.OrderBy(c => c.Key, StringComparer.Ordinal))
         {
-            foreach (var spec in clusterConfig.Schedules)
+            foreach (var spec in clusterConfig.Schedules.Where(s => !s.Continuous))
             {
                 string key = Key(cluster, spec);
                 if (plan.Any(p => p.Key == key)) continue;

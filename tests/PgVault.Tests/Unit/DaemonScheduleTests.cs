@@ -84,6 +84,20 @@ public sealed class DaemonScheduleTests
     }
 
     [Fact]
+    public void Wal_stream_is_a_continuous_task_without_timing_once_per_cluster()
+    {
+        var spec = One("{task: wal-stream}");
+        Assert.True(spec.Continuous);
+        Assert.Equal("wal-stream", spec.TaskName);
+        var next = DaemonHost.NextRuns(Parse("clusters:\n  main:\n    schedules:\n      - {task: wal-stream}\n"), At("2026-01-31T10:00:00Z"));
+        Assert.Null(Assert.Single(next).NextRun);
+        var timed = Assert.Throws<PgVaultException>(() => Schedules("- {task: wal-stream, every: 1h}"));
+        Assert.Contains("runs continuously", timed.Message, StringComparison.Ordinal);
+        var twice = Assert.Throws<PgVaultException>(() => Schedules("- {task: wal-stream}\n- {task: wal-stream}"));
+        Assert.Contains("listed twice", twice.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Cron_with_seconds_fires_every_three_seconds()
     {
         var spec = One("{task: backup, type: logical, cron: \"*/3 * * * * *\"}");
