@@ -2,7 +2,7 @@ using PgVault.Core.PostgreSql;
 
 namespace PgVault.Core.Streaming;
 
-/// <summary>The pure arithmetic of streaming: where a chunk of WAL lands in segment files, partial names, when feedback is due.</summary>
+/// <summary>The pure arithmetic of streaming: where a chunk of WAL lands in segment files, partial names, timeline switches, backoff.</summary>
 internal static class StreamMath
 {
     /// <summary>The first LSN of the segment holding <paramref name="lsn"/>.</summary>
@@ -38,9 +38,6 @@ internal static class StreamMath
 
     /// <summary>The history file of <paramref name="timeline"/>: TTTTTTTT.history.</summary>
     public static string HistoryName(uint timeline) => $"{timeline:X8}.history";
-
-    /// <summary>True when a status message is due: the interval has passed since the last one.</summary>
-    public static bool FeedbackDue(DateTime lastSent, DateTime now, TimeSpan interval) => now - lastSent >= interval;
 
     /// <summary>
     /// Where <paramref name="timeline"/> ends in the history of a newer timeline (its spans, oldest

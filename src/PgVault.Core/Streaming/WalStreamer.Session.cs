@@ -27,6 +27,8 @@ public sealed partial class WalStreamer
         {
             throw PgServer.Explain(e, vault.Connection);
         }
+        foreach (var path in spool.CompletedSegments())
+            await PushSegmentAsync(archive, path, ct).ConfigureAwait(false);
         var system = await conn.IdentifySystem(ct).ConfigureAwait(false);
         var slot = await conn.ReadReplicationSlot(_slot, ct).ConfigureAwait(false)
             ?? throw new PgVaultException(ErrorCode.ReplicationSlotMissing, $"replication slot \"{_slot}\" does not exist on {vault.Connection.Describe()}",
@@ -60,6 +62,25 @@ public sealed partial class WalStreamer
 
         using var session = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var syncer = _synchronous ? Task.CompletedTask : SyncLoopAsync(spool, session.Token);
+        // Complete segments are pushed beside the stream, so a slow upload never holds back flush reports (and commits).
+        var completedSegments = System.Threading.Channels.Channel.CreateUnbounded<string>(new() { SingleReader = true, SingleWriter = true });
+        var pusher = Task.Run(async () =>
+        {
+            await foreach (var path in completedSegments.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+            {
+                await PushSegmentAsync(archive, path, ct).ConfigureAwait(false);
+                if (_synchronous) continue;
+                conn.SetReplicationStatus(new NpgsqlLogSequenceNumber(_archivedEnd));
+                try
+                {
+                    await conn.SendStatusUpdate(ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is InvalidOperationException or NpgsqlException)
+                {
+                    // the stream ended meanwhile: the next session reports it
+                }
+            }
+        }, ct);
         byte[] buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
         try
         {
@@ -88,12 +109,8 @@ public sealed partial class WalStreamer
                     conn.SetReplicationStatus(new NpgsqlLogSequenceNumber(spool.Sync()));
                     await conn.SendStatusUpdate(ct).ConfigureAwait(false);
                 }
-                foreach (var path in completed)
-                {
-                    await PushSegmentAsync(archive, path, ct).ConfigureAwait(false);
-                    if (!_synchronous) conn.SetReplicationStatus(new NpgsqlLogSequenceNumber(_archivedEnd));
-                }
-                if (!_synchronous && completed.Count > 0) await conn.SendStatusUpdate(ct).ConfigureAwait(false);
+                foreach (var path in completed) completedSegments.Writer.TryWrite(path);
+                if (pusher.IsFaulted) await pusher.ConfigureAwait(false); // a failed push ends the session
                 SetStatus(WalStreamState.Streaming, spool, conn.LastReceivedLsn, null);
             }
         }
@@ -102,6 +119,16 @@ public sealed partial class WalStreamer
             ArrayPool<byte>.Shared.Return(buffer);
             await session.CancelAsync().ConfigureAwait(false);
             await syncer.ConfigureAwait(false);
+            // What was received whole is pushed before the next session (or left in the spool for the next run when cancelled).
+            completedSegments.Writer.TryComplete();
+            try
+            {
+                await pusher.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // stopped: what is left is pushed by the next run
+            }
         }
     }
 

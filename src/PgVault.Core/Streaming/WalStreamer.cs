@@ -50,8 +50,6 @@ public sealed partial class WalStreamer(Vault.Vault vault, IProgressSink progres
         using var spool = WalSpool.Open(vault.Settings.Archive.StreamSpoolFor(vault.Cluster.Name), _segmentSize);
         var repositories = await vault.OpenRepositoriesAsync(forWriting: true, progress.Warn, ct).ConfigureAwait(false);
         var archive = new WalArchive(repositories, vault.Cluster.Name, progress);
-        foreach (var path in spool.CompletedSegments())
-            await PushSegmentAsync(archive, path, ct).ConfigureAwait(false);
 
         progress.Info($"streaming WAL of cluster '{vault.Cluster.Name}' with slot {_slot} as {_application} ({(_synchronous ? "synchronous" : "asynchronous")}, status every {_interval.TotalSeconds:0} s) into {spool.Directory}");
         var backoff = TimeSpan.Zero;

@@ -6,7 +6,7 @@ using Xunit;
 
 namespace PgVault.Tests.Unit;
 
-/// <summary>The pure parts of wal-stream: where received WAL lands, names, timeline switches, feedback and backoff timing, the spool.</summary>
+/// <summary>The pure parts of wal-stream: where received WAL lands, names, timeline switches, backoff, the spool.</summary>
 public sealed class WalStreamUnitTests
 {
     private const long Segment = 16L << 20;
@@ -49,11 +49,8 @@ public sealed class WalStreamUnitTests
     }
 
     [Fact]
-    public void Feedback_is_due_once_the_interval_passed_and_backoff_doubles_to_its_limit()
+    public void Reconnection_backoff_doubles_to_its_limit()
     {
-        var t0 = new DateTime(2026, 12, 1, 12, 0, 0, DateTimeKind.Utc);
-        Assert.False(StreamMath.FeedbackDue(t0, t0.AddSeconds(9.9), TimeSpan.FromSeconds(10)));
-        Assert.True(StreamMath.FeedbackDue(t0, t0.AddSeconds(10), TimeSpan.FromSeconds(10)));
         var backoff = TimeSpan.Zero;
         var seen = new List<double>();
         for (int i = 0; i < 7; i++) seen.Add((backoff = StreamMath.NextBackoff(backoff, TimeSpan.FromSeconds(30))).TotalSeconds);
