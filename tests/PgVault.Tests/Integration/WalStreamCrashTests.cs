@@ -59,6 +59,10 @@ public sealed class WalStreamCrashTests(WalStreamCrashFixture db) : IClassFixtur
         }
         string last = await db.SwitchWalAsync();
         await db.WaitInArchiveAsync(last);
+        // The slot advances once the segment is in every repository (the report follows the push; wait for it, bounded).
+        const string slotSegment = "SELECT pg_walfile_name(restart_lsn - 1) FROM pg_replication_slots WHERE slot_name = 'pgvault_main'";
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (await db.ScalarAsync<string>("postgres", slotSegment) != last && clock.Elapsed < TimeSpan.FromSeconds(30)) await Task.Delay(100);
         var stopped = await streamer.StopAsync();
         Assert.True(stopped.ExitCode == 0, stopped.ToString());
 
@@ -72,8 +76,7 @@ public sealed class WalStreamCrashTests(WalStreamCrashFixture db) : IClassFixtur
         var verify = await db.RunAsync("verify", "--wal-only");
         Assert.True(verify.ExitCode == 0, verify.ToString());
         // The slot's restart point is the end of what the archive holds.
-        string restart = await db.ScalarAsync<string>("postgres", "SELECT pg_walfile_name(restart_lsn - 1) FROM pg_replication_slots WHERE slot_name = 'pgvault_main'");
-        Assert.Equal(last, restart);
+        Assert.Equal(last, await db.ScalarAsync<string>("postgres", slotSegment));
     }
 
     [Fact]
