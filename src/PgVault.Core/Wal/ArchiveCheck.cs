@@ -25,7 +25,8 @@ public sealed record ArchiveCheckOptions(TimeSpan Timeout);
 
 /// <summary>
 /// `pgvault check`: the server is set up to archive into PgVault, and archiving works now: a forced
-/// WAL switch's segment reaches every repository within the timeout.
+/// WAL switch's segment reaches every repository within the timeout. With clusters.NAME.streaming,
+/// the streamer's slot must exist and be in use, and it may replace archive_command as the archiver.
 /// </summary>
 public sealed class ArchiveCheck(Vault.Vault vault, IProgressSink progress)
 {
@@ -40,10 +41,14 @@ public sealed class ArchiveCheck(Vault.Vault vault, IProgressSink progress)
         string walLevel = settings["wal_level"], mode = settings["archive_mode"], command = settings["archive_command"];
         var problems = new List<string>();
         if (walLevel == "minimal") problems.Add("wal_level is minimal: WAL cannot be archived (set it to replica and restart; see 'pgvault setup archiving')");
-        if (mode == "off") problems.Add("archive_mode is off (set it to on and restart; see 'pgvault setup archiving')");
+        if (mode == "off" && vault.Cluster.Streaming is null) problems.Add("archive_mode is off (set it to on and restart; see 'pgvault setup archiving')");
         if (settings.TryGetValue("archive_library", out var library) && library.Length > 0)
             problems.Add($"archive_library is set ('{library}'), so archive_command is ignored");
-        if (!command.Contains("archive-push", StringComparison.Ordinal) || !command.Contains("pgvault", StringComparison.Ordinal))
+        // With clusters.NAME.streaming, wal-stream may be the archiver: its slot must then be in use.
+        string? streaming = vault.Cluster.Streaming is { } stream ? await StreamingProblemAsync(conn, stream.Slot ?? "pgvault_" + vault.Cluster.Name, ct).ConfigureAwait(false) : null;
+        bool pushes = command.Contains("archive-push", StringComparison.Ordinal) && command.Contains("pgvault", StringComparison.Ordinal);
+        if (streaming is not null) problems.Add(streaming);
+        else if (!pushes && vault.Cluster.Streaming is null)
             problems.Add(command.Length == 0 ? "archive_command is empty" : $"archive_command does not call pgvault archive-push (it is '{command}')");
 
         string? segment = null;
@@ -73,6 +78,19 @@ public sealed class ArchiveCheck(Vault.Vault vault, IProgressSink progress)
         var stats = await StatsAsync(conn, ct).ConfigureAwait(false);
         string? newest = await archive.NewestSegmentAsync(ct).ConfigureAwait(false);
         return new ArchiveCheckResult(problems.Count == 0, problems, walLevel, mode, command, segment, seconds, newest, stats);
+    }
+
+    /// <summary>Null when the streaming slot exists, is valid and a streamer holds it; else what is wrong.</summary>
+    private static async Task<string?> StreamingProblemAsync(NpgsqlConnection conn, string slot, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT active, coalesce(wal_status, '') FROM pg_replication_slots WHERE slot_name = $1 AND slot_type = 'physical'", conn);
+        cmd.Parameters.AddWithValue(slot);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await reader.ReadAsync(ct).ConfigureAwait(false))
+            return $"wal-stream: replication slot {slot} does not exist (create it with 'pgvault wal-stream --create-slot')";
+        if (reader.GetString(1) == "lost")
+            return $"wal-stream: replication slot {slot} lost WAL the server removed (max_slot_wal_keep_size): drop and create it, then take a new backup";
+        return reader.GetBoolean(0) ? null : $"wal-stream: nothing streams from replication slot {slot} (start 'pgvault wal-stream' or the daemon's {{task: wal-stream}})";
     }
 
     private static async Task<ArchiverStats> StatsAsync(NpgsqlConnection conn, CancellationToken ct)

@@ -38,6 +38,10 @@ public sealed class DaemonStreamTests(DaemonStreamFixture db) : IClassFixture<Da
         Assert.Equal("replication-slot-missing", failed.GetProperty("error_code").GetString());
         Assert.Contains("wal-stream failed", daemon.Stderr, StringComparison.Ordinal);
 
+        var noSlot = await db.RunAsync("check");
+        Assert.NotEqual(0, noSlot.ExitCode);
+        Assert.Contains("replication slot pgvault_main does not exist", noSlot.ToString(), StringComparison.Ordinal);
+
         var created = await db.RunAsPostgresAsync("wal-stream", "--create-slot");
         Assert.True(created.ExitCode == 0, created.ToString());
         await db.WaitStreamingAsync(seconds: 90);
@@ -48,6 +52,10 @@ public sealed class DaemonStreamTests(DaemonStreamFixture db) : IClassFixture<Da
         string segment = await db.ScalarAsync<string>("postgres", "SELECT pg_walfile_name(pg_current_wal_lsn())");
         await db.ExecAsync("postgres", "SELECT pg_switch_wal()");
         await db.WaitInArchiveAsync(segment);
+
+        // check: archive_command is /bin/true here, the streamer is the archiver, and its switched segment arrives.
+        var healthy = await db.RunAsync("check", "--output", "json");
+        Assert.True(healthy.ExitCode == 0, healthy.ToString());
 
         using var http = new HttpClient();
         string metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
