@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using PgVault.Core.Config;
 using PgVault.Core.Errors;
+using PgVault.Core.Monitor;
 using PgVault.Core.Progress;
 using PgVault.Core.Streaming;
 using PgVault.Core.Vault;
@@ -129,16 +130,13 @@ public sealed class StreamSupervisor(DaemonLog log, IReadOnlyList<ITaskObserver>
         text.Append("# HELP pgvault_wal_stream_up 1 while wal-stream is streaming, 0 while it starts, reconnects or is stopped.\n");
         text.Append("# TYPE pgvault_wal_stream_up gauge\n");
         foreach (var (cluster, status) in statuses)
-            text.Append(CultureInfo.InvariantCulture, $"pgvault_wal_stream_up{{cluster=\"{Escape(cluster)}\"}} {(status.State == WalStreamState.Streaming ? 1 : 0)}\n");
+            text.Append(CultureInfo.InvariantCulture, $"pgvault_wal_stream_up{{cluster=\"{PrometheusText.EscapeLabel(cluster)}\"}} {(status.State == WalStreamState.Streaming ? 1 : 0)}\n");
         text.Append("# HELP pgvault_wal_stream_lag_bytes The server's WAL position minus what wal-stream has made durable in its spool.\n");
         text.Append("# TYPE pgvault_wal_stream_lag_bytes gauge\n");
         foreach (var (cluster, status) in statuses)
-            text.Append(CultureInfo.InvariantCulture, $"pgvault_wal_stream_lag_bytes{{cluster=\"{Escape(cluster)}\"}} {status.LagBytes}\n");
+            text.Append(CultureInfo.InvariantCulture, $"pgvault_wal_stream_lag_bytes{{cluster=\"{PrometheusText.EscapeLabel(cluster)}\"}} {status.LagBytes}\n");
         return text.ToString();
     }
-
-    private static string Escape(string value) =>
-        value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
 
     private sealed class StreamProgress(DaemonLog log, string cluster) : IProgressSink
     {
