@@ -16,7 +16,7 @@ internal static class DaemonCommand
 
     public static Command Build()
     {
-        var command = new Command("daemon", "Run the schedules of clusters.NAME.schedules in the foreground, serve /metrics and /healthz on daemon.listen; SIGTERM stops, SIGHUP reloads the configuration")
+        var command = new Command("daemon", "Run the schedules of clusters.NAME.schedules (and {task: wal-stream} from start to stop) in the foreground, send alerts through alerts.channels, serve /metrics and /healthz on daemon.listen; SIGTERM stops, SIGHUP reloads the configuration")
         {
             CheckConfig,
         };
