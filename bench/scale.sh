@@ -34,6 +34,8 @@
 #   SNAPSHOT, REQUIRE_AOT   as in physical.sh (time a copy of the built binary; stop on a
 #                 framework-dependent build) [1, 1]
 #   QUIET_WAIT, QUIET_CORES wait before each timed step for a quiet machine [60, 0.3]
+#   NOISE_MAX     a step during which the rest of the machine used more than this many cores on
+#                 average gets a note (its time is disturbed; steps are not repeated) [0.3]
 #   ARCHIVE_WAIT  seconds to wait for the archiver to drain after each scale's load [300]
 #   WORK, BENCH_TMPDIR, KEEP, RESULTS_DIR   as in physical.sh [new dir in /var/tmp, 0, bench/results]
 #   RESULTS_MD    file whose "scale.sh results" markers receive the report [bench/README.md]; "" = none
@@ -59,6 +61,7 @@ PV_ROOT=${PGVAULT_REPO:-$(cd "$HERE/.." && pwd)}
 SNAPSHOT=${SNAPSHOT:-1}
 REQUIRE_AOT=${REQUIRE_AOT:-1}
 ARCHIVE_WAIT=${ARCHIVE_WAIT:-300}
+NOISE_MAX=${NOISE_MAX:-0.3}
 TMPBASE=${BENCH_TMPDIR:-/var/tmp}
 RESULTS_DIR=${RESULTS_DIR:-$HERE/results}
 RESULTS_MD=${RESULTS_MD-$HERE/README.md}
@@ -107,28 +110,34 @@ declare -A LABEL=(
   [full]="full backup" [incr]="incr backup (~1 % pages changed)" [restore]="restore (new dir)"
   [incr2]="incr backup, 2nd" [delta]="delta restore (after the 2nd incr)"
 )
-declare -A W=() RSS=() OWN=() ST=() GB=() DBB=() TXS=()
+declare -A W=() RSS=() OWN=() CPU=() OTH=() ST=() GB=() DBB=() TXS=()
 NOTES=()
 ANY_FAILED=0
 
 # timed SCALE STEP CMD... : W, RSS (tree, KiB), OWN (pgvault VmHWM, KiB), ST for "SCALE.STEP"
 timed() {
   local k=$1.$2; shift 2
-  local base=$LOGDIR/$k t0 rc=0 tl m t
+  local base=$LOGDIR/$k t0 rc=0 tl m t u c srv0 busy0
   q "CHECKPOINT" >/dev/null || true
   sync
   wait_quiet
   log "scale ${k%%.*}: ${LABEL[${k#*.}]} (loadavg $(cut -d' ' -f1 /proc/loadavg))"
+  srv0=$(server_ticks); busy0=$(busy_ticks)
   t0=$(now_ns)
-  /usr/bin/time -f '%e %M' -o "$base.time" "$@" >"$base.out" 2>"$base.err" &
+  /usr/bin/time -f '%e %M %U %S' -o "$base.time" "$@" >"$base.out" 2>"$base.err" &
   CUR_TPID=$!
   sample_hwm "$CUR_TPID" "$base.hwm" & SAMPLER_PID=$!
   wait "$CUR_TPID" || rc=$?
   W[$k]=$(awk -v a="$t0" -v b="$(now_ns)" 'BEGIN{printf "%.3f", (b-a)/1e9}')
   CUR_TPID=""
   wait "$SAMPLER_PID" || true; SAMPLER_PID=""
-  tl=$(grep -E '^[0-9.]+ [0-9]+$' "$base.time" | tail -n1 || true)
-  [[ -n $tl ]] && { read -r _ m <<<"$tl"; RSS[$k]=$m; }
+  tl=$(grep -E '^[0-9.]+ [0-9]+ [0-9.]+ [0-9.]+$' "$base.time" | tail -n1 || true)
+  u=0 c=0
+  [[ -n $tl ]] && { read -r _ m u c <<<"$tl"; RSS[$k]=$m; }
+  sleep 0.1   # let the postmaster reap the walsender / backends that just ended
+  CPU[$k]=$(awk -v u="$u" -v s="$c" 'BEGIN{printf "%.2f", u+s}')
+  OTH[$k]=$(awk -v a="$busy0" -v b="$(busy_ticks)" -v s0="$srv0" -v s1="$(server_ticks)" -v h="$CLK_TCK" -v c="${CPU[$k]}" \
+    'BEGIN{o=(b-a)/h-c-(s1-s0)/h; if (o<0) o=0; printf "%.2f", o}')
   m=$(cat "$base.hwm" 2>/dev/null || true)
   [[ $m =~ ^[1-9][0-9]*$ ]] && OWN[$k]=$m
   if ((rc != 0)); then
@@ -143,7 +152,10 @@ timed() {
       t=$(json_field type "$base.out")
       [[ $t == incr ]] || NOTES+=("SCALE=${k%%.*} ${LABEL[${k#*.}]}: pgvault says type '$t', not 'incr'") ;;
   esac
-  log "  -> ${W[$k]} s, peak RSS $(kib_mb "${RSS[$k]:-}") MB (pgvault itself $(kib_mb "${OWN[$k]:-}") MB)"
+  if awk -v o="${OTH[$k]}" -v w="${W[$k]}" -v m="$NOISE_MAX" 'BEGIN{exit !(w > 0 && o / w > m)}'; then
+    NOTES+=("SCALE=${k%%.*} ${LABEL[${k#*.}]}: disturbed - the rest of the machine used ${OTH[$k]} CPU s during its ${W[$k]} s (its time, not its RSS)")
+  fi
+  log "  -> ${W[$k]} s (cpu ${CPU[$k]} s, others ${OTH[$k]} s), peak RSS $(kib_mb "${RSS[$k]:-}") MB (pgvault itself $(kib_mb "${OWN[$k]:-}") MB)"
 }
 pv() { as_pg "$PV" --config "$PV_CONF" "$@"; }
 pgbench_changes() {  # SCALE N : N transactions, ~2 random pages each
@@ -242,12 +254,13 @@ report() {
     echo
     echo "#### SCALE=$s: database ${GB[$s]:-?} GB, ${TXS[$s]:-?} pgbench transactions before each incr"
     echo
-    echo "| step | wall s | s per GB | peak RSS MB | pgvault own MB |"
-    echo "|---|---:|---:|---:|---:|"
+    echo "| step | wall s | s per GB | peak RSS MB | pgvault own MB | CPU s pgvault | CPU s others |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
     for k in "${STEPS[@]}"; do
       md_row "${LABEL[$k]}" "$(cell "$s.$k" "$(secs "${W[$s.$k]:-}")")" \
         "$(cell "$s.$k" "$(awk -v w="${W[$s.$k]:-0}" -v g="${GB[$s]:-0}" 'BEGIN{if (g > 0) printf "%.2f", w/g}')")" \
-        "$(cell "$s.$k" "$(kib_mb "${RSS[$s.$k]:-}")")" "$(cell "$s.$k" "$(kib_mb "${OWN[$s.$k]:-}")")"
+        "$(cell "$s.$k" "$(kib_mb "${RSS[$s.$k]:-}")")" "$(cell "$s.$k" "$(kib_mb "${OWN[$s.$k]:-}")")" \
+        "$(cell "$s.$k" "${CPU[$s.$k]:-}")" "$(cell "$s.$k" "${OTH[$s.$k]:-}")"
     done
   done
   echo
@@ -265,7 +278,8 @@ report() {
   echo
   echo "wall = date +%s%N around one invocation, measured once, CHECKPOINT + sync before, page cache warm."
   echo "peak RSS = /usr/bin/time %M (largest process of the tree); own = VmHWM of the pgvault process,"
-  echo "sampled every 50 ms. GB = 10^9 bytes of pg_database_size('bench'), MB = 10^6 bytes. Targets of"
+  echo "sampled every 50 ms. CPU others = the rest of the machine during the step (noise; the"
+  echo "server's CPU excluded). GB = 10^9 bytes of pg_database_size('bench'), MB = 10^6 bytes. Targets of"
   echo "issue 15 (target 1), printed, never asserted."
 }
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -290,8 +304,9 @@ JSON_FILE=$RESULTS_DIR/scale-$STAMP.json
     f2=1
     for k in "${STEPS[@]}"; do
       ((f2)) || printf ','; f2=0
-      printf '\n      {"step": %s, "status": %s, "wall_seconds": %s, "peak_rss_kib": %s, "pgvault_hwm_kib": %s}' \
-        "$(jstr "$k")" "$(jstr "${ST[$s.$k]:-skipped}")" "$(jnum "${W[$s.$k]:-}")" "$(jnum "${RSS[$s.$k]:-}")" "$(jnum "${OWN[$s.$k]:-}")"
+      printf '\n      {"step": %s, "status": %s, "wall_seconds": %s, "peak_rss_kib": %s, "pgvault_hwm_kib": %s, "cpu_client_seconds": %s, "cpu_others_seconds": %s}' \
+        "$(jstr "$k")" "$(jstr "${ST[$s.$k]:-skipped}")" "$(jnum "${W[$s.$k]:-}")" "$(jnum "${RSS[$s.$k]:-}")" "$(jnum "${OWN[$s.$k]:-}")" \
+        "$(jnum "${CPU[$s.$k]:-}")" "$(jnum "${OTH[$s.$k]:-}")"
     done
     printf '\n    ]}'
   done
