@@ -8,11 +8,15 @@ namespace PgVault.Core.Physical;
 /// The XXH64 of every 8 KiB page of each large file of a backup, stored as one object per backup
 /// ("pagehashes") so the next incremental can find the changed pages of a changed file and store
 /// only those. Format: "PVPH" u32 version=1, u32 files; per file u16 path length, UTF-8 path,
-/// u64 size, u32 pages, pages x u64 (little-endian).
+/// u64 size, u32 pages, pages x u64 (little-endian). Backups stream it through
+/// <see cref="PageHashSpool"/>; the in-memory forms below serve tests and small tools.
 /// </summary>
 internal static class PageHashes
 {
     public const int PageSize = 8192;
+
+    /// <summary>The format version written (and the only one read).</summary>
+    public const uint Version = 1;
 
     /// <summary>Files from this size on get page hashes (and can be stored as deltas).</summary>
     public const long MinFileSize = 1L << 20;

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.IO.Hashing;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Microsoft.Win32.SafeHandles;
 using PgVault.Core.Errors;
@@ -23,7 +24,7 @@ public sealed partial class PhysicalBackup
     private const int MaxDeltas = 8;
 
     private sealed record CopyResult(List<PhysicalFile> Files, List<StoredFile>[] Packs, int FilesStored, int FilesReferenced, long BytesReferenced,
-        int FilesAsDeltas, Dictionary<string, (long Size, ulong[] Hashes)> PageHashes);
+        int FilesAsDeltas);
 
     /// <summary>
     /// A file to read. <paramref name="Reference"/>: its entry in the reference backup when the
@@ -33,16 +34,15 @@ public sealed partial class PhysicalBackup
     private sealed record CopyItem(ScannedFile File, PhysicalFile? Reference, PhysicalFile? DeltaBase = null);
 
     private async Task<CopyResult> CopyAsync(string id, List<ScannedFile> scanned, BackupManifest? reference,
-        Dictionary<string, (long Size, ulong[] Hashes)>? referenceHashes, int timeline, ulong startLsn,
+        PageHashSpool hashes, int timeline, ulong startLsn,
         DateTimeOffset startTime, bool checksums, PhysicalBackupOptions options, CancellationToken ct)
     {
         var files = new ConcurrentBag<PhysicalFile>();
-        var hashes = new ConcurrentDictionary<string, (long Size, ulong[] Hashes)>(StringComparer.Ordinal);
         int asDeltas = 0;
         var toCopy = new List<CopyItem>();
         // A changed large file whose pages the reference recorded is stored as the pages that changed.
         PhysicalFile? DeltaBaseFor(ScannedFile file, PhysicalFile before) =>
-            referenceHashes != null && file.Size >= PageHashes.MinFileSize && referenceHashes.ContainsKey(file.Path)
+            file.Size >= PageHashes.MinFileSize && hashes.HasReference(file.Path)
                 && (before.Deltas?.Count ?? 0) < MaxDeltas && (before.BaseXxh128 ?? before.Xxh128) != null ? before : null;
         int referenced = 0;
         long referencedBytes = 0;
@@ -72,7 +72,7 @@ public sealed partial class PhysicalBackup
                 continue;
             }
             files.Add(before with { Mode = file.Mode });
-            if (referenceHashes != null && referenceHashes.TryGetValue(file.Path, out var kept)) hashes[file.Path] = kept;
+            hashes.CarryForward(file.Path);
             referenced++;
             referencedBytes += before.Size;
         }
@@ -95,7 +95,7 @@ public sealed partial class PhysicalBackup
                     c2.ThrowIfCancellationRequested();
                     Action<long> advanced = bytes => task.Report(Interlocked.Add(ref done, bytes));
                     var copied = item.DeltaBase is { } deltaBase
-                        ? CopyDelta(item.File, deltaBase, referenceHashes![item.File.Path].Hashes, writer, id, relative, startLsn, checksums, options.Compression, advanced, hashes)
+                        ? CopyDelta(item.File, deltaBase, hashes.ReadReference(item.File.Path), writer, id, relative, startLsn, checksums, options.Compression, advanced, hashes)
                         : CopyFile(item, writer, id, relative, startLsn, checksums, options.Compression, advanced, hashes);
                     if (copied != null) members.Add(copied);
                     else Interlocked.Increment(ref vanished);
@@ -116,7 +116,7 @@ public sealed partial class PhysicalBackup
         }).ConfigureAwait(false);
         if (vanished > 0) progress.Info($"{vanished} files vanished before they could be opened (dropped or temporary relations): left out");
         return new CopyResult(files.ToList(), perRepository.Select(b => b.OrderBy(p => p.Name, StringComparer.Ordinal).ToList()).ToArray(),
-            stored, referenced, referencedBytes, asDeltas, new Dictionary<string, (long, ulong[])>(hashes, StringComparer.Ordinal));
+            stored, referenced, referencedBytes, asDeltas);
     }
 
     private static DateTimeOffset TruncateToSecond(DateTimeOffset time) => new(time.Ticks - time.Ticks % TimeSpan.TicksPerSecond, time.Offset);
@@ -156,7 +156,7 @@ public sealed partial class PhysicalBackup
     /// normal: WAL replay makes them consistent).
     /// </summary>
     private PhysicalFile? CopyFile(CopyItem item, PackWriter pack, string id, string packName, ulong startLsn, bool checksums,
-        CompressionSpec compression, Action<long> advanced, ConcurrentDictionary<string, (long Size, ulong[] Hashes)> pageHashes)
+        CompressionSpec compression, Action<long> advanced, PageHashSpool pageHashes)
     {
         var file = item.File;
         if (OpenForCopy(file) is not { } handle) return null;
@@ -194,7 +194,7 @@ public sealed partial class PhysicalBackup
                     }
                     placed = member.Complete();
                 }
-                if (hashes != null) pageHashes[file.Path] = (position, hashes.ToArray());
+                if (hashes != null) pageHashes.Add(file.Path, position, CollectionsMarshal.AsSpan(hashes));
                 return new PhysicalFile
                 {
                     Path = file.Path,
@@ -250,7 +250,7 @@ public sealed partial class PhysicalBackup
     /// changed, else an entry whose base is the reference's and whose deltas end with this one.
     /// </summary>
     private PhysicalFile? CopyDelta(ScannedFile file, PhysicalFile before, ulong[] referenceHashes, PackWriter pack, string id, string packName,
-        ulong startLsn, bool checksums, CompressionSpec compression, Action<long> advanced, ConcurrentDictionary<string, (long Size, ulong[] Hashes)> pageHashes)
+        ulong startLsn, bool checksums, CompressionSpec compression, Action<long> advanced, PageHashSpool pageHashes)
     {
         if (OpenForCopy(file) is not { } handle) return null;
         using (handle)
@@ -292,7 +292,7 @@ public sealed partial class PhysicalBackup
                     PageDeltas.WriteEnd(compressor, position);
                     placed = member.Complete();
                 }
-                pageHashes[file.Path] = (position, hashes.ToArray());
+                pageHashes.Add(file.Path, position, CollectionsMarshal.AsSpan(hashes));
                 if (changed == 0 && position == before.Size)
                     return before with { Mode = file.Mode, Mtime = file.Mtime, BadPages = badPages };
                 var delta = new DeltaRef

@@ -47,6 +47,7 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
         var started = BackupId.Parse(id).Start;
         progress.Info($"backup {id}: {type} of {facts.PgData}{(reference != null ? $" (reference {reference.Id})" : "")} into {(targets.Count == 1 ? "repository" : "repositories")} {targets.Names}");
         bool inBackup = false;
+        using var pageHashes = new PageHashSpool();
         try
         {
             var (startLsn, startTime, timeline) = await BackupStartAsync(conn, id, options.StartFast, ct).ConfigureAwait(false);
@@ -58,8 +59,8 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
             int vanished = 0;
             var (directories, scanned) = DataDirectory.Scan(facts.PgData, tablespaces, _ => vanished++);
             if (vanished > 0) progress.Info($"{vanished} files and directories vanished while the data directory was scanned (dropped or temporary relations): left out");
-            var referenceHashes = reference != null ? await ReadPageHashesAsync(reference, ct).ConfigureAwait(false) : null;
-            var copy = await CopyAsync(id, scanned, reference, referenceHashes, timeline, startLsn, startTime, facts.DataChecksums, options, ct).ConfigureAwait(false);
+            if (reference != null) await ReadPageHashesAsync(reference, pageHashes, ct).ConfigureAwait(false);
+            var copy = await CopyAsync(id, scanned, reference, pageHashes, timeline, startLsn, startTime, facts.DataChecksums, options, ct).ConfigureAwait(false);
             var stop = await BackupStopAsync(conn, ct).ConfigureAwait(false);
             inBackup = false;
             string startWal = StartWalFromLabel(stop.Label) ?? WalSegments.Name((uint)timeline, WalSegments.SegmentOf(startLsn, facts.SegmentSize), facts.SegmentSize);
@@ -77,12 +78,12 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
                 (s, c) => s.WriteAsync(pgManifest, c).AsTask(), ct).ConfigureAwait(false);
 
             // Page hashes of every large file in the backup: what the next incremental compares.
-            var pageHashes = files.Where(f => f.Size >= PageHashes.MinFileSize && copy.PageHashes.ContainsKey(f.Path))
-                .ToDictionary(f => f.Path, f => copy.PageHashes[f.Path], StringComparer.Ordinal);
-            byte[] pageHashBytes = PageHashes.Serialize(pageHashes);
+            // Streamed from the spool: memory stays flat whatever the cluster's size.
+            var hashedPaths = pageHashes.CurrentPaths(files.Where(f => f.Size >= PageHashes.MinFileSize).Select(f => f.Path));
+            long pageHashBytes = pageHashes.SerializedLength(hashedPaths);
             const string pageHashesObject = "pagehashes";
             var storedHashes = await targets.WriteObjectAsync(id, pageHashesObject, Pipeline.CompressionSpec.None,
-                (s, c) => s.WriteAsync(pageHashBytes, c).AsTask(), ct).ConfigureAwait(false);
+                (s, c) => pageHashes.WriteAsync(s, hashedPaths, c), ct).ConfigureAwait(false);
 
             int badPages = files.Sum(f => f.BadPages?.Count ?? 0);
             if (badPages > 0)
@@ -136,7 +137,7 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
                     PgManifestBytes = pgManifest.Length,
                     PageHashesObject = pageHashesObject,
                     PageHashesSha256 = storedHashes[r].Sha256,
-                    PageHashesBytes = pageHashBytes.Length,
+                    PageHashesBytes = pageHashBytes,
                     FilesAsDeltas = copy.FilesAsDeltas,
                 },
             }).ToArray();
@@ -154,23 +155,25 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
     }
 
     /// <summary>
-    /// The page hashes the reference recorded; null (every changed file is then stored whole) when
-    /// it has none or they cannot be read.
+    /// Loads the page hashes the reference recorded into <paramref name="spool"/>; none (every
+    /// changed file is then stored whole) when it has none or they cannot be read.
     /// </summary>
-    private async Task<Dictionary<string, (long Size, ulong[] Hashes)>?> ReadPageHashesAsync(BackupManifest reference, CancellationToken ct)
+    private async Task ReadPageHashesAsync(BackupManifest reference, PageHashSpool spool, CancellationToken ct)
     {
-        if (reference.Physical is not { PageHashesObject: { } name, PageHashesSha256: { } sha } physical) return null;
+        if (reference.Physical is not { PageHashesObject: { } name, PageHashesSha256: { } sha } physical) return;
         var repository = targets.Catalogs[0].Repository;
         string key = RepositoryLayout.BackupObject(targets.Cluster, reference.Id, name);
         try
         {
             var stored = new StoredFile { Compression = "none", Encrypted = repository.Encrypted, Sha256 = sha, SizeBytes = physical.PageHashesBytes };
-            return PageHashes.Deserialize(await repository.ReadAllBytesAsync(key, stored, ct).ConfigureAwait(false), key);
+            // Verified to the end (size, checksum, authentication) before the copy uses any of it.
+            await using var input = await repository.OpenObjectAsync(key, stored, ct).ConfigureAwait(false);
+            await spool.LoadReferenceAsync(input, key, ct).ConfigureAwait(false);
         }
         catch (PgVaultException e) when (e.RepositoryFault)
         {
+            spool.ForgetReference();
             progress.Warn($"page hashes of backup {reference.Id} are unreadable ({e.Message}): changed files are stored whole");
-            return null;
         }
     }
 

@@ -149,6 +149,39 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task Damaged_page_hashes_of_the_reference_store_changed_files_whole_with_a_warning()
+    {
+        await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS hashed AS SELECT g, md5(g::text) AS v FROM generate_series(1, 100000) g");
+        string full = await fixture.BackupAsync("full");
+        string hashes = Path.Combine(fixture.RepoPath, "clusters/main/backups", full, "pagehashes");
+        byte[] bytes = File.ReadAllBytes(hashes);
+        bytes[bytes.Length / 2] ^= 0x5A;
+        File.WriteAllBytes(hashes, bytes);
+        await fixture.ExecAsync("postgres", "UPDATE hashed SET v = 'changed' WHERE g % 500 = 0");
+        const string sum = "SELECT count(*)::text || ':' || md5(string_agg(g::text || v, ',' ORDER BY g)) FROM hashed";
+        string atIncr = await fixture.ScalarAsync<string>("postgres", sum);
+
+        var incr = await fixture.RunAsync("backup", "--type", "incr", "--output", "json");
+        Assert.True(incr.ExitCode == 0, incr.ToString());
+        Assert.Contains($"page hashes of backup {full} are unreadable", incr.Stderr);
+        Assert.Contains("changed files are stored whole", incr.Stderr);
+        string id = incr.Json.GetProperty("id").GetString()!;
+        var info = await fixture.RunAsync("info", id, "--output", "json");
+        Assert.Equal(0, info.Json.GetProperty("physical").GetProperty("files_as_deltas").GetInt32());
+
+        string dir = fixture.NewRestoreDir("hashes");
+        var restore = await fixture.RunAsync("restore", "--backup", id, "--pgdata", dir,
+            "--target", "immediate", "--target-action", "promote", "--archive-mode", "off");
+        Assert.True(restore.ExitCode == 0, restore.ToString());
+        await using (var server = await RestoredServer.StartAsync(dir))
+        {
+            await server.WaitPromotedAsync();
+            Assert.Equal(atIncr, await server.ScalarAsync<string>(sum));
+        }
+        await fixture.BackupAsync("full"); // the next diff of another test gets a healthy reference
+    }
+
+    [Fact]
     public async Task A_damaged_pack_fails_the_restore_naming_the_file()
     {
         await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS damaged AS SELECT g, md5(g::text) AS v FROM generate_series(1, 200000) g");
