@@ -7,7 +7,8 @@ namespace PgVault.Core.Physical;
 /// The blocks of each relation's main fork that WAL records changed between two positions (the
 /// reference backup's start and this backup's start), and what the WAL cannot vouch for. Built
 /// from <see cref="WalRecordReader"/> records the way pg_rewind reads WAL (parsexlog.c): block
-/// references of the main fork; SMGR create/truncate make that relation not vouched for; DBASE
+/// references of the main fork; SMGR create/truncate and commits/aborts that drop relations make
+/// those relations not vouched for; DBASE
 /// records (create by either strategy, drop) make the whole database not vouched for; any other
 /// record flagged XLR_SPECIAL_REL_UPDATE, or of a resource manager PostgreSQL 15 does not have
 /// built in, makes the whole map unusable (<see cref="Unusable"/>). Other forks are never vouched
@@ -20,7 +21,7 @@ internal sealed class WalBlockMap
     public const uint BlocksPerSegment = 131072; // RELSEG_SIZE: 1 GiB of 8 KiB blocks
 
     private const byte XlrSpecialRelUpdate = 0x01;
-    private const byte RmSmgr = 2, RmDbase = 4, RmMaxBuiltin = 21;
+    private const byte RmXact = 1, RmSmgr = 2, RmDbase = 4, RmMaxBuiltin = 21;
     private const byte SmgrCreate = 0x10, SmgrTruncate = 0x20;
     private const byte DbaseCreateFileCopy = 0x00, DbaseCreateWalLog = 0x10, DbaseDrop = 0x20;
 
@@ -55,6 +56,13 @@ internal sealed class WalBlockMap
                 for (int i = 0; i < n; i++) _databases.Add((U32(data, 8 + 4 * i), U32(data, 0)));
             else Refuse($"a DBASE record of kind 0x{kind:X2} at {PostgreSql.Lsn.FormatLsn(record.Lsn)}");
         }
+        else if (record.ResourceManager == RmXact && (record.Info & XlrSpecialRelUpdate) != 0)
+        {
+            // A commit or abort that drops relations: their files go (pg_rewind ignores these; a
+            // relfilenode used again comes with an SMGR create). Withdrawn all the same.
+            if (DroppedRelations(kind, record.Info, data) is { } dropped) _relations.UnionWith(dropped);
+            else Refuse($"an XACT record of kind 0x{kind:X2} at {PostgreSql.Lsn.FormatLsn(record.Lsn)}");
+        }
         else if (record.ResourceManager > RmMaxBuiltin)
         {
             Refuse($"a record of resource manager {record.ResourceManager} (not built into PostgreSQL 15) at {PostgreSql.Lsn.FormatLsn(record.Lsn)}");
@@ -70,6 +78,38 @@ internal sealed class WalBlockMap
             if (!_blocks.TryGetValue(key, out var set)) _blocks[key] = set = [];
             if (set.Add(block.Block)) Blocks++;
         }
+    }
+
+    /// <summary>
+    /// The relations a commit/abort (prepared or not) record drops (ParseCommitRecord /
+    /// ParseAbortRecord of PostgreSQL 15: xact_time, then with XLOG_XACT_HAS_INFO the xinfo word,
+    /// dbinfo, subxacts and relfilenodes in that order, packed); null when it is not such a record.
+    /// </summary>
+    internal static List<(uint, uint, uint)>? DroppedRelations(byte kind, byte info, ReadOnlySpan<byte> data)
+    {
+        if ((kind & 0x70) is not (0x00 or 0x20 or 0x30 or 0x40)) return null; // commit, abort, commit prepared, abort prepared
+        int at = 8;
+        uint xinfo = 0;
+        if ((info & 0x80) != 0)
+        {
+            if (data.Length < at + 4) return null;
+            xinfo = U32(data, at);
+            at += 4;
+        }
+        if ((xinfo & 0x04) == 0) return null; // XACT_XINFO_HAS_RELFILENODES: the flag says there are some
+        if ((xinfo & 0x01) != 0) at += 8; // dbinfo
+        if ((xinfo & 0x02) != 0)
+        {
+            if (data.Length < at + 4) return null;
+            at += 4 + 4 * (int)Math.Min(U32(data, at), 1u << 20);
+        }
+        if (data.Length < at + 4) return null;
+        uint count = U32(data, at);
+        at += 4;
+        if (count > (uint)(data.Length - at) / 12) return null;
+        var dropped = new List<(uint, uint, uint)>((int)count);
+        for (int i = 0; i < count; i++, at += 12) dropped.Add((U32(data, at), U32(data, at + 4), U32(data, at + 8)));
+        return dropped;
     }
 
     private void Refuse(string what) => Unusable ??= what + " is not understood";

@@ -91,7 +91,8 @@ public sealed class WalBlockMapTests(WalBlockMapFixture fixture) : IClassFixture
     [Fact]
     public async Task Incrementals_after_pgbench_and_a_varied_workload_list_every_changed_page_and_restore_to_the_same_tables()
     {
-        await fixture.ExecAsync("postgres", "DROP DATABASE IF EXISTS bench; DROP DATABASE IF EXISTS pagila");
+        await fixture.ExecAsync("postgres", "DROP DATABASE IF EXISTS bench");
+        await fixture.ExecAsync("postgres", "DROP DATABASE IF EXISTS pagila");
         await fixture.CreateDatabaseAsync("bench");
         await Pgbench("bench", "-i", "-s", "3", "-q");
         await fixture.CreateDatabaseAsync("pagila");
@@ -105,16 +106,25 @@ public sealed class WalBlockMapTests(WalBlockMapFixture fixture) : IClassFixture
 
         // pgbench, then indexes of several kinds, VACUUM (FULL), TRUNCATE, CLUSTER, TOAST, pagila changes, new databases.
         await Pgbench("bench", "-n", "-c", "2", "-t", "300");
-        await fixture.ExecAsync("bench",
-            "UPDATE work SET v = v || 'u' WHERE id % 37 = 0; DELETE FROM work WHERE id % 101 = 0; " +
-            "UPDATE work SET big = repeat(md5(id::text), 300) WHERE id % 997 = 0; " +
-            "CREATE INDEX work_v ON work (v); CREATE INDEX work_hash ON work USING hash (id); CREATE INDEX work_gin ON work USING gin (arr); " +
-            "CREATE INDEX work_gist ON work USING gist (pt); CREATE INDEX work_brin ON work USING brin (id); CREATE INDEX work_spgist ON work USING spgist (pt); " +
-            "VACUUM work; VACUUM FULL victim; TRUNCATE doomed; INSERT INTO doomed SELECT g, 'again' FROM generate_series(1, 1000) g; CLUSTER victim USING victim_id; " +
-            "VACUUM pgbench_accounts");
-        await fixture.ExecAsync("pagila", "UPDATE film SET rental_rate = rental_rate + 1 WHERE film_id % 3 = 0; DELETE FROM payment WHERE payment_id % 11 = 0; " +
-            "UPDATE rental SET return_date = return_date + interval '1 day' WHERE rental_id % 5 = 0; VACUUM ANALYZE");
-        await fixture.ExecAsync("postgres", "DROP DATABASE IF EXISTS copied_fc; DROP DATABASE IF EXISTS copied_wl");
+        // One statement per call: VACUUM and CREATE DATABASE refuse to run in a multi-statement batch.
+        foreach (var sql in new[]
+        {
+            "UPDATE work SET v = v || 'u' WHERE id % 37 = 0", "DELETE FROM work WHERE id % 101 = 0",
+            "UPDATE work SET big = repeat(md5(id::text), 300) WHERE id % 997 = 0",
+            "CREATE INDEX work_v ON work (v)", "CREATE INDEX work_hash ON work USING hash (id)", "CREATE INDEX work_gin ON work USING gin (arr)",
+            "CREATE INDEX work_gist ON work USING gist (pt)", "CREATE INDEX work_brin ON work USING brin (id)", "CREATE INDEX work_spgist ON work USING spgist (pt)",
+            "VACUUM work", "VACUUM FULL victim", "TRUNCATE doomed", "INSERT INTO doomed SELECT g, 'again' FROM generate_series(1, 1000) g",
+            "CLUSTER victim USING victim_id", "VACUUM pgbench_accounts",
+        })
+            await fixture.ExecAsync("bench", sql);
+        foreach (var sql in new[]
+        {
+            "UPDATE film SET rental_rate = rental_rate + 1 WHERE film_id % 3 = 0", "DELETE FROM payment WHERE payment_id % 11 = 0",
+            "UPDATE rental SET return_date = return_date + interval '1 day' WHERE rental_id % 5 = 0", "VACUUM ANALYZE",
+        })
+            await fixture.ExecAsync("pagila", sql);
+        await fixture.ExecAsync("postgres", "DROP DATABASE IF EXISTS copied_fc");
+        await fixture.ExecAsync("postgres", "DROP DATABASE IF EXISTS copied_wl");
         await fixture.ExecAsync("postgres", "CREATE DATABASE copied_fc TEMPLATE template1 STRATEGY file_copy");
         await fixture.ExecAsync("postgres", "CREATE DATABASE copied_wl TEMPLATE template1 STRATEGY wal_log");
         await fixture.ExecAsync("copied_wl", "CREATE TABLE w AS SELECT g FROM generate_series(1, 50000) g");

@@ -175,6 +175,8 @@ public sealed class WalRecordReaderTests
             (10, 0, Body([(1663, 5, 100, 0, 1, 10, false), (1663, 5, 200, 0, 1, 10, false), (1663, 6, 300, 0, 1, 10, false)], [])),
             (2, 0x20 | 0x01, Body([], MainData(7, 1663, 5, 100, 7))),          // SMGR truncate of 1663/5/100 to 7 blocks
             (4, 0x00 | 0x01, Body([], MainData(6, 1663, 1, 1663))),            // DBASE create (file copy) of database 6
+            (10, 0, Body([(1663, 5, 250, 0, 4, 10, false)], [])),
+            (1, 0x80 | 0x01, Body([], MainData(0, 0, 0x04 | 0x02 | 0x01, 5, 1663, 1, 777, 1, 1663, 5, 250))), // XACT commit dropping 1663/5/250
         };
         var (segments, starts, end) = Lay(8192 + 24, records);
         var map = new WalBlockMap();
@@ -182,6 +184,8 @@ public sealed class WalRecordReaderTests
         Assert.Null(map.For("base/5/100"));
         Assert.Equal([1u], map.For("base/5/200")!);
         Assert.Null(map.For("base/6/300"));
+        Assert.Null(map.For("base/5/250"));
+        Assert.Null(map.Unusable);
 
         var special = Lay(8192 + 24, [(10, 0x01, Body([], MainData(1)))]);
         var refused = new WalBlockMap();
