@@ -29,6 +29,7 @@ internal static class BackupCommand
     private static readonly Option<bool> SchemaOnly = new("--schema-only") { Description = "Dump only the object definitions" };
     private static readonly Option<string?> GlobalsScope = new("--globals") { Description = "Also dump cluster globals with pg_dumpall: all, roles or tablespaces" };
     private static readonly Option<string?> Compression = new("--compression") { Description = "zstd[:level], lz4, gzip[:level] or none (default: the cluster's, else zstd:3)" };
+    private static readonly Option<bool> VerifyBlockMap = new("--verify-block-map") { Description = "Incremental/differential: also scan every page of each file the WAL block map vouched for, and fail (block-map-mismatch) if a page changed that the WAL did not list (a check; as slow as the scan)" };
     private static readonly Option<bool> NoExpire = new("--no-expire") { Description = "Do not run the retention policy's expire after this backup (retention.expire_after_backup)" };
 
     public static Command Build()
@@ -38,7 +39,7 @@ internal static class BackupCommand
         GlobalsScope.AcceptOnlyFromAmong("all", "roles", "tablespaces");
         var command = new Command("backup", "Take a backup into the repository; the backup is listed only once complete")
         {
-            Type, Parallel, ArchiveTimeout, Db, All, Format, Jobs, Table, ExcludeTable, Schema, ExcludeSchema, DataOnly, SchemaOnly, GlobalsScope, Compression, NoExpire,
+            Type, Parallel, ArchiveTimeout, Db, All, Format, Jobs, Table, ExcludeTable, Schema, ExcludeSchema, DataOnly, SchemaOnly, GlobalsScope, Compression, NoExpire, VerifyBlockMap,
         };
         CommandRunner.SetAction(command, RunAsync);
         return command;
@@ -66,7 +67,7 @@ internal static class BackupCommand
 
     /// <summary>full / diff / incr: what only a physical backup takes.</summary>
     private static readonly ModeBinder<PhysicalBackupOptions> Physical = new(
-        [Parallel, ArchiveTimeout],
+        [Parallel, ArchiveTimeout, VerifyBlockMap],
         (flag, _) => $"{flag.Name} applies to physical backups (--type full, diff or incr)",
         (result, vault) => new PhysicalBackupOptions
         {
@@ -75,6 +76,7 @@ internal static class BackupCommand
             Parallel = vault.Settings.Parallel(result.GetValue(Parallel)),
             Compression = vault.Settings.Compression(result.GetValue(Compression)),
             ArchiveTimeoutSeconds = vault.Settings.ArchiveTimeoutSeconds(result.GetValue(ArchiveTimeout)),
+            VerifyBlockMap = result.GetValue(VerifyBlockMap),
         });
 
     private static async Task<int> RunAsync(ParseResult result, Renderer renderer, CancellationToken ct)
@@ -105,7 +107,7 @@ internal static class BackupCommand
             throw;
         }
         await log.BackupAsync(backup, ct).ConfigureAwait(false);
-        if (renderer.Json) renderer.WriteJson(BackupSummary.From(backup.Manifest, backup.Repositories.ToArray()), CliJson.Default.BackupSummary);
+        if (renderer.Json) renderer.WriteJson(BackupSummary.From(backup.Manifest, backup.Repositories.ToArray()) with { WalBlockMap = backup.Manifest.Physical?.WalBlockMap }, CliJson.Default.BackupSummary);
         else if (backup.Manifest.Physical is null) RenderLogical(backup, renderer);
         else RenderPhysical(backup, renderer);
         if (!result.GetValue(NoExpire)) await ExpireAfterAsync(vault, backup, renderer, ct).ConfigureAwait(false);
@@ -139,6 +141,10 @@ internal static class BackupCommand
         renderer.Line($"backup {manifest.Id} complete: {manifest.Type}{(p.Reference != null ? $" on {p.Reference}" : "")}, {p.Files.Count} files, {Units.Bytes(manifest.SizeBytes)} in the cluster, " +
             $"{p.FilesStored} files stored{(p.FilesAsDeltas > 0 ? $" + {p.FilesAsDeltas} as changed pages" : "")} ({Units.Bytes(manifest.StoredBytes)}, {manifest.Compression}{(manifest.Encrypted ? ", encrypted" : "")}), {p.FilesReferenced} unchanged, " +
             $"WAL {p.StartWal} .. {p.StopWal}, in {Units.Duration(manifest.DurationSeconds)}" + InRepositories(backup));
+        if (p.WalBlockMap is { } map)
+            renderer.Line(map.Used
+                ? $"changed pages: {map.Files} files read at the {map.Blocks} blocks the WAL lists ({map.PagesRead} pages read{(map.Verified ? ", verified by a full scan" : "")}), {map.FilesScanned} scanned page by page"
+                : $"changed pages: found by a page-hash scan ({map.FallbackReason})");
         if (p.BadPages > 0) renderer.Warn($"{p.BadPages} page(s) failed their checksum: see 'pgvault info {manifest.Id}'");
     }
 }

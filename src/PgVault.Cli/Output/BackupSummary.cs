@@ -32,6 +32,9 @@ internal sealed record BackupSummary(
     /// <summary>Under the cluster's retention policy: pitr, consistent, kept (logical) or expires; null without a policy.</summary>
     public string? Recovery { get; init; }
 
+    /// <summary>Set by `pgvault backup` only: how an incremental found its changed pages (WAL block map or page-hash scan).</summary>
+    public WalBlockMapInfo? WalBlockMap { get; init; }
+
     public static BackupSummary From(BackupManifest m, params string[] repositories) => From(m.Header, repositories);
 
     public static BackupSummary From(BackupHeader h, params string[] repositories) => new(

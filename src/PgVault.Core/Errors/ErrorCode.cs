@@ -80,6 +80,8 @@ public enum ErrorCode
     ReplicationSlotMissing,
     /// <summary>Another wal-stream holds the spool lock, or another process uses the slot.</summary>
     StreamerRunning,
+    /// <summary>--verify-block-map: a page changed that the WAL block map did not list.</summary>
+    BlockMapMismatch,
 }
 
 /// <summary>The one place that gives each <see cref="ErrorCode"/> its wire name and exit-code kind.</summary>
@@ -142,6 +144,7 @@ public static class ErrorCodes
         ErrorCode.ReplicationNotPermitted => ("replication-not-permitted", ErrorKind.Failure),
         ErrorCode.ReplicationSlotMissing => ("replication-slot-missing", ErrorKind.Failure),
         ErrorCode.StreamerRunning => ("streamer-running", ErrorKind.Failure),
+        ErrorCode.BlockMapMismatch => ("block-map-mismatch", ErrorKind.Failure),
         _ => throw new ArgumentOutOfRangeException(nameof(code), code, "an error code without a wire name"),
     };
 }

@@ -95,7 +95,7 @@ public sealed partial class PhysicalBackup
                     c2.ThrowIfCancellationRequested();
                     Action<long> advanced = bytes => task.Report(Interlocked.Add(ref done, bytes));
                     var copied = item.DeltaBase is { } deltaBase
-                        ? CopyDelta(item.File, deltaBase, hashes.ReadReference(item.File.Path), writer, id, relative, startLsn, checksums, options.Compression, advanced, hashes)
+                        ? CopyDelta(item.File, deltaBase, hashes.ReadReference(item.File.Path), writer, id, relative, startLsn, checksums, options.Compression, advanced, hashes, WalBlocksFor(item.File.Path))
                         : CopyFile(item, writer, id, relative, startLsn, checksums, options.Compression, advanced, hashes);
                     if (copied != null) members.Add(copied);
                     else Interlocked.Increment(ref vanished);
@@ -250,8 +250,12 @@ public sealed partial class PhysicalBackup
     /// changed, else an entry whose base is the reference's and whose deltas end with this one.
     /// </summary>
     private PhysicalFile? CopyDelta(ScannedFile file, PhysicalFile before, ulong[] referenceHashes, PackWriter pack, string id, string packName,
-        ulong startLsn, bool checksums, CompressionSpec compression, Action<long> advanced, PageHashSpool pageHashes)
+        ulong startLsn, bool checksums, CompressionSpec compression, Action<long> advanced, PageHashSpool pageHashes,
+        uint[]? walBlocks = null)
     {
+        // walBlocks: the blocks the WAL says changed (PhysicalBackup.WalDelta.cs); null = scan every page.
+        if (walBlocks != null && CopyDeltaFromWal(file, before, referenceHashes, walBlocks, pack, id, packName, startLsn, checksums, compression, advanced, pageHashes) is (true, var fromWal))
+            return fromWal;
         if (OpenForCopy(file) is not { } handle) return null;
         using (handle)
         {
@@ -316,6 +320,7 @@ public sealed partial class PhysicalBackup
                     BaseXxh128 = before.BaseXxh128 ?? before.Xxh128,
                     Deltas = [.. before.Deltas ?? [], delta],
                     BadPages = badPages,
+                    PageDigest = null,
                 };
             }
             finally

@@ -60,6 +60,7 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
             var (directories, scanned) = DataDirectory.Scan(facts.PgData, tablespaces, _ => vanished++);
             if (vanished > 0) progress.Info($"{vanished} files and directories vanished while the data directory was scanned (dropped or temporary relations): left out");
             if (reference != null) await ReadPageHashesAsync(reference, pageHashes, ct).ConfigureAwait(false);
+            if (reference != null) await PlanBlockMapAsync(conn, reference, scanned, timeline, startLsn, facts.PgData, facts.SegmentSize, options, ct).ConfigureAwait(false);
             var copy = await CopyAsync(id, scanned, reference, pageHashes, timeline, startLsn, startTime, facts.DataChecksums, options, ct).ConfigureAwait(false);
             var stop = await BackupStopAsync(conn, ct).ConfigureAwait(false);
             inBackup = false;
@@ -139,6 +140,7 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
                     PageHashesSha256 = storedHashes[r].Sha256,
                     PageHashesBytes = pageHashBytes,
                     FilesAsDeltas = copy.FilesAsDeltas,
+                    WalBlockMap = BlockMapInfo(reference),
                 },
             }).ToArray();
             await targets.CommitAsync(id, r => manifests[r], ct).ConfigureAwait(false); // the commit point

@@ -17,6 +17,8 @@ public sealed record PhysicalBackupOptions
     public int ArchiveTimeoutSeconds { get; init; } = Config.ArchiveConfig.DefaultTimeoutSeconds;
     /// <summary>Start with an immediate checkpoint (pg_backup_start's fast) rather than a spread one.</summary>
     public bool StartFast { get; init; } = true;
+    /// <summary>Also scan every file the WAL block map vouched for and fail if a page changed that the WAL did not list.</summary>
+    public bool VerifyBlockMap { get; init; }
 
     public void Validate()
     {

@@ -31,7 +31,8 @@ public sealed partial class PhysicalRestore
         {
             string full = Path.Combine(pgdata, f.Path);
             using var handle = SafeFiles.OpenExisting(full, write: false);
-            if (RandomAccess.GetLength(handle) != f.Size || Xxh128Of(handle) != f.Xxh128)
+            // A file whose last delta came from the WAL block map carries a page digest instead of its XXH128.
+            if (RandomAccess.GetLength(handle) != f.Size || (f.Xxh128 is null && f.PageDigest is { } digest ? PageDigest.Of(handle) != digest : Xxh128Of(handle) != f.Xxh128))
                 throw new PgVaultException(ErrorCode.VerificationFailed, $"restored {f.Path} does not match the backup after applying its {f.Deltas!.Count} page delta(s)",
                     "restore from another repository or an older backup")
                 {

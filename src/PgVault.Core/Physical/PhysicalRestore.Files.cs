@@ -57,7 +57,8 @@ public sealed partial class PhysicalRestore
             {
                 var f = wanted[e.Relative];
                 using var handle = SafeFiles.OpenExisting(e.Full, write: false);
-                if (f.Xxh128 is { } expected ? Xxh128Of(handle) == expected : Sha256Of(handle) == f.Sha256)
+                if (f.Xxh128 is { } expected ? Xxh128Of(handle) == expected
+                    : f.PageDigest is { } digest ? PageDigest.Of(handle) == digest : Sha256Of(handle) == f.Sha256)
                 {
                     unchanged[e.Relative] = true;
                     if (uid is { } u) SafeFiles.SetOwner(handle, u, gid!.Value, e.Full);

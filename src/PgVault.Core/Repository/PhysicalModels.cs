@@ -51,6 +51,26 @@ public sealed record PhysicalBackupInfo
     public int FilesAsDeltas { get; init; }
     public string PgManifestSha256 { get; init; } = "";
     public long PgManifestBytes { get; init; }
+    /// <summary>How an incremental or differential found the changed pages of changed files (null for a full).</summary>
+    public WalBlockMapInfo? WalBlockMap { get; init; }
+}
+
+/// <summary>
+/// The WAL block map of an incremental (docs/physical-backups.md, "Incrementals from WAL"):
+/// whether it was used, how many changed files it served (the rest were scanned page by page),
+/// how many pages those reads took, and why it was not used.
+/// </summary>
+public sealed record WalBlockMapInfo
+{
+    public bool Used { get; init; }
+    /// <summary>Changed files stored as page deltas read through the map / by a page-hash scan.</summary>
+    public int Files { get; init; }
+    public int FilesScanned { get; init; }
+    /// <summary>Main-fork blocks the WAL listed, and pages the files served by the map were read for.</summary>
+    public long Blocks { get; init; }
+    public long PagesRead { get; init; }
+    public bool Verified { get; init; }
+    public string? FallbackReason { get; init; }
 }
 
 public sealed record TablespaceRecord
@@ -99,6 +119,13 @@ public sealed record PhysicalFile
     public List<DeltaRef>? Deltas { get; init; }
     public long? BaseSize { get; init; }
     public string? BaseXxh128 { get; init; }
+
+    /// <summary>
+    /// For a file whose last delta came from the WAL block map (its unchanged pages were not read,
+    /// so <see cref="Xxh128"/> and <see cref="Crc32c"/> are null): the XXH128 of its page XXH64s
+    /// (<c>Physical/PageDigest</c>), what a restore checks instead.
+    /// </summary>
+    public string? PageDigest { get; init; }
 }
 
 /// <summary>

@@ -1,0 +1,164 @@
+using Npgsql;
+using PgVault.Core.PostgreSql;
+using PgVault.Core.Repository;
+using PgVault.Core.Wal;
+
+namespace PgVault.Core.Physical;
+
+public sealed partial class PhysicalBackup
+{
+    /// <summary>Above this share of the bytes a page-hash scan would read, reading the WAL costs more than the scan saves.</summary>
+    internal const double MaxWalShareOfScan = 0.25;
+
+    // The WAL block map of this run (null: every changed large file is scanned page by page).
+    private WalBlockMap? blockMap;
+    private bool verifyBlockMap;
+    private string? blockMapFallback;
+    private string blockMapReference = "";
+    private string blockMapRange = "";
+    private int blockMapFiles, blockMapScanned;
+    private long blockMapPagesRead;
+
+    /// <summary>
+    /// Builds the WAL block map for an incremental or differential from the WAL between the
+    /// reference's start LSN and this backup's: local pg_wal first (its segments are checked page
+    /// by page, so a recycled one reads as absent), the WAL archive for what pg_wal no longer has.
+    /// Any reason not to use it is one info line and the page-hash scan for every file.
+    /// </summary>
+    private async Task PlanBlockMapAsync(NpgsqlConnection conn, BackupManifest reference, List<ScannedFile> scanned, int timeline, ulong startLsn,
+        string pgdata, long segmentSize, PhysicalBackupOptions options, CancellationToken ct)
+    {
+        verifyBlockMap = options.VerifyBlockMap;
+        blockMapReference = reference.Id;
+        var info = reference.Physical!;
+        ulong from = Lsn.ParseLsn(info.StartLsn);
+        blockMapRange = $"{info.StartLsn} to {Lsn.FormatLsn(startLsn)}";
+        string? why = null;
+        if (info.Timeline != timeline) why = $"the timeline changed since backup {reference.Id} ({info.Timeline} -> {timeline})";
+        else if (from >= startLsn) why = $"backup {reference.Id} starts at {info.StartLsn}, not before this one";
+        else if (await SettingAsync(conn, "full_page_writes", ct).ConfigureAwait(false) != "on") why = "full_page_writes is off";
+        long walBytes = (long)(startLsn - from);
+        if (why == null)
+        {
+            var previous = info.Files.ToDictionary(f => f.Path, StringComparer.Ordinal);
+            long scanBytes = scanned.Where(f => f.Size >= PageHashes.MinFileSize && WalBlockMap.Parse(f.Path) != null
+                && previous.TryGetValue(f.Path, out var b) && (b.Size != f.Size || b.Mtime != f.Mtime)).Sum(f => f.Size);
+            if (scanBytes == 0) why = "no changed relation file is large enough to be stored as page deltas";
+            else if (!verifyBlockMap && walBytes > scanBytes * MaxWalShareOfScan) // a check of the map uses it whatever it costs
+                why = $"the WAL to read ({Units.Bytes(walBytes)}) is more than a quarter of what a page-hash scan reads ({Units.Bytes(scanBytes)})";
+        }
+        if (why == null)
+        {
+            using var task = progress.Start($"read WAL {blockMapRange} for changed blocks");
+            var (map, problem) = await BuildBlockMapAsync(from, startLsn, (uint)timeline, pgdata, segmentSize, ct).ConfigureAwait(false);
+            why = problem ?? (map!.Unusable is { } unusable ? $"the WAL holds {unusable}" : null);
+            if (why == null)
+            {
+                blockMap = map;
+                progress.Info($"WAL {blockMapRange} ({Units.Bytes(walBytes)}, {map!.Records} records) lists {map.Blocks} changed blocks: changed relation files are read at those blocks only{(verifyBlockMap ? " (and scanned whole to verify)" : "")}");
+                return;
+            }
+        }
+        blockMapFallback = why;
+        progress.Info($"changed pages are found by a page-hash scan: {why}");
+    }
+
+    /// <summary>The map's blocks for one file; null (and counted) when the WAL cannot vouch for it.</summary>
+    private uint[]? WalBlocksFor(string path)
+    {
+        if (blockMap == null) return null;
+        var blocks = blockMap.For(path);
+        if (blocks == null) Interlocked.Increment(ref blockMapScanned);
+        return blocks;
+    }
+
+    /// <summary>What goes into the manifest about the block map (null for a full backup).</summary>
+    private WalBlockMapInfo? BlockMapInfo(BackupManifest? reference) => reference == null ? null : new WalBlockMapInfo
+    {
+        Used = blockMap != null,
+        Files = blockMapFiles,
+        FilesScanned = blockMapScanned,
+        Blocks = blockMap?.Blocks ?? 0,
+        PagesRead = blockMapPagesRead,
+        Verified = blockMap != null && verifyBlockMap,
+        FallbackReason = blockMapFallback,
+    };
+
+    private static async Task<string?> SettingAsync(NpgsqlConnection conn, string name, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT setting FROM pg_settings WHERE name = $1", conn);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = name });
+        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
+    }
+
+    /// <summary>Reads the WAL from <paramref name="from"/> to <paramref name="to"/> into a map, or says why it cannot.</summary>
+    private async Task<(WalBlockMap? Map, string? Problem)> BuildBlockMapAsync(ulong from, ulong to, uint timeline, string pgdata, long segmentSize, CancellationToken ct)
+    {
+        ulong first = WalSegments.SegmentOf(from, segmentSize), last = WalSegments.PreviousSegmentOf(to, segmentSize);
+        var sources = new Dictionary<ulong, string>();
+        string? temp = null;
+        try
+        {
+            var archive = new WalArchive(targets.Catalogs.Select(c => c.Repository).ToList(), targets.Cluster, progress);
+            for (ulong segment = first; segment <= last; segment++)
+            {
+                string name = WalSegments.Name(timeline, segment, segmentSize);
+                string local = Path.Combine(pgdata, "pg_wal", name);
+                if (WalSegmentIsAt(local, segment * (ulong)segmentSize)) { sources[segment] = local; continue; }
+                temp ??= Directory.CreateTempSubdirectory("pgvault-walmap-").FullName;
+                string copy = Path.Combine(temp, name);
+                var got = await archive.GetAsync(name, copy, ct).ConfigureAwait(false);
+                if (got.Status != WalGetStatus.Intact)
+                    return (null, $"WAL segment {name} is neither in pg_wal nor readable from the archive ({got.Status.ToString().ToLowerInvariant()})");
+                sources[segment] = copy;
+            }
+            return await Task.Run(() =>
+            {
+                byte[] buffer = new byte[segmentSize];
+                byte[]? Load(ulong segment)
+                {
+                    if (!sources.TryGetValue(segment, out var path)) return null;
+                    using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                    return FillSpan(handle, buffer, 0) == buffer.Length && RandomAccess.GetLength(handle) == buffer.Length ? buffer : null;
+                }
+                var map = new WalBlockMap();
+                var reader = new WalRecordReader(Load, segmentSize, timeline);
+                try
+                {
+                    foreach (var record in reader.Read(from, to))
+                    {
+                        ct.ThrowIfCancellationRequested();
+                        map.Add(record);
+                        if (map.Unusable != null) break;
+                    }
+                }
+                catch (Exception e) when (e is WalUnreadableException or IOException or UnauthorizedAccessException)
+                {
+                    return (null, $"the WAL {blockMapRange} cannot be read ({e.Message})");
+                }
+                return ((WalBlockMap?)map, (string?)null);
+            }, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (temp != null) Directory.Delete(temp, recursive: true);
+        }
+    }
+
+    /// <summary>True when <paramref name="path"/> exists and its first page says it holds the WAL at <paramref name="address"/> (pg_wal recycles files under new names).</summary>
+    private static bool WalSegmentIsAt(string path, ulong address)
+    {
+        try
+        {
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            Span<byte> head = stackalloc byte[16];
+            return RandomAccess.Read(handle, head, 0) == head.Length
+                && System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(head) == WalRecordReader.PageMagic
+                && System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(head[8..]) == address;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+}
