@@ -9,6 +9,7 @@ internal static class Program
 {
     public static async Task<int> Main(string[] args)
     {
+        PgVault.Core.TraceTiming.Mark("main entered");
         var root = new RootCommand("PgVault: backup and recovery for PostgreSQL (logical backups, WAL archiving, a catalog, encrypted repositories)");
         Globals.AddTo(root);
         root.Subcommands.Add(RepoCommand.Build());
@@ -33,6 +34,7 @@ internal static class Program
         root.Subcommands.Add(AlertCommand.Build());
         root.Subcommands.Add(DemoCommand.Build());
         var parsed = root.Parse(args);
+        PgVault.Core.TraceTiming.Mark("commands built, arguments parsed");
         if (parsed.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
         {
             string hint = $"see 'pgvault {string.Join(' ', CommandPath(parsed))} --help'".Replace("  ", " ", StringComparison.Ordinal);

@@ -30,6 +30,7 @@ internal static class ArchivePushCommand
     private static async Task<int> RunAsync(ParseResult result, Renderer renderer, CancellationToken ct)
     {
         var vault = Vault.Open(Globals.Read(result));
+        PgVault.Core.TraceTiming.Mark("configuration loaded");
         var pushed = (await new ArchivePush(vault, new WarnOnly(renderer)).RunAsync(new ArchivePushOptions(result.GetValue(WalPath)!), ct).ConfigureAwait(false)).Pushed;
         if (pushed != null && renderer.Verbose)
         {

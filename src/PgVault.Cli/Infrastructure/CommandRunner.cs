@@ -32,6 +32,7 @@ internal static class CommandRunner
         var renderer = new Renderer(Globals.Json(result), result.GetValue(Globals.Verbose));
         try
         {
+            PgVault.Core.TraceTiming.Mark("signal handlers, renderer");
             return await action(result, renderer, cts.Token).ConfigureAwait(false);
         }
         catch (PgVaultException e)
@@ -50,6 +51,11 @@ internal static class CommandRunner
             renderer.Fail(ErrorCode.Internal, $"unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}", "run again with --verbose for details and report it");
             if (renderer.Verbose) Console.Error.WriteLine(e);
             return 1;
+        }
+        finally
+        {
+            PgVault.Core.TraceTiming.Mark("command done");
+            PgVault.Core.TraceTiming.Report();
         }
     }
 }

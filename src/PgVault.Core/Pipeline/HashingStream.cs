@@ -5,30 +5,35 @@ namespace PgVault.Core.Pipeline;
 
 /// <summary>
 /// Pass-through stream that counts the bytes going through it and computes their SHA-256, on the
-/// write side (<see cref="ForWrite"/>) or the read side (<see cref="ForRead"/>).
+/// write side (<see cref="ForWrite"/>) or the read side (<see cref="ForRead"/>). On the write side
+/// the hash can be left out (the caller already has it): then it only counts.
 /// </summary>
 internal sealed class HashingStream : ReadOrWriteStreamBase
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
     private readonly bool _write;
-    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly IncrementalHash? _hash;
     private string? _sha256Hex;
     private bool _disposed;
 
-    private HashingStream(Stream inner, bool write, bool leaveOpen)
+    private HashingStream(Stream inner, bool write, bool leaveOpen, bool hash = true)
     {
         _inner = inner;
         _write = write;
         _leaveOpen = leaveOpen;
+        _hash = hash ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
     }
 
-    /// <summary>Hashes what is written, then writes it to <paramref name="inner"/>.</summary>
-    public static HashingStream ForWrite(Stream inner, bool leaveOpen)
+    /// <summary>
+    /// Hashes what is written (unless <paramref name="hash"/> is false: then <see cref="Sha256Hex"/>
+    /// is empty), then writes it to <paramref name="inner"/>.
+    /// </summary>
+    public static HashingStream ForWrite(Stream inner, bool leaveOpen, bool hash = true)
     {
         ArgumentNullException.ThrowIfNull(inner);
         return inner.CanWrite
-            ? new HashingStream(inner, write: true, leaveOpen)
+            ? new HashingStream(inner, write: true, leaveOpen, hash)
             : throw new ArgumentException("the inner stream must be writable", nameof(inner));
     }
 
@@ -136,13 +141,18 @@ internal sealed class HashingStream : ReadOrWriteStreamBase
             throw new InvalidOperationException("data went through the stream after its SHA-256 was taken");
         }
 
-        _hash.AppendData(data);
+        _hash?.AppendData(data);
         Bytes += data.Length;
     }
 
     private string FinalizeHash()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_hash is null)
+        {
+            return "";
+        }
+
         Span<byte> digest = stackalloc byte[32];
         _hash.GetHashAndReset(digest);
         return Convert.ToHexStringLower(digest);
@@ -152,7 +162,7 @@ internal sealed class HashingStream : ReadOrWriteStreamBase
     private void ReleaseHash()
     {
         _sha256Hex ??= FinalizeHash();
-        _hash.Dispose();
+        _hash?.Dispose();
     }
 
     private void CheckUsable(bool write)

@@ -23,8 +23,10 @@ internal static class ObjectPipeline
     /// <summary>
     /// Opens one write chain into several destinations (left open): the plaintext is hashed and
     /// compressed once, then each branch is encrypted with its own key (when it has one) and counted.
+    /// With <paramref name="hashSource"/> false the plaintext is not hashed (the caller has its
+    /// checksum already) and <see cref="PipelineResult.SourceSha256"/> is empty.
     /// </summary>
-    public static WritePipeline OpenWrite(IReadOnlyList<WriteBranch> branches, CompressionSpec compression)
+    public static WritePipeline OpenWrite(IReadOnlyList<WriteBranch> branches, CompressionSpec compression, bool hashSource = true)
     {
         ArgumentNullException.ThrowIfNull(branches);
         ArgumentNullException.ThrowIfNull(compression);
@@ -43,7 +45,7 @@ internal static class ObjectPipeline
             }
         }
 
-        return new WritePipeline(branches, compression);
+        return new WritePipeline(branches, compression, hashSource);
     }
 
     /// <summary>

@@ -26,7 +26,7 @@ internal sealed class WritePipeline : IAsyncDisposable
     private PipelineResult? _result;
     private bool _disposed;
 
-    internal WritePipeline(IReadOnlyList<WriteBranch> branches, CompressionSpec compression)
+    internal WritePipeline(IReadOnlyList<WriteBranch> branches, CompressionSpec compression, bool hashSource = true)
     {
         _counting = new CountingStream[branches.Count];
         _encryptors = new EncryptingStream?[branches.Count];
@@ -44,7 +44,7 @@ internal sealed class WritePipeline : IAsyncDisposable
 
         Stream below = bottoms.Length == 1 ? bottoms[0] : _tee = new TeeStream(bottoms);
         _compressor = Compression.CompressTo(below, compression, leaveOpen: true);
-        _hashing = HashingStream.ForWrite(_compressor, leaveOpen: true);
+        _hashing = HashingStream.ForWrite(_compressor, leaveOpen: true, hashSource);
     }
 
     /// <summary>Where the caller writes the object's plaintext. Do not dispose it; dispose the pipeline.</summary>

@@ -20,11 +20,23 @@ internal static class FanOutWriter
         CancellationToken ct) => WriteAsync(repositories, _ => key, compression, produce, ct);
 
     /// <summary>As above, with a key per repository (WAL objects carry a per-repository content tag).</summary>
+    public static Task<StoredFile[]> WriteAsync(
+        IReadOnlyList<Repository> repositories,
+        Func<Repository, string> keyOf,
+        CompressionSpec compression,
+        Func<Stream, CancellationToken, Task> produce,
+        CancellationToken ct) => WriteAsync(repositories, keyOf, compression, produce, hashSource: true, ct);
+
+    /// <summary>
+    /// As above; with <paramref name="hashSource"/> false the bytes produced are not hashed again
+    /// (the caller has their checksum, e.g. already compressed WAL) and the results' Sha256 is empty.
+    /// </summary>
     public static async Task<StoredFile[]> WriteAsync(
         IReadOnlyList<Repository> repositories,
         Func<Repository, string> keyOf,
         CompressionSpec compression,
         Func<Stream, CancellationToken, Task> produce,
+        bool hashSource,
         CancellationToken ct)
     {
         var writers = new List<ObjectWriter>(repositories.Count);
@@ -40,7 +52,7 @@ internal static class FanOutWriter
                 branches.Add(new WriteBranch(writer, repository.DataKey, repository.DataKey != null && repository.BindsNames ? key : null));
             }
             PipelineResult result;
-            await using (var pipeline = ObjectPipeline.OpenWrite(branches, compression))
+            await using (var pipeline = ObjectPipeline.OpenWrite(branches, compression, hashSource))
             {
                 await produce(pipeline.Input, ct).ConfigureAwait(false);
                 result = await pipeline.CompleteAsync(ct).ConfigureAwait(false);

@@ -294,13 +294,19 @@ internal sealed class FileSystemObjectStore : IObjectStore
         public override async Task CommitAsync(CancellationToken ct)
         {
             ct.ThrowIfCancellationRequested();
+            long t = TraceTiming.Now();
             await file.FlushAsync(ct).ConfigureAwait(false);
+            TraceTiming.Add("store: write out buffer", t);
+            t = TraceTiming.Now();
             file.Flush(flushToDisk: true);
+            TraceTiming.Add("store: fsync object file", t);
             await file.DisposeAsync().ConfigureAwait(false);
             _closed = true;
             store.ApplyOwner(temp);
             File.Move(temp, path, overwrite: true);
+            t = TraceTiming.Now();
             Posix.FsyncDirectory(Path.GetDirectoryName(path)!);
+            TraceTiming.Add("store: fsync object directory", t);
             _committed = true;
         }
 

@@ -35,6 +35,7 @@ public sealed class ArchivePush(Vault.Vault vault, IProgressSink progress)
             return new ArchivePushResult(name, null);
         }
         var repositories = await vault.OpenRepositoriesAsync(forWriting: true, progress.Warn, ct).ConfigureAwait(false);
+        TraceTiming.Mark("repositories opened (descriptor read, key unwrapped when encrypted)");
         var pushed = await new WalArchive(repositories, vault.Cluster.Name, progress).PushAsync(options.WalPath, settings.Compression, ct).ConfigureAwait(false);
         return new ArchivePushResult(pushed.FileName, pushed);
     }

@@ -1,5 +1,3 @@
-using System.Buffers;
-using System.Security.Cryptography;
 using PgVault.Core.Errors;
 using PgVault.Core.Pipeline;
 using PgVault.Core.Progress;
@@ -69,12 +67,17 @@ public sealed partial class WalArchive(IReadOnlyList<Repository.Repository> repo
                         "archive-push takes the %p path PostgreSQL passes to archive_command; the file may be damaged or renamed");
             }
             file.Position = 0;
-            // A segment (16 MiB by default) is read once into memory; its SHA-256 (needed for the
-            // object name) and its compression then run on two cores at once, while the
+            TraceTiming.Mark("push: file opened, header checked");
+            // A segment (16 MiB by default) is mapped into memory (no copy); its SHA-256 (needed
+            // for the object name) and its compression then run on two cores at once, while the
             // repositories are checked. Larger files stream in two passes with bounded memory.
             PreparedFile prepared = file.Length <= InMemoryLimit
                 ? await PrepareInMemoryAsync(file, ct).ConfigureAwait(false)
                 : await PrepareStreamingAsync(file, ct).ConfigureAwait(false);
+            // Compression starts at once, beside the hash: it is the longest step, and only a
+            // repeated push (the name already archived) finds it was not needed.
+            prepared.StartCompression(compression, ct);
+            TraceTiming.Mark("push: file mapped or read, hash and compression started");
             try
             {
                 var existing = new List<List<StoredWal>>();
@@ -83,9 +86,9 @@ public sealed partial class WalArchive(IReadOnlyList<Repository.Repository> repo
                     if (header != null) await CheckIdentityAsync(repository, header, name, ct).ConfigureAwait(false);
                     existing.Add(await FindAsync(repository, name, ct).ConfigureAwait(false));
                 }
-                // Compress (beside the hash still running) only when some repository lacks the name.
-                if (existing.Any(e => e.Count == 0)) prepared.StartCompression(compression, ct);
+                TraceTiming.Mark("push: cluster identity checked, name looked up");
                 string sha256 = await prepared.Sha256.ConfigureAwait(false);
+                TraceTiming.Mark("push: SHA-256 done");
 
                 var already = new List<string>();
                 var targets = new List<Repository.Repository>();
@@ -110,21 +113,24 @@ public sealed partial class WalArchive(IReadOnlyList<Repository.Repository> repo
                 }
                 string KeyOf(Repository.Repository target) => RepositoryLayout.WalObject(cluster, name, target.WalTag(sha256), compression.FileExtension);
                 foreach (var target in targets) await ClaimAsync(target, name, KeyOf(target), ct).ConfigureAwait(false);
+                TraceTiming.Mark("push: name claimed");
                 if (targets.Count > 0)
                 {
-                    prepared.StartCompression(compression, ct);
+                    // The SHA-256 of the file is known: the pipeline does not hash again.
                     if (await prepared.Compressed!.ConfigureAwait(false) is { } compressed)
                     {
+                        TraceTiming.Mark("push: compressed");
                         // Already compressed: the pipeline only encrypts (per repository) and stores.
                         await FanOutWriter.WriteAsync(targets, KeyOf, new CompressionSpec(CompressionType.None, 0),
-                            (output, c) => output.WriteAsync(compressed.GetBuffer().AsMemory(0, (int)compressed.Length), c).AsTask(), ct).ConfigureAwait(false);
+                            (output, c) => output.WriteAsync(compressed.GetBuffer().AsMemory(0, (int)compressed.Length), c).AsTask(), hashSource: false, ct).ConfigureAwait(false);
                     }
                     else
                     {
                         file.Position = 0;
-                        await FanOutWriter.WriteAsync(targets, KeyOf, compression, (output, c) => file.CopyToAsync(output, BufferSize, c), ct).ConfigureAwait(false);
+                        await FanOutWriter.WriteAsync(targets, KeyOf, compression, (output, c) => file.CopyToAsync(output, BufferSize, c), hashSource: false, ct).ConfigureAwait(false);
                     }
                 }
+                TraceTiming.Mark("push: stored and committed");
                 return new PushResult(name, sha256, file.Length, targets.Select(t => t.Name).ToList(), already);
             }
             finally
@@ -160,69 +166,6 @@ public sealed partial class WalArchive(IReadOnlyList<Repository.Repository> repo
         {
             throw FaultMarkingStream.Mark(e, repository.Name, claimKey);
         }
-    }
-
-    /// <summary>Files up to this size are pushed from memory (hash and compression in parallel).</summary>
-    private const long InMemoryLimit = 64L << 20;
-
-    /// <summary>
-    /// The checksum of a file being pushed and, when it fit in memory, its bytes, compressed on
-    /// demand on another core while the hash runs.
-    /// </summary>
-    private sealed class PreparedFile(Task<string> sha256, byte[]? data, int length)
-    {
-        public Task<string> Sha256 { get; } = sha256;
-
-        /// <summary>The compressed bytes once started (null result: stream the file instead).</summary>
-        public Task<MemoryStream?>? Compressed { get; private set; }
-
-        public void StartCompression(CompressionSpec compression, CancellationToken ct)
-        {
-            if (Compressed != null) return;
-            if (data is null)
-            {
-                Compressed = Task.FromResult<MemoryStream?>(null);
-                return;
-            }
-            if (compression.Type == CompressionType.None)
-            {
-                Compressed = Task.FromResult<MemoryStream?>(new MemoryStream(data, 0, length, writable: false, publiclyVisible: true));
-                return;
-            }
-            Compressed = Task.Run<MemoryStream?>(() =>
-            {
-                var buffer = new MemoryStream(length / 4 + 1024);
-                using (var compressor = Compression.CompressTo(buffer, compression, leaveOpen: true))
-                {
-                    compressor.Write(data, 0, length);
-                }
-                return buffer;
-            }, ct);
-        }
-
-        public void Release()
-        {
-            if (data is null) return;
-            // The tasks read the rented buffer: it goes back only once they are done.
-            try { Task.WaitAll(Compressed is null ? [Sha256] : [Sha256, Compressed]); } catch (AggregateException) { }
-            ArrayPool<byte>.Shared.Return(data);
-        }
-    }
-
-    private static async Task<PreparedFile> PrepareInMemoryAsync(FileStream file, CancellationToken ct)
-    {
-        int length = (int)file.Length;
-        byte[] data = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
-        int read = await file.ReadAtLeastAsync(data.AsMemory(0, length), length, throwOnEndOfStream: false, ct).ConfigureAwait(false);
-        if (read != length) { ArrayPool<byte>.Shared.Return(data); throw new PgVaultException(ErrorCode.SourceUnreadable, $"'{file.Name}' changed size while it was read"); }
-        var sha = Task.Run(() => Convert.ToHexStringLower(SHA256.HashData(data.AsSpan(0, length))), ct);
-        return new PreparedFile(sha, data, length);
-    }
-
-    private static async Task<PreparedFile> PrepareStreamingAsync(FileStream file, CancellationToken ct)
-    {
-        string sha = Convert.ToHexStringLower(await SHA256.HashDataAsync(file, ct).ConfigureAwait(false));
-        return new PreparedFile(Task.FromResult(sha), null, 0);
     }
 
     /// <summary>True when every repository holds <paramref name="fileName"/>.</summary>
