@@ -122,34 +122,14 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
         string describe = $"pg_dump of database \"{db.Name}\"";
         var files = Enumerable.Range(0, targets.Count).Select(_ => new List<StoredFile>()).ToArray();
         using var task = progress.Start($"dump {db.Name}");
+        string staging = "";
         if (options.Format == DumpFormat.Directory)
         {
-            string temp = Directory.CreateTempSubdirectory("pgvault-dump-").FullName;
-            try
-            {
-                string target = Path.Combine(temp, "dump");
-                args.Add("--file=" + target);
-                await using (var child = ChildProcess.Start(pgDump, args, connection.ChildEnvironment(), describe, redirectInput: false, redirectOutput: false, ct))
-                {
-                    await child.WaitSuccessAsync(ct).ConfigureAwait(false);
-                }
-                long done = 0;
-                foreach (var file in new DirectoryInfo(target).EnumerateFiles().OrderBy(f => f.Name, StringComparer.Ordinal))
-                {
-                    string relative = $"{folder}{file.Name}.{options.Compression.FileExtension}";
-                    var stored = await targets.WriteObjectAsync(id, relative, options.Compression,
-                        async (input, c) =>
-                        {
-                            await using var source = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan | FileOptions.Asynchronous);
-                            done = await CopyAsync(source, input, task, done, c).ConfigureAwait(false);
-                        }, ct).ConfigureAwait(false);
-                    for (int r = 0; r < stored.Length; r++) files[r].Add(stored[r] with { Name = file.Name, Object = relative });
-                }
-            }
-            finally
-            {
-                Directory.Delete(temp, recursive: true);
-            }
+            // Streamed while pg_dump runs: only the table files pg_dump is writing or PgVault is storing are staged.
+            var dump = new DirectoryDump(targets, id, folder, options.Compression, options.Jobs, task);
+            var stored = await dump.RunAsync(pgDump, args, connection.ChildEnvironment(), describe, ct).ConfigureAwait(false);
+            for (int r = 0; r < stored.Length; r++) files[r].AddRange(stored[r]);
+            staging = $"; at most {dump.MostStaged} table file(s) staged at once";
         }
         else
         {
@@ -165,7 +145,7 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
                 }, ct).ConfigureAwait(false);
             for (int r = 0; r < stored.Length; r++) files[r].Add(stored[r] with { Name = name, Object = relative });
         }
-        progress.Info($"database \"{db.Name}\": {Units.Bytes(files[0].Sum(f => f.SizeBytes))} dumped, {Units.Bytes(files[0].Sum(f => f.StoredBytes))} stored");
+        progress.Info($"database \"{db.Name}\": {Units.Bytes(files[0].Sum(f => f.SizeBytes))} dumped, {Units.Bytes(files[0].Sum(f => f.StoredBytes))} stored{staging}");
         return files.Select(list => new LogicalDatabase
         {
             Name = db.Name,
