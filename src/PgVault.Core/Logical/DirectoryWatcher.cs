@@ -65,7 +65,7 @@ internal sealed partial class DirectoryWatcher : IDisposable
             string message = Marshal.GetLastPInvokeErrorMessage();
             Close(_fd);
             throw new PgVaultException(ErrorCode.IoFailed, $"unable to watch '{directory}' (inotify_add_watch): {message}",
-                "raise fs.inotify.max_user_watches / max_user_instances, or use --jobs 1 with another format");
+                "raise fs.inotify.max_user_watches / max_user_instances, or take the backup with --format custom");
         }
         _thread = new Thread(Run) { IsBackground = true, Name = "pgvault-dump-watcher" };
         _thread.Start();
