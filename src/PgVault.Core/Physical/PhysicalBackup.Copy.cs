@@ -299,27 +299,10 @@ public sealed partial class PhysicalBackup
                 pageHashes.Add(file.Path, position, CollectionsMarshal.AsSpan(hashes));
                 if (changed == 0 && position == before.Size)
                     return before with { Mode = file.Mode, Mtime = file.Mtime, BadPages = badPages };
-                var delta = new DeltaRef
+                return WithDelta(before, file, id, packName, placed, changed, position, badPages) with
                 {
-                    Backup = id,
-                    Pack = packName,
-                    Offset = placed.Offset,
-                    Length = placed.Length,
-                    Compression = placed.Compression,
-                    Pages = changed,
-                };
-                return before with
-                {
-                    Size = position,
-                    Mtime = file.Mtime,
-                    Mode = file.Mode,
-                    Sha256 = "",
                     Crc32c = crc.Hex(),
                     Xxh128 = Convert.ToHexStringLower(xxh.GetCurrentHash()),
-                    BaseSize = before.BaseSize ?? before.Size,
-                    BaseXxh128 = before.BaseXxh128 ?? before.Xxh128,
-                    Deltas = [.. before.Deltas ?? [], delta],
-                    BadPages = badPages,
                     PageDigest = null,
                 };
             }
@@ -328,6 +311,35 @@ public sealed partial class PhysicalBackup
                 ArrayPool<byte>.Shared.Return(buffer);
             }
         }
+    }
+
+    /// <summary>
+    /// The reference's entry with one more page delta (just written at <paramref name="placed"/>)
+    /// on its base; the caller sets the new content checks (CRC-32C and XXH128, or a page digest).
+    /// </summary>
+    private static PhysicalFile WithDelta(PhysicalFile before, ScannedFile file, string id, string packName, PackMember placed, int changed,
+        long size, List<long>? badPages)
+    {
+        var delta = new DeltaRef
+        {
+            Backup = id,
+            Pack = packName,
+            Offset = placed.Offset,
+            Length = placed.Length,
+            Compression = placed.Compression,
+            Pages = changed,
+        };
+        return before with
+        {
+            Size = size,
+            Mtime = file.Mtime,
+            Mode = file.Mode,
+            Sha256 = "",
+            BaseSize = before.BaseSize ?? before.Size,
+            BaseXxh128 = before.BaseXxh128 ?? before.Xxh128,
+            Deltas = [.. before.Deltas ?? [], delta],
+            BadPages = badPages,
+        };
     }
 
     /// <summary>Reads until the buffer is full or the file ends (pages stay aligned to the buffer).</summary>

@@ -99,28 +99,11 @@ public sealed partial class PhysicalBackup
                 pageHashes.Add(file.Path, end, hashes);
                 if (changed == 0 && end == before.Size)
                     return (true, before with { Mode = file.Mode, Mtime = file.Mtime, BadPages = badPages });
-                var delta = new DeltaRef
+                return (true, WithDelta(before, file, id, packName, placed, changed, end, badPages) with
                 {
-                    Backup = id,
-                    Pack = packName,
-                    Offset = placed.Offset,
-                    Length = placed.Length,
-                    Compression = placed.Compression,
-                    Pages = changed,
-                };
-                return (true, before with
-                {
-                    Size = end,
-                    Mtime = file.Mtime,
-                    Mode = file.Mode,
-                    Sha256 = "",
                     Crc32c = null,
                     Xxh128 = null,
                     PageDigest = PageDigest.From(hashes),
-                    BaseSize = before.BaseSize ?? before.Size,
-                    BaseXxh128 = before.BaseXxh128 ?? before.Xxh128,
-                    Deltas = [.. before.Deltas ?? [], delta],
-                    BadPages = badPages,
                 });
             }
             finally

@@ -163,16 +163,24 @@ public sealed class DirectoryDumpStreamingTests(ManyTablesFixture db) : IClassFi
         }
     }
 
+    /// <summary>Starts a directory backup (zstd:9, so it takes a while) and waits until pg_dump wrote table data.</summary>
+    private static async Task<(string Tmp, Process Process, Task<string> Stderr)> StartSlowDumpAsync(Workspace ws)
+    {
+        await ws.InitAsync();
+        string tmp = Tmp(ws);
+        var process = PgVaultCli.Start(["--config", ws.ConfigFile, "backup", "--db", ManyTablesFixture.Database, "--format", "directory", "--jobs", "2", "--compression", "zstd:9"],
+            new Dictionary<string, string?> { ["TMPDIR"] = tmp });
+        var stderr = process.StandardError.ReadToEndAsync();
+        await WaitForDataAsync(tmp, process);
+        return (tmp, process, stderr);
+    }
+
     [Fact]
     public async Task Pg_dump_killed_mid_dump_fails_in_one_line_and_leaves_nothing()
     {
         using var ws = new Workspace(db);
-        await ws.InitAsync();
-        string tmp = Tmp(ws);
-        using var process = PgVaultCli.Start(["--config", ws.ConfigFile, "backup", "--db", ManyTablesFixture.Database, "--format", "directory", "--jobs", "2", "--compression", "zstd:9"],
-            new Dictionary<string, string?> { ["TMPDIR"] = tmp });
-        var stderr = process.StandardError.ReadToEndAsync();
-        await WaitForDataAsync(tmp, process);
+        var (tmp, process, stderr) = await StartSlowDumpAsync(ws);
+        using var dumping = process;
         int pgDump = ChildPgDump(process.Id) ?? throw new Xunit.Sdk.XunitException("no pg_dump child of pgvault found");
         Process.GetProcessById(pgDump).Kill(); // SIGKILL of the pg_dump leader
         await process.WaitForExitAsync();
@@ -189,12 +197,8 @@ public sealed class DirectoryDumpStreamingTests(ManyTablesFixture db) : IClassFi
     public async Task Interrupted_directory_dump_stops_pg_dump_and_lists_nothing()
     {
         using var ws = new Workspace(db);
-        await ws.InitAsync();
-        string tmp = Tmp(ws);
-        using var process = PgVaultCli.Start(["--config", ws.ConfigFile, "backup", "--db", ManyTablesFixture.Database, "--format", "directory", "--jobs", "2", "--compression", "zstd:9"],
-            new Dictionary<string, string?> { ["TMPDIR"] = tmp });
-        var stderr = process.StandardError.ReadToEndAsync();
-        await WaitForDataAsync(tmp, process);
+        var (tmp, process, stderr) = await StartSlowDumpAsync(ws);
+        using var dumping = process;
         using (var kill = Process.Start("kill", ["-INT", process.Id.ToString()])) await kill.WaitForExitAsync();
         await process.WaitForExitAsync();
         Assert.True(process.ExitCode == 130, $"exit {process.ExitCode}: {await stderr}");
