@@ -252,7 +252,10 @@ public sealed class Catalog(Repository repository, string cluster)
                 BackupInProgress? held;
                 try
                 {
-                    held = await ReadMarkerAsync(id, ct).ConfigureAwait(false);
+                    // Gone since the listing: its writer committed (manifest first, marker after) or
+                    // discarded it meanwhile. Never debris: removing it could remove a committed backup.
+                    if (await ReadMarkerAsync(id, ct).ConfigureAwait(false) is not { } marker) continue;
+                    held = marker;
                 }
                 catch (PgVaultException)
                 {
@@ -260,9 +263,15 @@ public sealed class Catalog(Repository repository, string cluster)
                 }
                 if (held is { IsAlive: true }) continue;
             }
-            else if (fs != null && fs.ListTemporaries(RepositoryLayout.BackupPrefix(cluster, id)).Any(t => !t.IsDebris(DebrisSafeAge)))
+            else
             {
-                continue; // a writer that still runs (its marker is being written)
+                // The listing is no atomic snapshot (a directory walk, pages): look again, marker first.
+                // A writer removes its marker only after its manifest is written, so a commit under way
+                // shows in one of the two.
+                if (await repository.Store.StatAsync(RepositoryLayout.BackupLock(cluster, id), ct).ConfigureAwait(false) is not null
+                    || await repository.Store.StatAsync(RepositoryLayout.Manifest(cluster, id), ct).ConfigureAwait(false) is not null) continue;
+                if (fs != null && fs.ListTemporaries(RepositoryLayout.BackupPrefix(cluster, id)).Any(t => !t.IsDebris(DebrisSafeAge)))
+                    continue; // a writer that still runs (its marker is being written)
             }
             progress.Info($"removing incomplete backup {id} left by an interrupted run");
             await DiscardAsync(id, ct).ConfigureAwait(false);

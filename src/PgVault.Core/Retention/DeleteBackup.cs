@@ -30,7 +30,7 @@ public sealed class DeleteBackup(Vault.Vault vault, IProgressSink progress)
         foreach (var catalog in catalogs.Catalogs)
         {
             var store = new RetentionStore(catalog, progress);
-            var headers = await catalog.ListHeadersAsync(progress, ct).ConfigureAwait(false);
+            var (headers, running) = await store.ReadCatalogAsync(ct).ConfigureAwait(false);
             if (!headers.Any(h => h.Id == options.Id)) continue;
             var remove = Dependents(headers, options.Id);
             if (remove.Count > 1 && !options.WithDependents)
@@ -46,7 +46,6 @@ public sealed class DeleteBackup(Vault.Vault vault, IProgressSink progress)
                 throw new PgVaultException(ErrorCode.RetentionRefused, $"backup {pinned[0].Id} is pinned in repository '{catalog.Repository.Name}'",
                     $"release the pin first: pgvault keep {pinned[0].Id} --release");
             }
-            var running = await store.RunningAsync(headers, ct).ConfigureAwait(false);
             if (running.FirstOrDefault(r => r.Chain.Any(remove.Contains)) is { } reader)
             {
                 throw new PgVaultException(ErrorCode.RetentionRefused, $"running backup {reader.Id} reads from backup {options.Id} in repository '{catalog.Repository.Name}'",

@@ -66,9 +66,8 @@ public sealed class Expire(Vault.Vault vault, IProgressSink progress)
             : await RepositoryLock.AcquireAsync(catalog.Repository, catalog.Cluster, "expire", CatalogSet.BackupLockWait, progress, ct).ConfigureAwait(false);
         var store = new RetentionStore(catalog, progress);
         var finished = options.DryRun ? [] : await store.FinishInterruptedAsync(ct).ConfigureAwait(false);
-        var headers = await catalog.ListHeadersAsync(progress, ct).ConfigureAwait(false);
+        var (headers, running) = await store.ReadCatalogAsync(ct).ConfigureAwait(false);
         var pins = await new Pins(catalog).ReadAsync(ct).ConfigureAwait(false);
-        var running = await store.RunningAsync(headers, ct).ConfigureAwait(false);
         var plan = RetentionPlanner.Plan(headers, pins, running, policy, now);
         if (options.WalOnly) plan = KeepAllBackups(plan, headers);
         var wal = await store.ListWalAsync(ct).ConfigureAwait(false);

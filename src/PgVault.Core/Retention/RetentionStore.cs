@@ -45,14 +45,26 @@ internal sealed class RetentionStore(Catalog catalog, IProgressSink progress)
     }
 
     /// <summary>
+    /// The complete backups and the running ones, read in that order of safety: the in-progress
+    /// markers first, the headers after. A backup that commits in between (manifest first, marker
+    /// after, without the repository lock) is then in at least one of them, never in neither.
+    /// </summary>
+    public async Task<(List<BackupHeader> Headers, List<RunningBackup> Running)> ReadCatalogAsync(CancellationToken ct)
+    {
+        var markers = await catalog.ListRunningAsync(ct).ConfigureAwait(false);
+        var headers = await catalog.ListHeadersAsync(progress, ct).ConfigureAwait(false);
+        return (headers, Running(markers, headers));
+    }
+
+    /// <summary>
     /// The running backups with their chains and a safe WAL bound: a backup's start LSN is at or
     /// after the start of every backup that began before its marker was written, so WAL from the
     /// newest such start on stays (from the beginning when there is none).
     /// </summary>
-    public async Task<List<RunningBackup>> RunningAsync(IReadOnlyList<BackupHeader> complete, CancellationToken ct)
+    private static List<RunningBackup> Running(IEnumerable<(string Id, BackupInProgress Marker)> markers, IReadOnlyList<BackupHeader> complete)
     {
         var running = new List<RunningBackup>();
-        foreach (var (id, marker) in await catalog.ListRunningAsync(ct).ConfigureAwait(false))
+        foreach (var (id, marker) in markers)
         {
             string? bound = null;
             if (BackupId.TryParse(id, out var parsed) && parsed.Kind.IsPhysical())
