@@ -114,15 +114,25 @@ public sealed partial class PhysicalBackup
             }
             return await Task.Run(() =>
             {
-                byte[] buffer = new byte[segmentSize];
-                byte[]? Load(ulong segment)
+                // One segment open at a time, read a window at a time: memory does not grow with the segment size.
+                ulong open = ulong.MaxValue;
+                Microsoft.Win32.SafeHandles.SafeFileHandle? handle = null;
+                string? Window(ulong segment, long offset, Span<byte> into)
                 {
-                    if (!sources.TryGetValue(segment, out var path)) return null;
-                    using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-                    return FillSpan(handle, buffer, 0) == buffer.Length && RandomAccess.GetLength(handle) == buffer.Length ? buffer : null;
+                    if (segment != open)
+                    {
+                        handle?.Dispose();
+                        handle = null;
+                        open = segment;
+                        if (!sources.TryGetValue(segment, out var path)) return "is not available";
+                        handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                        if (RandomAccess.GetLength(handle) is var length && length != segmentSize) return $"is {length} bytes, not {segmentSize}";
+                    }
+                    if (handle == null) return "is not available";
+                    return FillSpan(handle, into, offset) == into.Length ? null : "ended early";
                 }
                 var map = new WalBlockMap();
-                var reader = new WalRecordReader(Load, segmentSize, timeline);
+                var reader = new WalRecordReader(Window, segmentSize, timeline);
                 try
                 {
                     foreach (var record in reader.Read(from, to))
@@ -135,6 +145,10 @@ public sealed partial class PhysicalBackup
                 catch (Exception e) when (e is WalUnreadableException or IOException or UnauthorizedAccessException)
                 {
                     return (null, $"the WAL {blockMapRange} cannot be read ({e.Message})");
+                }
+                finally
+                {
+                    handle?.Dispose();
                 }
                 return ((WalBlockMap?)map, (string?)null);
             }, ct).ConfigureAwait(false);

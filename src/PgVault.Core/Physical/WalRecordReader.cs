@@ -44,19 +44,56 @@ internal sealed class WalRecordReader
     private const byte ImageHasHole = 0x01, ImageCompressed = 0x04 | 0x08 | 0x10; // PGLZ | LZ4 | ZSTD
     public const byte RmXlog = 0, XlogSwitch = 0x40;
 
-    private readonly Func<ulong, byte[]?> _segment;
+    /// <summary>
+    /// Reads <c>into.Length</c> bytes at <paramref name="offset"/> of WAL segment <paramref name="segment"/>;
+    /// returns a reason when that segment cannot be had whole (missing, of another length), else null.
+    /// </summary>
+    public delegate string? WindowSource(ulong segment, long offset, Span<byte> into);
+
+    /// <summary>How much of a segment is held at once: the reader's memory does not depend on the segment size.</summary>
+    internal const int WindowSize = 1024 * 1024;
+
+    private readonly WindowSource _source;
     private readonly long _segmentSize;
     private readonly uint _timeline;
-    private byte[]? _loaded;
-    private ulong _loadedNumber = ulong.MaxValue;
+    private readonly byte[] _window;
+    private ulong _windowStart = ulong.MaxValue;
     private byte[] _record = new byte[16384];
+
+    /// <param name="source">Reads windows of the segments (page-aligned, never across a segment's end).</param>
+    /// <param name="windowSize">A power of two of at least one page (tests use small ones).</param>
+    public WalRecordReader(WindowSource source, long segmentSize, uint timeline, int windowSize = WindowSize)
+    {
+        if (windowSize < PageSize || !int.IsPow2(windowSize)) throw new ArgumentOutOfRangeException(nameof(windowSize), windowSize, "a power of two of at least one page");
+        _source = source;
+        _segmentSize = segmentSize;
+        _timeline = timeline;
+        _window = new byte[Math.Min(windowSize, segmentSize)];
+    }
 
     /// <param name="segment">The bytes of segment number N (exactly one segment long), or null when it cannot be had.</param>
     public WalRecordReader(Func<ulong, byte[]?> segment, long segmentSize, uint timeline)
+        : this(WholeSegments(segment, segmentSize), segmentSize, timeline)
     {
-        _segment = segment;
-        _segmentSize = segmentSize;
-        _timeline = timeline;
+    }
+
+    /// <summary>Windows cut from whole segments (the last one asked for is kept).</summary>
+    internal static WindowSource WholeSegments(Func<ulong, byte[]?> segment, long segmentSize)
+    {
+        ulong last = ulong.MaxValue;
+        byte[]? bytes = null;
+        return (number, offset, into) =>
+        {
+            if (number != last)
+            {
+                bytes = segment(number);
+                last = number;
+            }
+            if (bytes == null) return "is not available";
+            if (bytes.Length != segmentSize) return $"is {bytes.Length} bytes, not {segmentSize}";
+            bytes.AsSpan((int)offset, into.Length).CopyTo(into);
+            return null;
+        };
     }
 
     /// <summary>Every record that starts at or after <paramref name="start"/> and before <paramref name="end"/>.</summary>
@@ -93,19 +130,19 @@ internal sealed class WalRecordReader
 
     private int HeaderSize(ulong pageAddress) => pageAddress % (ulong)_segmentSize == 0 ? LongHeader : ShortHeader;
 
-    /// <summary>The loaded segment holding <paramref name="lsn"/> and the offset in it.</summary>
-    private (byte[] Segment, int Offset) Locate(ulong lsn)
+    /// <summary>The window holding <paramref name="lsn"/> and the offset in it (a page never spans two windows).</summary>
+    private (byte[] Window, int Offset) Locate(ulong lsn)
     {
-        ulong number = lsn / (ulong)_segmentSize;
-        if (number != _loadedNumber)
+        if (lsn < _windowStart || lsn - _windowStart >= (ulong)_window.Length)
         {
-            _loaded = null;
-            var bytes = _segment(number) ?? throw new WalUnreadableException($"WAL segment {PostgreSql.WalSegments.Name(_timeline, number, _segmentSize)} is not available");
-            if (bytes.Length != _segmentSize) throw new WalUnreadableException($"WAL segment {PostgreSql.WalSegments.Name(_timeline, number, _segmentSize)} is {bytes.Length} bytes, not {_segmentSize}");
-            _loaded = bytes;
-            _loadedNumber = number;
+            _windowStart = ulong.MaxValue;
+            ulong start = lsn - lsn % (ulong)_window.Length;
+            ulong number = start / (ulong)_segmentSize;
+            if (_source(number, (long)(start % (ulong)_segmentSize), _window) is { } problem)
+                throw new WalUnreadableException($"WAL segment {PostgreSql.WalSegments.Name(_timeline, number, _segmentSize)} {problem}");
+            _windowStart = start;
         }
-        return (_loaded!, (int)(lsn % (ulong)_segmentSize));
+        return (_window, (int)(lsn - _windowStart));
     }
 
     /// <summary>

@@ -150,6 +150,39 @@ public sealed class WalRecordReaderTests
     }
 
     [Fact]
+    public void A_window_of_two_pages_reads_the_same_records_as_whole_segments()
+    {
+        var records = new List<(byte, byte, byte[])>();
+        for (int i = 0; i < 60; i++)
+            records.Add((10, 0x00, Body([(1663, 5, 16384, 0, (uint)i, 2000 + 131 * i, i % 4 == 0)], MainData((uint)i))));
+        records.Add((11, 0x10, Body([(1663, 5, 16390, 0, 3, 20000, false)], new byte[300]))); // spans several windows
+        var (segments, starts, end) = Lay(Segment - 8192 * 2 + 40, records);
+        var whole = new WalRecordReader(n => segments.GetValueOrDefault(n), Segment, Timeline)
+            .Read(starts[0], end).Select(r => (r.Lsn, r.Blocks.ToList(), r.MainData.ToArray())).ToList();
+
+        int windows = 0;
+        var cut = WalRecordReader.WholeSegments(n => segments.GetValueOrDefault(n), Segment);
+        var small = new WalRecordReader((n, offset, into) =>
+        {
+            windows++;
+            Assert.Equal(0, offset % (2 * 8192));
+            Assert.True(offset + into.Length <= Segment);
+            return cut(n, offset, into);
+        }, Segment, Timeline, windowSize: 2 * 8192);
+        var windowed = small.Read(starts[0], end).Select(r => (r.Lsn, r.Blocks.ToList(), r.MainData.ToArray())).ToList();
+
+        Assert.Equal(whole.Count, windowed.Count);
+        for (int i = 0; i < whole.Count; i++)
+        {
+            Assert.Equal(whole[i].Lsn, windowed[i].Lsn);
+            Assert.Equal(whole[i].Item2, windowed[i].Item2);
+            Assert.Equal(whole[i].Item3, windowed[i].Item3);
+        }
+        Assert.True(windows > segments.Count * 2, $"{windows} windows for {segments.Count} segments");
+        Assert.Throws<ArgumentOutOfRangeException>(() => new WalRecordReader(cut, Segment, Timeline, windowSize: 3 * 8192));
+    }
+
+    [Fact]
     public void A_recycled_page_a_bad_crc_and_a_missing_segment_are_errors_not_a_short_map()
     {
         var records = Enumerable.Range(0, 30).Select(i => ((byte)10, (byte)0, Body([(1663, 5, 1, 0, (uint)i, 5000, false)], []))).ToList();
