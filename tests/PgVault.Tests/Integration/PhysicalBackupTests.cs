@@ -554,6 +554,51 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task A_file_whose_mtime_cannot_be_trusted_is_compared_by_content_and_stored_again_only_when_changed()
+    {
+        // A file with an mtime in the future: size and mtime say nothing, so an incremental reads it
+        // and compares it with the reference's XXH128 (its backup_manifest checksum is CRC-32C).
+        string probe = Path.Combine(fixture.Cluster.DataDir, "pgvault_untrusted_mtime");
+        var future = DateTime.UtcNow.AddDays(2);
+        await File.WriteAllTextAsync(probe, "content one");
+        File.SetLastWriteTimeUtc(probe, future);
+        try
+        {
+            string full = await fixture.BackupAsync("full");
+            await Task.Delay(1100);
+            string same = await fixture.BackupAsync("incr");
+            await File.WriteAllTextAsync(probe, "content two"); // same size, same mtime
+            File.SetLastWriteTimeUtc(probe, future);
+            await Task.Delay(1100);
+            string changed = await fixture.BackupAsync("incr");
+
+            async Task<JsonElement> EntryAsync(string id) => (await fixture.RunAsync("info", id, "--output", "json")).Json.GetProperty("physical").GetProperty("files")
+                .EnumerateArray().Single(f => f.GetProperty("path").GetString() == "pgvault_untrusted_mtime");
+            var (first, second, third) = (await EntryAsync(full), await EntryAsync(same), await EntryAsync(changed));
+            Assert.Equal(full, first.GetProperty("backup").GetString());
+            Assert.Matches("^[0-9a-f]{8}$", first.GetProperty("crc32c").GetString()!);
+            Assert.Equal(full, second.GetProperty("backup").GetString()); // read, found equal, taken over
+            Assert.Equal(changed, third.GetProperty("backup").GetString()); // read, found different, stored
+            Assert.NotEqual(first.GetProperty("xxh128").GetString(), third.GetProperty("xxh128").GetString());
+
+            await fixture.ArchiveEverythingAsync();
+            string dir = fixture.NewRestoreDir("untrusted-mtime");
+            var restore = await fixture.RunAsync("restore", "--backup", changed, "--pgdata", dir, "--archive-mode", "off");
+            Assert.True(restore.ExitCode == 0, restore.ToString());
+            Assert.Equal("content two", await File.ReadAllTextAsync(Path.Combine(dir, "pgvault_untrusted_mtime")));
+            var (verified, report) = await Run("/usr/lib/postgresql/15/bin/pg_verifybackup", "--no-parse-wal", dir);
+            Assert.True(verified, report);
+            await using var server = await RestoredServer.StartAsync(dir);
+            await server.WaitPromotedAsync();
+            Assert.Equal(1, await server.ScalarAsync<int>("SELECT 1"));
+        }
+        finally
+        {
+            File.Delete(probe);
+        }
+    }
+
+    [Fact]
     public async Task An_incremental_with_no_full_backup_becomes_a_full_one_with_a_warning()
     {
         string root = fixture.NewRestoreDir("fresh");
