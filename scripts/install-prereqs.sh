@@ -11,6 +11,8 @@ command -v npm >/dev/null || need+=(nodejs npm)
 # The daemon and alert tests start a real Prometheus and a real SMTP sink.
 [ -x /usr/bin/prometheus ] || need+=(prometheus)
 python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
+# The zstd tool reads what PgVault compresses (a test checks that it does).
+command -v zstd >/dev/null || need+=(zstd)
 # As root (a container, CI) apt runs directly; as a user it runs through sudo.
 as_root=()
 if [ "$(id -u)" -ne 0 ]; then

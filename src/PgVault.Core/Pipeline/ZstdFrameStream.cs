@@ -1,0 +1,122 @@
+using System.Buffers;
+using PgVault.Core.IO;
+using ZstdSharp;
+using ZstdSharp.Unsafe;
+
+namespace PgVault.Core.Pipeline;
+
+/// <summary>
+/// Compresses into a sequence of independent zstd frames of <see cref="FrameSize"/> input bytes
+/// each (the last one shorter), every frame with its content checksum. Any zstd decoder reads
+/// concatenated frames as one stream, <c>zstd -t</c> included. Used for the members of physical
+/// backup packs: ZstdSharp's streaming compressor drops to its slower external-dictionary match
+/// finder once its window wraps (measured 0.45–0.50 GB/s against 0.73 GB/s for one-shot frames of
+/// 1 MiB on pgbench data), and the one compression context per thread is reused for every member,
+/// so a backup does not allocate and free a context per file.
+/// </summary>
+internal sealed class ZstdFrameStream : ReadOrWriteStreamBase
+{
+    /// <summary>Input bytes per frame: a multiple of the 8 KiB page, as large as the level-3 window gains from.</summary>
+    public const int FrameSize = 1024 * 1024;
+
+    [ThreadStatic]
+    private static Dictionary<int, Compressor>? t_compressors;
+
+    private readonly Stream _inner;
+    private readonly int _level;
+    private readonly bool _leaveOpen;
+    private byte[]? _input;
+    private int _filled;
+    private bool _wroteFrame;
+    private bool _disposed;
+
+    public ZstdFrameStream(Stream inner, int level, bool leaveOpen)
+    {
+        _inner = inner;
+        _level = level;
+        _leaveOpen = leaveOpen;
+        _input = ArrayPool<byte>.Shared.Rent(FrameSize);
+    }
+
+    public override bool CanRead => false;
+
+    public override bool CanWrite => !_disposed;
+
+    public override int Read(Span<byte> buffer) => throw new NotSupportedException();
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        while (!buffer.IsEmpty)
+        {
+            int take = Math.Min(buffer.Length, FrameSize - _filled);
+            buffer[..take].CopyTo(_input.AsSpan(_filled));
+            _filled += take;
+            buffer = buffer[take..];
+            if (_filled == FrameSize) WriteFrame();
+        }
+    }
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        Write(buffer.Span);
+        return ValueTask.CompletedTask;
+    }
+
+    public override void Flush()
+    {
+    }
+
+    private void WriteFrame()
+    {
+        var compressor = Compressor(_level);
+        byte[] output = ArrayPool<byte>.Shared.Rent(ZstdSharp.Compressor.GetCompressBound(_filled));
+        try
+        {
+            int length = compressor.Wrap(_input.AsSpan(0, _filled), output);
+            _inner.Write(output, 0, length);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(output);
+        }
+        _filled = 0;
+        _wroteFrame = true;
+    }
+
+    private static Compressor Compressor(int level)
+    {
+        var compressors = t_compressors ??= [];
+        if (!compressors.TryGetValue(level, out var compressor))
+        {
+            compressor = new Compressor(level);
+            compressor.SetParameter(ZSTD_cParameter.ZSTD_c_checksumFlag, 1);
+            compressors[level] = compressor;
+        }
+        return compressor;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (!_disposed)
+        {
+            _disposed = true;
+            if (disposing)
+            {
+                try
+                {
+                    if (_filled > 0 || !_wroteFrame) WriteFrame(); // an empty member is one empty frame
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(_input!);
+                    _input = null;
+                    if (!_leaveOpen) _inner.Dispose();
+                }
+            }
+        }
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,94 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using PgVault.Core.Pipeline;
+using Xunit;
+
+namespace PgVault.Tests.Unit.Pipeline;
+
+/// <summary>Pack members in 1 MiB zstd frames: any zstd decoder reads them back whole, damage is caught.</summary>
+public sealed class ZstdFrameStreamTests
+{
+    private const uint FrameMagic = 0xFD2FB528;
+
+    private static byte[] Data(int length)
+    {
+        var data = new byte[length];
+        var random = new Random(length);
+        for (int i = 0; i < length; i += 64) data[i] = (byte)random.Next(); // compressible, not trivial
+        return data;
+    }
+
+    private static byte[] Compress(byte[] data, int chunk)
+    {
+        using var output = new MemoryStream();
+        using (var frames = new ZstdFrameStream(output, 3, leaveOpen: true))
+        {
+            for (int at = 0; at < data.Length; at += chunk) frames.Write(data, at, Math.Min(chunk, data.Length - at));
+        }
+        return output.ToArray();
+    }
+
+    private static byte[] Decompress(byte[] compressed)
+    {
+        using var input = Compression.DecompressFrom(new MemoryStream(compressed), CompressionType.Zstd, leaveOpen: false);
+        using var output = new MemoryStream();
+        input.CopyTo(output);
+        return output.ToArray();
+    }
+
+    /// <summary>How many frames: occurrences of the frame magic (a chance match inside compressed bytes is ~2^-32 per position).</summary>
+    private static int Frames(byte[] compressed)
+    {
+        Assert.Equal(FrameMagic, BinaryPrimitives.ReadUInt32LittleEndian(compressed));
+        int frames = 0;
+        for (int at = 0; at + 4 <= compressed.Length; at++)
+        {
+            if (BinaryPrimitives.ReadUInt32LittleEndian(compressed.AsSpan(at)) == FrameMagic) frames++;
+        }
+        return frames;
+    }
+
+    [Theory]
+    [InlineData(0, 1000, 1)]
+    [InlineData(1, 1, 1)]
+    [InlineData(ZstdFrameStream.FrameSize, 8192, 1)]
+    [InlineData(2 * ZstdFrameStream.FrameSize + 123, 1000 * 1000, 3)]
+    [InlineData(3 * ZstdFrameStream.FrameSize - 1, 3 * ZstdFrameStream.FrameSize, 3)]
+    public void Round_trips_in_frames_of_one_MiB(int length, int chunk, int frames)
+    {
+        byte[] data = Data(length);
+        byte[] compressed = Compress(data, chunk);
+        Assert.Equal(frames, Frames(compressed));
+        Assert.Equal(data, Decompress(compressed));
+    }
+
+    [Fact]
+    public void A_damaged_frame_is_an_error_not_other_bytes()
+    {
+        byte[] compressed = Compress(Data(2 * ZstdFrameStream.FrameSize), 65536);
+        compressed[compressed.Length - 10] ^= 0x40; // inside the second frame
+        Assert.ThrowsAny<Exception>(() => Decompress(compressed));
+    }
+
+    [Fact]
+    public void The_zstd_tool_reads_the_frames_as_one_stream()
+    {
+        byte[] data = Data(2 * ZstdFrameStream.FrameSize + 5);
+        string path = Path.Combine(Path.GetTempPath(), $"pgvault-frames-{Guid.NewGuid():N}.zst");
+        File.WriteAllBytes(path, Compress(data, 300000));
+        try
+        {
+            var info = new ProcessStartInfo("zstd", ["-d", "-c", "-q", path]) { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var zstd = Process.Start(info)!;
+            using var output = new MemoryStream();
+            zstd.StandardOutput.BaseStream.CopyTo(output);
+            zstd.WaitForExit();
+            Assert.True(zstd.ExitCode == 0, zstd.StandardError.ReadToEnd());
+            Assert.Equal(data, output.ToArray());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
