@@ -51,11 +51,18 @@ internal sealed class ZstdFrameStream : ReadOrWriteStreamBase
         ObjectDisposedException.ThrowIf(_disposed, this);
         while (!buffer.IsEmpty)
         {
+            if (_filled == 0 && buffer.Length >= FrameSize)
+            {
+                // A whole frame in the caller's buffer (a backup writes 1 MiB reads): no copy.
+                WriteFrame(buffer[..FrameSize]);
+                buffer = buffer[FrameSize..];
+                continue;
+            }
             int take = Math.Min(buffer.Length, FrameSize - _filled);
             buffer[..take].CopyTo(_input.AsSpan(_filled));
             _filled += take;
             buffer = buffer[take..];
-            if (_filled == FrameSize) WriteFrame();
+            if (_filled == FrameSize) WriteBuffered();
         }
     }
 
@@ -69,20 +76,25 @@ internal sealed class ZstdFrameStream : ReadOrWriteStreamBase
     {
     }
 
-    private void WriteFrame()
+    private void WriteBuffered()
+    {
+        WriteFrame(_input.AsSpan(0, _filled));
+        _filled = 0;
+    }
+
+    private void WriteFrame(ReadOnlySpan<byte> input)
     {
         var compressor = Compressor(_level);
-        byte[] output = ArrayPool<byte>.Shared.Rent(ZstdSharp.Compressor.GetCompressBound(_filled));
+        byte[] output = ArrayPool<byte>.Shared.Rent(ZstdSharp.Compressor.GetCompressBound(input.Length));
         try
         {
-            int length = compressor.Wrap(_input.AsSpan(0, _filled), output);
+            int length = compressor.Wrap(input, output);
             _inner.Write(output, 0, length);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(output);
         }
-        _filled = 0;
         _wroteFrame = true;
     }
 
@@ -107,7 +119,7 @@ internal sealed class ZstdFrameStream : ReadOrWriteStreamBase
             {
                 try
                 {
-                    if (_filled > 0 || !_wroteFrame) WriteFrame(); // an empty member is one empty frame
+                    if (_filled > 0 || !_wroteFrame) WriteBuffered(); // an empty member is one empty frame
                 }
                 finally
                 {
