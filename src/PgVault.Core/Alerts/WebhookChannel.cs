@@ -37,6 +37,9 @@ internal sealed class WebhookChannel(AlertChannelConfig config) : IAlertChannel
             using var request = new HttpRequestMessage(HttpMethod.Post, config.Url) { Content = new ByteArrayContent(body) };
             request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
             request.Headers.UserAgent.Add(new ProductInfoHeaderValue("pgvault", VersionInfo.Version));
+            // A connection of its own per alert: alerts are rare, and a pooled connection the receiver
+            // closed while idle fails the POST (seen in CI: a recovery alert lost 15 s after the last one).
+            request.Headers.ConnectionClose = true;
             if (signature is not null) request.Headers.Add(SignatureHeader, signature);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(config.Timeout);
