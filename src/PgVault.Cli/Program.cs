@@ -10,6 +10,7 @@ internal static class Program
     public static async Task<int> Main(string[] args)
     {
         PgVault.Core.TraceTiming.Mark("main entered");
+        PgVault.Core.IO.Allocator.Configure();
         var root = new RootCommand("PgVault: backup and recovery for PostgreSQL (logical backups, WAL archiving, a catalog, encrypted repositories)");
         Globals.AddTo(root);
         root.Subcommands.Add(RepoCommand.Build());
