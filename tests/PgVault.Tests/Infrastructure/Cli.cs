@@ -15,7 +15,11 @@ public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
     public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
 }
 
-/// <summary>Runs the real pgvault CLI (the built pgvault.dll next to the tests) as a child process.</summary>
+/// <summary>
+/// Runs the real pgvault CLI as a child process: the binary named by <c>PGVAULT_TEST_BINARY</c>
+/// (<c>./test</c> sets it to the Native AOT build of the launcher, the binary users run), else
+/// <c>dotnet pgvault.dll</c> built next to the tests (a JIT start costs ten times the CPU).
+/// </summary>
 public static class PgVaultCli
 {
     public static readonly string Dll = Path.Combine(AppContext.BaseDirectory, "pgvault.dll");
@@ -23,9 +27,21 @@ public static class PgVaultCli
     /// <summary>The dotnet host, resolved to its real path (the server runs archive_command with a bare PATH).</summary>
     public static readonly string Dotnet = ResolveDotnet();
 
+    /// <summary>The program and leading arguments that run pgvault (absolute paths: usable as another user, from any directory).</summary>
+    public static readonly IReadOnlyList<string> Command = ResolveCommand();
+
     /// <summary>A shell command line that runs this pgvault (for archive_command / restore_command).</summary>
     public static string ShellCommand(params string[] args) =>
-        string.Join(' ', new[] { Dotnet, Dll }.Concat(args).Select(a => a == "%p" || a == "%f" ? a : "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'"));
+        string.Join(' ', Command.Concat(args).Select(a => a == "%p" || a == "%f" ? a : "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'"));
+
+    private static IReadOnlyList<string> ResolveCommand()
+    {
+        string? binary = Environment.GetEnvironmentVariable("PGVAULT_TEST_BINARY");
+        if (string.IsNullOrEmpty(binary)) return [Dotnet, Dll];
+        if (!Path.IsPathFullyQualified(binary) || !File.Exists(binary))
+            throw new InvalidOperationException($"PGVAULT_TEST_BINARY='{binary}' is not the absolute path of a pgvault binary");
+        return [binary];
+    }
 
     private static string ResolveDotnet()
     {
@@ -39,7 +55,7 @@ public static class PgVaultCli
 
     public static Process Start(IEnumerable<string> args, IDictionary<string, string?>? env = null, string? workingDirectory = null)
     {
-        var psi = new ProcessStartInfo("dotnet")
+        var psi = new ProcessStartInfo(Command[0])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -47,7 +63,7 @@ public static class PgVaultCli
             UseShellExecute = false,
         };
         if (workingDirectory != null) psi.WorkingDirectory = workingDirectory;
-        psi.ArgumentList.Add(Dll);
+        foreach (var a in Command.Skip(1)) psi.ArgumentList.Add(a);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment.Remove("PGVAULT_CONFIG");
         foreach (var key in new[] { "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE" }) psi.Environment.Remove(key);

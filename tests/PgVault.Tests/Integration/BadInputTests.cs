@@ -354,7 +354,7 @@ public sealed class BadInputTests(PasswordClusterFixture db) : IClassFixture<Pas
 
         // The postgres OS user can use what root wrote.
         var psi = new System.Diagnostics.ProcessStartInfo("runuser") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-u", "postgres", "--", "dotnet", Path.Combine(AppContext.BaseDirectory, "pgvault.dll"), "--config", ws.ConfigFile, "list", "--output", "json" })
+        foreach (var a in new[] { "-u", "postgres", "--" }.Concat(PgVaultCli.Command).Concat(["--config", ws.ConfigFile, "list", "--output", "json"]))
             psi.ArgumentList.Add(a);
         using var process = System.Diagnostics.Process.Start(psi)!;
         string output = await process.StandardOutput.ReadToEndAsync();

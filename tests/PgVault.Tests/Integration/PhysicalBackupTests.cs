@@ -414,15 +414,17 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
         Assert.True(await standby.ScalarAsync<bool>("SELECT pg_is_in_recovery()"));
         await fixture.ExecAsync("postgres", "INSERT INTO followed VALUES (42)");
         var clock = Stopwatch.StartNew();
+        // The row may arrive through restore_command (archive-get) before the WAL receiver has
+        // connected: the standby must end up streaming from its primary as well.
         while (true)
         {
             bool seen = await standby.ScalarAsync<bool>("SELECT to_regclass('followed') IS NOT NULL")
-                && await standby.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM followed WHERE id = 42)");
+                && await standby.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM followed WHERE id = 42)")
+                && await standby.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')");
             if (seen) break;
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "the standby did not follow:\n" + standby.Log());
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "the standby did not follow by streaming:\n" + standby.Log());
             await Task.Delay(100);
         }
-        Assert.True(await standby.ScalarAsync<bool>("SELECT status = 'streaming' FROM pg_stat_wal_receiver"));
 
         // A physical backup pointed at the standby is refused with a clear message.
         var fromStandby = await fixture.RunAsync("--connection", $"host={standby.SocketDir} port={standby.Port} user=postgres dbname=postgres", "backup", "--type", "full");

@@ -99,7 +99,7 @@ public sealed class Streamer : IAsyncDisposable
     public static Streamer Start(string config, params string[] args)
     {
         var psi = new ProcessStartInfo("setpriv") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = "/" };
-        foreach (var a in new[] { "--reuid=postgres", "--regid=postgres", "--init-groups", "--", PgVaultCli.Dotnet, PgVaultCli.Dll, "--config", config }.Concat(args))
+        foreach (var a in new[] { "--reuid=postgres", "--regid=postgres", "--init-groups", "--" }.Concat(PgVaultCli.Command).Concat(["--config", config]).Concat(args))
             psi.ArgumentList.Add(a);
         psi.Environment.Remove("PGVAULT_CONFIG");
         foreach (var key in new[] { "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE" }) psi.Environment.Remove(key);
