@@ -41,14 +41,23 @@ internal sealed class PageHashSpool : IDisposable
 
     public bool HasCurrent(string path) { lock (_gate) return _current.ContainsKey(path); }
 
-    /// <summary>The reference's page hashes of one file (an array of its page count, read from the spool).</summary>
-    public ulong[] ReadReference(string path)
+    /// <summary>The reference's page hashes of one file (one per page, read from the spool; dispose to return the array).</summary>
+    public PageHashList ReadReference(string path)
     {
         Entry entry;
         lock (_gate) entry = _reference[path];
-        var hashes = new ulong[entry.Pages];
-        ReadExactly(MemoryMarshal.AsBytes(hashes.AsSpan()), entry.Offset);
-        return hashes;
+        var hashes = new PageHashList(entry.Pages);
+        try
+        {
+            hashes.SetCount(entry.Pages);
+            ReadExactly(MemoryMarshal.AsBytes(hashes.Span), entry.Offset);
+            return hashes;
+        }
+        catch
+        {
+            hashes.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Drops what <see cref="LoadReferenceAsync"/> loaded (an object that failed part-way).</summary>

@@ -94,9 +94,13 @@ public sealed partial class PhysicalBackup
                 {
                     c2.ThrowIfCancellationRequested();
                     Action<long> advanced = bytes => task.Report(Interlocked.Add(ref done, bytes));
-                    var copied = item.DeltaBase is { } deltaBase
-                        ? CopyDelta(item.File, deltaBase, hashes.ReadReference(item.File.Path), writer, id, relative, startLsn, checksums, options.Compression, advanced, hashes, WalBlocksFor(item.File.Path))
-                        : CopyFile(item, writer, id, relative, startLsn, checksums, options.Compression, advanced, hashes);
+                    PhysicalFile? copied;
+                    if (item.DeltaBase is { } deltaBase)
+                    {
+                        using var referenceHashes = hashes.ReadReference(item.File.Path);
+                        copied = CopyDelta(item.File, deltaBase, referenceHashes.Span, writer, id, relative, startLsn, checksums, options.Compression, advanced, hashes, WalBlocksFor(item.File.Path));
+                    }
+                    else copied = CopyFile(item, writer, id, relative, startLsn, checksums, options.Compression, advanced, hashes);
                     if (copied != null) members.Add(copied);
                     else Interlocked.Increment(ref vanished);
                 }
@@ -176,7 +180,7 @@ public sealed partial class PhysicalBackup
                 // CPU a full backup spends besides compression; XXH128 is the content check.
                 var crc = new Crc32C();
                 var xxh = new XxHash128();
-                List<ulong>? hashes = file.Size >= PageHashes.MinFileSize ? new List<ulong>(PageHashes.PageCount(file.Size)) : null;
+                using PageHashList? hashes = file.Size >= PageHashes.MinFileSize ? new PageHashList(PageHashes.PageCount(file.Size)) : null;
                 long position = 0;
                 PackMember placed;
                 using (var member = pack.BeginMember(compression))
@@ -196,7 +200,7 @@ public sealed partial class PhysicalBackup
                     }
                     placed = member.Complete();
                 }
-                if (hashes != null) pageHashes.Add(file.Path, position, CollectionsMarshal.AsSpan(hashes));
+                if (hashes != null) pageHashes.Add(file.Path, position, hashes.Span);
                 return new PhysicalFile
                 {
                     Path = file.Path,
@@ -240,7 +244,7 @@ public sealed partial class PhysicalBackup
     }
 
     /// <summary>XXH64 of each 8 KiB page (the last one may be shorter) of a buffer that starts on a page boundary.</summary>
-    private static void HashPages(ReadOnlySpan<byte> data, List<ulong> hashes)
+    private static void HashPages(ReadOnlySpan<byte> data, PageHashList hashes)
     {
         for (int at = 0; at < data.Length; at += PageHashes.PageSize)
             hashes.Add(XxHash64.HashToUInt64(data.Slice(at, Math.Min(PageHashes.PageSize, data.Length - at))));
@@ -252,7 +256,7 @@ public sealed partial class PhysicalBackup
     /// checksums all come from the same read. Returns the reference entry unchanged when no page
     /// changed, else an entry whose base is the reference's and whose deltas end with this one.
     /// </summary>
-    private PhysicalFile? CopyDelta(ScannedFile file, PhysicalFile before, ulong[] referenceHashes, PackWriter pack, string id, string packName,
+    private PhysicalFile? CopyDelta(ScannedFile file, PhysicalFile before, ReadOnlySpan<ulong> referenceHashes, PackWriter pack, string id, string packName,
         ulong startLsn, bool checksums, CompressionSpec compression, Action<long> advanced, PageHashSpool pageHashes,
         uint[]? walBlocks = null)
     {
@@ -269,7 +273,7 @@ public sealed partial class PhysicalBackup
                 List<long>? badPages = null;
                 var crc = new Crc32C();
                 var xxh = new XxHash128();
-                var hashes = new List<ulong>(PageHashes.PageCount(file.Size));
+                using var hashes = new PageHashList(PageHashes.PageCount(file.Size));
                 long position = 0;
                 int changed = 0;
                 PackMember placed;
@@ -299,7 +303,7 @@ public sealed partial class PhysicalBackup
                     PageDeltas.WriteEnd(compressor, position);
                     placed = member.Complete();
                 }
-                pageHashes.Add(file.Path, position, CollectionsMarshal.AsSpan(hashes));
+                pageHashes.Add(file.Path, position, hashes.Span);
                 if (changed == 0 && position == before.Size)
                     return before with { Mode = file.Mode, Mtime = file.Mtime, BadPages = badPages };
                 return WithDelta(before, file, id, packName, placed, changed, position, badPages) with

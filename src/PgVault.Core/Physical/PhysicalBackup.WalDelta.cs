@@ -19,7 +19,7 @@ public sealed partial class PhysicalBackup
     /// changed without being listed fails the backup. Returns Done = false (nothing written) when
     /// the file is shorter than in the reference: the page-hash scan then handles it.
     /// </summary>
-    private (bool Done, PhysicalFile? File) CopyDeltaFromWal(ScannedFile file, PhysicalFile before, ulong[] referenceHashes, uint[] listed, PackWriter pack,
+    private (bool Done, PhysicalFile? File) CopyDeltaFromWal(ScannedFile file, PhysicalFile before, ReadOnlySpan<ulong> referenceHashes, uint[] listed, PackWriter pack,
         string id, string packName, ulong startLsn, bool checksums, CompressionSpec compression, Action<long> advanced,
         PageHashSpool pageHashes)
     {
@@ -31,8 +31,9 @@ public sealed partial class PhysicalBackup
             int pages = PageHashes.PageCount(size);
             // Pages the reference holds whole; a short last page of the reference is read again.
             int carried = (int)Math.Min(Math.Min(before.Size / PageHashes.PageSize, referenceHashes.Length), pages);
-            var hashes = new ulong[pages];
-            Array.Copy(referenceHashes, hashes, carried);
+            using var hashes = new PageHashList(pages);
+            hashes.SetCount(pages);
+            referenceHashes[..carried].CopyTo(hashes.Span);
             bool verify = verifyBlockMap;
             // Runs of pages to read: the listed pages below `carried`, then everything from `carried` on (or the whole file to verify).
             var runs = new List<(int First, int Count)>();
@@ -93,17 +94,17 @@ public sealed partial class PhysicalBackup
                     PageDeltas.WriteEnd(compressor, end);
                     placed = member.Complete();
                 }
-                if (end < size) hashes = hashes[..PageHashes.PageCount(end)];
+                if (end < size) hashes.SetCount(PageHashes.PageCount(end));
                 Interlocked.Increment(ref blockMapFiles);
                 Interlocked.Add(ref blockMapPagesRead, read);
-                pageHashes.Add(file.Path, end, hashes);
+                pageHashes.Add(file.Path, end, hashes.Span);
                 if (changed == 0 && end == before.Size)
                     return (true, before with { Mode = file.Mode, Mtime = file.Mtime, BadPages = badPages });
                 return (true, WithDelta(before, file, id, packName, placed, changed, end, badPages) with
                 {
                     Crc32c = null,
                     Xxh128 = null,
-                    PageDigest = PageDigest.From(hashes),
+                    PageDigest = PageDigest.From(hashes.Span),
                 });
             }
             finally

@@ -30,7 +30,11 @@ public sealed class PageHashSpoolTests
         using var next = new PageHashSpool();
         await next.LoadReferenceAsync(new MemoryStream(expected), "k", CancellationToken.None);
         Assert.Equal(3, next.ReferenceCount);
-        foreach (var (path, (_, hashes)) in Files) Assert.Equal(hashes, next.ReadReference(path));
+        foreach (var (path, (_, hashes)) in Files)
+        {
+            using var read = next.ReadReference(path);
+            Assert.Equal(hashes, read.Span.ToArray());
+        }
         // Carried forward, the reference's hashes are written again unchanged.
         foreach (string path in Files.Keys) next.CarryForward(path);
         using var again = new MemoryStream();
