@@ -107,7 +107,7 @@ public sealed partial class PhysicalBackup
                 if (WalSegmentIsAt(local, segment * (ulong)segmentSize)) { sources[segment] = local; continue; }
                 temp ??= Directory.CreateTempSubdirectory("pgvault-walmap-").FullName;
                 string copy = Path.Combine(temp, name);
-                var got = await archive.GetAsync(name, copy, ct).ConfigureAwait(false);
+                var got = await archive.GetScratchCopyAsync(name, copy, ct).ConfigureAwait(false);
                 if (got.Status != WalGetStatus.Intact)
                     return (null, $"WAL segment {name} is neither in pg_wal nor readable from the archive ({got.Status.ToString().ToLowerInvariant()})");
                 sources[segment] = copy;

@@ -28,7 +28,9 @@ public sealed partial class PhysicalBackup
                 if (clock.Elapsed.TotalSeconds > timeoutSeconds)
                     throw new PgVaultException(ErrorCode.ArchiveTimeout, $"WAL segment {name} needed by the backup did not reach the archive within {timeoutSeconds} s",
                         "check archive_command and the archiver with 'pgvault check'; raise archive_timeout of the cluster if archiving is slow");
-                await Task.Delay(50, ct).ConfigureAwait(false);
+                // The stop segment usually arrives within the archiver's first push (tens of ms):
+                // poll closely for the first second, then every 50 ms.
+                await Task.Delay(clock.ElapsedMilliseconds < 1000 ? 10 : 50, ct).ConfigureAwait(false);
             }
         }
     }

@@ -40,10 +40,12 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
         await using var conn = await PgServer.ConnectAsync(connection.WithDatabase(connection.Database), ct).ConfigureAwait(false);
         var server = await PgServer.FactsAsync(conn, ct).ConfigureAwait(false);
         var facts = await CheckServerAsync(conn, options, server, ct).ConfigureAwait(false);
+        TraceTiming.Mark("backup: connected, server checked");
 
         await targets.RemoveDebrisAsync(progress, ct).ConfigureAwait(false);
         await targets.RecordSystemAsync(server, progress, ct).ConfigureAwait(false);
         var (type, reference, id) = await BeginAsync(options.Type, server, ct).ConfigureAwait(false);
+        TraceTiming.Mark("backup: debris removed, id and reference chosen");
         var started = BackupId.Parse(id).Start;
         progress.Info($"backup {id}: {type} of {facts.PgData}{(reference != null ? $" (reference {reference.Id})" : "")} into {(targets.Count == 1 ? "repository" : "repositories")} {targets.Names}");
         bool inBackup = false;
@@ -52,20 +54,28 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
         {
             var (startLsn, startTime, timeline) = await BackupStartAsync(conn, id, options.StartFast, ct).ConfigureAwait(false);
             inBackup = true;
+            TraceTiming.Mark("backup: pg_backup_start (checkpoint)");
             var tablespaces = await TablespacesAsync(conn, ct).ConfigureAwait(false);
             // Names and row estimates from the catalog (no scan): what a restore drill compares with.
             var databases = (await PgServer.DatabasesAsync(conn, ct).ConfigureAwait(false)).Where(d => d.AllowConnections && !d.IsTemplate).Select(d => d.Name).ToList();
             var tables = await TableStats.ReadAllAsync(connection, databases, progress.Warn, ct).ConfigureAwait(false);
+            TraceTiming.Mark("backup: tablespaces, databases, table statistics");
             int vanished = 0;
             var (directories, scanned) = DataDirectory.Scan(facts.PgData, tablespaces, _ => vanished++);
             if (vanished > 0) progress.Info($"{vanished} files and directories vanished while the data directory was scanned (dropped or temporary relations): left out");
+            TraceTiming.Mark("backup: data directory scanned");
             if (reference != null) await ReadPageHashesAsync(reference, pageHashes, ct).ConfigureAwait(false);
+            TraceTiming.Mark("backup: reference page hashes read");
             if (reference != null) await PlanBlockMapAsync(conn, reference, scanned, timeline, startLsn, facts.PgData, facts.SegmentSize, options, ct).ConfigureAwait(false);
+            TraceTiming.Mark("backup: WAL block map built");
             var copy = await CopyAsync(id, scanned, reference, pageHashes, timeline, startLsn, startTime, facts.DataChecksums, options, ct).ConfigureAwait(false);
+            TraceTiming.Mark("backup: files copied");
             var stop = await BackupStopAsync(conn, ct).ConfigureAwait(false);
+            TraceTiming.Mark("backup: pg_backup_stop");
             inBackup = false;
             string startWal = StartWalFromLabel(stop.Label) ?? WalSegments.Name((uint)timeline, WalSegments.SegmentOf(startLsn, facts.SegmentSize), facts.SegmentSize);
             await WaitForWalAsync(startWal, stop.StopWal, facts.SegmentSize, options.ArchiveTimeoutSeconds, ct).ConfigureAwait(false);
+            TraceTiming.Mark("backup: WAL archived");
 
             var files = copy.Files.OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
             var labelBytes = System.Text.Encoding.UTF8.GetBytes(stop.Label);
@@ -144,6 +154,7 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
                 },
             }).ToArray();
             await targets.CommitAsync(id, r => manifests[r], ct).ConfigureAwait(false); // the commit point
+            TraceTiming.Mark("backup: manifests written, committed");
             return manifests;
         }
         catch (Exception e)

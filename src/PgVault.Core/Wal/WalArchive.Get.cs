@@ -18,12 +18,19 @@ public sealed partial class WalArchive
     /// intact copy; a repository that fails is reported and the next one is tried.
     /// </summary>
     public Task<WalGetResult> GetAsync(string fileName, string destination, CancellationToken ct) =>
-        GetOrCheckAsync(fileName, destination, ct);
+        GetOrCheckAsync(fileName, destination, durable: true, ct);
+
+    /// <summary>
+    /// <see cref="GetAsync(string, string, CancellationToken)"/> for a private scratch copy that is read
+    /// at once and deleted (the WAL block map of an incremental): not flushed to disk.
+    /// </summary>
+    internal Task<WalGetResult> GetScratchCopyAsync(string fileName, string destination, CancellationToken ct) =>
+        GetOrCheckAsync(fileName, destination, durable: false, ct);
 
     /// <summary>Reads <paramref name="fileName"/> whole from the first repository holding an intact copy, writing nothing.</summary>
-    public Task<WalGetResult> CheckAsync(string fileName, CancellationToken ct) => GetOrCheckAsync(fileName, null, ct);
+    public Task<WalGetResult> CheckAsync(string fileName, CancellationToken ct) => GetOrCheckAsync(fileName, null, durable: false, ct);
 
-    private async Task<WalGetResult> GetOrCheckAsync(string fileName, string? destination, CancellationToken ct)
+    private async Task<WalGetResult> GetOrCheckAsync(string fileName, string? destination, bool durable, CancellationToken ct)
     {
         var wal = WalFileName.TryParse(fileName)
             ?? throw PgVaultException.Usage($"'{fileName}' is not the name of a WAL file", "use restore_command = 'pgvault archive-get %f %p'");
@@ -47,7 +54,7 @@ public sealed partial class WalArchive
             {
                 try
                 {
-                    await FetchAsync(repository, copy, wal, destination, ct).ConfigureAwait(false);
+                    await FetchAsync(repository, copy, wal, destination, durable, ct).ConfigureAwait(false);
                     return new WalGetResult(WalGetStatus.Intact, damaged);
                 }
                 catch (PgVaultException e) when (e.RepositoryFault)
@@ -68,9 +75,10 @@ public sealed partial class WalArchive
     /// Reads one stored copy whole: decrypted, decompressed, its SHA-256 checked against the name
     /// it is stored under and, for a segment, its page header against the file name (a segment
     /// stored under another's name is damaged). Written to <paramref name="destination"/> only
-    /// once all of that holds; with no destination the bytes are discarded.
+    /// once all of that holds (and flushed to disk first when <paramref name="durable"/>); with no
+    /// destination the bytes are discarded.
     /// </summary>
-    private static async Task FetchAsync(Repository.Repository repository, StoredWal stored, WalFileName wal, string? destination, CancellationToken ct)
+    private static async Task FetchAsync(Repository.Repository repository, StoredWal stored, WalFileName wal, string? destination, bool durable, CancellationToken ct)
     {
         string? full = destination is null ? null : Path.GetFullPath(destination);
         string? temp = full is null ? null : Path.Combine(Path.GetDirectoryName(full)!, "." + Path.GetFileName(full) + ".pgvault-" + Environment.ProcessId);
@@ -103,7 +111,7 @@ public sealed partial class WalArchive
                     ArrayPool<byte>.Shared.Return(buffer);
                 }
                 sha = Convert.ToHexStringLower(hash.GetHashAndReset());
-                if (output is FileStream file) file.Flush(flushToDisk: true);
+                if (output is FileStream file) file.Flush(flushToDisk: durable);
             }
             if (repository.WalTag(sha) != stored.Sha16)
                 throw PgVaultException.Corrupt(stored.Key, $"checksum mismatch (the content's tag is {repository.WalTag(sha)}, not the {stored.Sha16} of its name)");
