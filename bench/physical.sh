@@ -28,7 +28,7 @@
 # Before each switch the archiver is drained (no .ready file left), then archive_command is
 # changed (ALTER SYSTEM + pg_reload_conf) and one WAL segment is pushed through it (untimed),
 # so a backup never waits on a broken or stale archive_command.
-# The tool that goes first alternates: full pgBackRest->PgVault, incr PgVault->pgBackRest,
+# pg_basebackup goes first (see step 1); then the tool that goes first alternates: full pgBackRest->PgVault, incr PgVault->pgBackRest,
 # restore pgBackRest->PgVault, delta PgVault->pgBackRest.
 # Prints a markdown report (wall s, ratios, sizes, peak RSS, CPU) with the targets
 #   PgVault full <= pgBackRest full (zstd:3 vs zst:3, parallelism 2), PgVault restore <=
@@ -393,6 +393,9 @@ pv_backup() {
   [[ -n $id && -n ${STORED[$key]:-} ]] || NOTES+=("${LABEL[$key]}: no id/stored_bytes in the JSON output: $(head -c 300 "$STEP_OUT" | tr '\n' ' ')")
   GROWTH[$key]=$(($(pv_repo_bytes) - g0))
   log "  PgVault backup $id (type ${PVTYPE[$key]:-?}), stored $(mb "${STORED[$key]:-}") MB"
+  local why
+  why=$(grep -o '"fallback_reason"[[:space:]]*:[[:space:]]*"[^"]*"' "$STEP_OUT" | head -n1 | sed 's/^[^:]*:[[:space:]]*"//; s/"$//')
+  [[ -z $why ]] || NOTES+=("${LABEL[$key]}: changed pages found by a page-hash scan, not from the WAL: $why")
 }
 
 LABEL=(
@@ -424,9 +427,11 @@ step_pv_full() {  # KEY COMPRESSION
 }
 
 # ------------------------------------------------------- 1: full backups ------
+# pg_basebackup first: while it runs archive_command is /bin/true, and that WAL must not fall
+# between PgVault's full and its incremental (PgVault reads the archived WAL in between to find
+# the changed blocks; a gap makes it fall back to a page-hash scan, which a user archiving
+# every segment never sees).
 log "== 1: full backups"
-step_pgbr_full full_pgbr zst
-step_pv_full full_pv zstd:3
 if ((DO_BB)); then
   use_archive "/bin/true (pg_basebackup streams its WAL)" /bin/true || true
   if measure full_bb "${AS_PG[@]}" "$BIN/pg_basebackup" -h "$SOCK" -p "$PORT" -U "$PG_OS_USER" \
@@ -437,6 +442,8 @@ if ((DO_BB)); then
 else
   skip full_bb "pg_basebackup not run (TOOLS)"
 fi
+step_pgbr_full full_pgbr zst
+step_pv_full full_pv zstd:3
 
 # --------------------------------------------------- 2: incremental backups ---
 log "== 2: pgbench -n -c 2 -j 2 -t $((INCR_TX / 2)) ($INCR_TX transactions), then incremental backups"
