@@ -47,7 +47,7 @@ internal static class DemoCommand
             string configFile = Path.Combine(work, "pgvault.yaml");
             string passFile = Path.Combine(work, "passphrase");
             string repoPath = Path.Combine(work, "repo");
-            string archiveCommand = ArchiveSetup.ArchiveCommand(ArchiveSetup.SelfInvocation(), ["--config", configFile, "--cluster", "sandbox"]);
+            string archiveCommand = ArchiveSetup.ArchiveCommand(ArchiveSetup.WalInvocation(), ["--config", configFile, "--cluster", "sandbox"]);
             await File.WriteAllTextAsync(passFile, Convert.ToBase64String(RandomNumberGenerator.GetBytes(24)), ct).ConfigureAwait(false);
             File.SetUnixFileMode(passFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             Directory.CreateDirectory(repoPath, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);

@@ -54,7 +54,7 @@ public sealed partial class PhysicalRestore(Vault.Vault vault, IProgressSink pro
             options = options with
             {
                 // With WAL streaming configured or its spool present, recovery (not a standby) also replays the last, partial segment.
-                RestoreCommand = Wal.ArchiveSetup.RestoreCommand(Wal.ArchiveSetup.SelfInvocation(), vault.SelectionArguments(),
+                RestoreCommand = Wal.ArchiveSetup.RestoreCommand(Wal.ArchiveSetup.WalInvocation(), vault.SelectionArguments(),
                     partial: options.Type != "standby" && (vault.Cluster.Streaming != null || Directory.Exists(vault.Settings.Archive.StreamSpoolFor(vault.Cluster.Name)))),
             };
         sources = await vault.OpenCatalogsAsync(forWriting: false, progress.Warn, ct).ConfigureAwait(false);

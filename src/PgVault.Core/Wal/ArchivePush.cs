@@ -53,7 +53,7 @@ public sealed class ArchivePush(Vault.Vault vault, IProgressSink progress)
     /// <summary>Starts the background worker with the same selection; it outlives this process.</summary>
     private Process? StartWorker(string pgWal)
     {
-        var invocation = ArchiveSetup.SelfInvocation();
+        var invocation = ArchiveSetup.WalInvocation();
         var psi = new ProcessStartInfo(invocation[0]) { UseShellExecute = false };
         foreach (var arg in invocation.Skip(1).Concat(vault.SelectionArguments()).Concat(["archive-push-worker", "--pg-wal", pgWal]))
             psi.ArgumentList.Add(arg);

@@ -19,7 +19,7 @@ public sealed class ArchiveSetup(Vault.Vault vault, IProgressSink progress)
 {
     public async Task<ArchiveSetupPlan> RunAsync(ArchiveSetupOptions options, CancellationToken ct)
     {
-        string command = ArchiveCommand(SelfInvocation(), vault.SelectionArguments());
+        string command = ArchiveCommand(WalInvocation(), vault.SelectionArguments());
         var plan = await PlanAsync(vault.Connection, command, options.Apply, ct).ConfigureAwait(false);
         if (plan.Applied)
         {
@@ -46,6 +46,22 @@ public sealed class ArchiveSetup(Vault.Vault vault, IProgressSink progress)
         if (Path.GetFileNameWithoutExtension(process) == "dotnet")
             return [process, Path.Combine(AppContext.BaseDirectory, "pgvault.dll")];
         return [Path.GetFullPath(process)];
+    }
+
+    /// <summary>
+    /// How to run the WAL commands (archive-push, archive-get): <c>pgvault-wal</c> when it sits next
+    /// to this pgvault (the same commands in a binary that starts in less than half the time; see
+    /// docs/wal-archiving.md), else this pgvault itself.
+    /// </summary>
+    public static IReadOnlyList<string> WalInvocation()
+    {
+        var self = SelfInvocation();
+        string last = self[^1];
+        string name = self.Count == 1 ? "pgvault-wal" : "pgvault-wal.dll";
+        if (Path.GetFileName(last) == name) return self;
+        string sibling = Path.Combine(Path.GetDirectoryName(last)!, name);
+        if (!File.Exists(sibling) || (self.Count == 1 && (File.GetUnixFileMode(sibling) & UnixFileMode.UserExecute) == 0)) return self;
+        return [.. self.SkipLast(1), sibling];
     }
 
     public static async Task<ArchiveSetupPlan> PlanAsync(ConnInfo connection, string archiveCommand, bool apply, CancellationToken ct)

@@ -30,9 +30,28 @@ public static class PgVaultCli
     /// <summary>The program and leading arguments that run pgvault (absolute paths: usable as another user, from any directory).</summary>
     public static readonly IReadOnlyList<string> Command = ResolveCommand();
 
-    /// <summary>A shell command line that runs this pgvault (for archive_command / restore_command).</summary>
-    public static string ShellCommand(params string[] args) =>
-        string.Join(' ', Command.Concat(args).Select(a => a == "%p" || a == "%f" ? a : "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'"));
+    /// <summary>
+    /// The program and leading arguments that run pgvault-wal, the WAL commands' own binary: next to
+    /// <c>PGVAULT_TEST_BINARY</c> (the launcher builds both), else <c>dotnet pgvault-wal.dll</c>.
+    /// </summary>
+    public static readonly IReadOnlyList<string> WalCommand = ResolveWalCommand();
+
+    /// <summary>A shell command line that runs this pgvault.</summary>
+    public static string ShellCommand(params string[] args) => Shell(Command, args);
+
+    /// <summary>A shell command line that runs pgvault-wal (for archive_command / restore_command, as `setup` writes them).</summary>
+    public static string WalShellCommand(params string[] args) => Shell(WalCommand, args);
+
+    private static string Shell(IReadOnlyList<string> command, string[] args) =>
+        string.Join(' ', command.Concat(args).Select(a => a == "%p" || a == "%f" ? a : "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'"));
+
+    private static IReadOnlyList<string> ResolveWalCommand()
+    {
+        string sibling = Path.Combine(Path.GetDirectoryName(Command[^1])!, Command.Count == 1 ? "pgvault-wal" : "pgvault-wal.dll");
+        if (!File.Exists(sibling))
+            throw new InvalidOperationException($"{sibling} is missing: the launcher and the test build make pgvault-wal next to pgvault");
+        return [.. Command.SkipLast(1), sibling];
+    }
 
     private static IReadOnlyList<string> ResolveCommand()
     {
@@ -53,9 +72,11 @@ public static class PgVaultCli
         return "/usr/share/dotnet/dotnet";
     }
 
-    public static Process Start(IEnumerable<string> args, IDictionary<string, string?>? env = null, string? workingDirectory = null)
+    /// <summary>Starts pgvault (or <paramref name="program"/>, e.g. <see cref="WalCommand"/>) with a clean PG*/PGVAULT_CONFIG environment.</summary>
+    public static Process Start(IEnumerable<string> args, IDictionary<string, string?>? env = null, string? workingDirectory = null, IReadOnlyList<string>? program = null)
     {
-        var psi = new ProcessStartInfo(Command[0])
+        program ??= Command;
+        var psi = new ProcessStartInfo(program[0])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -63,7 +84,7 @@ public static class PgVaultCli
             UseShellExecute = false,
         };
         if (workingDirectory != null) psi.WorkingDirectory = workingDirectory;
-        foreach (var a in Command.Skip(1)) psi.ArgumentList.Add(a);
+        foreach (var a in program.Skip(1)) psi.ArgumentList.Add(a);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment.Remove("PGVAULT_CONFIG");
         foreach (var key in new[] { "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE" }) psi.Environment.Remove(key);
@@ -79,9 +100,9 @@ public static class PgVaultCli
     }
 
     public static async Task<CliResult> RunAsync(IEnumerable<string> args, IDictionary<string, string?>? env = null, string? stdin = null, int timeoutSeconds = 300,
-        string? workingDirectory = null)
+        string? workingDirectory = null, IReadOnlyList<string>? program = null)
     {
-        using var process = Start(args, env, workingDirectory);
+        using var process = Start(args, env, workingDirectory, program);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (stdin != null) await process.StandardInput.WriteAsync(stdin);

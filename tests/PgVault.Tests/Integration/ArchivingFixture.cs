@@ -5,7 +5,7 @@ using PgVault.Tests.Infrastructure;
 namespace PgVault.Tests.Integration;
 
 /// <summary>
-/// A cluster whose archive_command is `pgvault archive-push %p` into a repository of its own
+/// A cluster whose archive_command is `pgvault-wal archive-push %p` (what `setup archiving` writes) into a repository of its own
 /// (owned by postgres, as in production), with the config file readable by the server.
 /// </summary>
 public class ArchivingFixture : ClusterFixture
@@ -33,7 +33,7 @@ public class ArchivingFixture : ClusterFixture
     /// <summary>Asynchronous archiving (archive_async) for this cluster.</summary>
     protected virtual bool Async => false;
 
-    public string ArchiveCommand => PgVaultCli.ShellCommand("--config", ConfigFile, "archive-push", "%p");
+    public string ArchiveCommand => PgVaultCli.WalShellCommand("--config", ConfigFile, "archive-push", "%p");
 
     protected override SandboxOptions Options => new()
     {

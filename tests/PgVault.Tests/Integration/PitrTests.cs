@@ -1,4 +1,5 @@
 using Npgsql;
+using PgVault.Tests.Infrastructure;
 using Xunit;
 
 namespace PgVault.Tests.Integration;
@@ -55,6 +56,9 @@ public sealed class PitrTests(PitrFixture fixture) : IClassFixture<PitrFixture>
         string dir = fixture.NewRestoreDir("pitr-name");
         var result = await fixture.RunAsync("restore", "--pgdata", dir, "--target-name", name, "--target-action", "promote", "--archive-mode", "off");
         Assert.True(result.ExitCode == 0, result.ToString());
+        // Recovery fetches the WAL through pgvault-wal, the WAL commands' own binary next to pgvault.
+        string restoreCommand = File.ReadAllLines(Path.Combine(dir, "postgresql.auto.conf")).Single(l => l.StartsWith("restore_command", StringComparison.Ordinal));
+        Assert.Contains(PgVaultCli.WalCommand[^1], restoreCommand, StringComparison.Ordinal);
         await fixture.AssertRowsAsync(dir, rows);
     }
 

@@ -269,7 +269,8 @@ public sealed class WalArchivingTests(ArchivingFixture db) : IClassFixture<Archi
         var plan = await ws.OkAsync("setup", "archiving", "--output", "json");
         var statements = plan.Json.GetProperty("statements").EnumerateArray().Select(s => s.GetString()!).ToList();
         Assert.Contains("ALTER SYSTEM SET archive_mode = 'on'", statements);
-        Assert.Contains(statements, s => s.StartsWith("ALTER SYSTEM SET archive_command = ", StringComparison.Ordinal) && s.Contains("archive-push %p", StringComparison.Ordinal));
+        Assert.Contains(statements, s => s.StartsWith("ALTER SYSTEM SET archive_command = ", StringComparison.Ordinal) && s.Contains("archive-push %p", StringComparison.Ordinal)
+            && s.Contains(PgVaultCli.WalCommand[^1], StringComparison.Ordinal));
         Assert.True(plan.Json.GetProperty("restart_required").GetBoolean());
         Assert.False(plan.Json.GetProperty("applied").GetBoolean());
 
