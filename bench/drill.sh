@@ -121,7 +121,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "work dir $WORK; SCALE=$SCALE TX=$TX TARGET_KIND=$TARGET_KIND PARALLEL=$PARALLEL port $PORT; loadavg $LOAD_START"
 pg_init "$LOGDIR" --data-checksums
 PGBR_ARCHIVE="$PGBR_EXE --config=$PGBR_CONF --config-include-path=$PGBR_DIR/conf.d --stanza=bench archive-push %p"
-pg_archiving_conf "$PGBR_ARCHIVE && $PV --config $PV_CONF archive-push %p"
+pg_archiving_conf "$PGBR_ARCHIVE && $PVWAL --config $PV_CONF archive-push %p"
 pgbr_write_conf "$PGBR_CONF" "$PGBR_DIR" "$PARALLEL"
 pv_write_conf "$PV_CONF" "$PV_DIR/repo" "$PARALLEL"
 pg_start "$WORK/postgres.log"

@@ -53,7 +53,7 @@ make_work "$WORK_GIVEN" /var/tmp/pgvault-expire 755
 PGDATA_DIR=$WORK/data SOCK=$WORK
 
 if [[ -n $PV_GIVEN ]]; then
-  PV=$PV_GIVEN PV_VERSION=$("$PV" --version) PV_HOW="$PV_GIVEN"
+  PV=$PV_GIVEN PV_VERSION=$("$PV" --version) PV_HOW="$PV_GIVEN" PVWAL=$PV_GIVEN
 else
   pgvault_prepare "$ROOT/pgvault" "$WORK" launcher
 fi
@@ -100,7 +100,7 @@ export BENCH_S3_KEY=S3RVER BENCH_S3_SECRET=S3RVER
 cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
 wal_level = replica
 archive_mode = on
-archive_command = 'BENCH_S3_KEY=S3RVER BENCH_S3_SECRET=S3RVER $PV --config $WORK/pgvault.yaml archive-push %p'
+archive_command = 'BENCH_S3_KEY=S3RVER BENCH_S3_SECRET=S3RVER $PVWAL --config $WORK/pgvault.yaml archive-push %p'
 max_wal_size = 64MB
 fsync = off
 EOF

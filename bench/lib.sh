@@ -243,7 +243,11 @@ pgvault_prepare() {
   else
     PV=$bindir/pgvault PV_HOW="$bindir/pgvault in place"
   fi
-  log "pgvault $PV_VERSION ($PV_KIND; timing the $PV_HOW)"
+  # PVWAL: what `pgvault setup archiving` writes into archive_command (pgvault-wal, the WAL commands'
+  # own binary, when the build made one next to pgvault; else pgvault itself).
+  PVWAL=$PV
+  [[ -x $(dirname "$PV")/pgvault-wal ]] && PVWAL=$(dirname "$PV")/pgvault-wal
+  log "pgvault $PV_VERSION ($PV_KIND; timing the $PV_HOW); WAL commands: $PVWAL"
 }
 
 # ------------------------------------------------------------------- timing --

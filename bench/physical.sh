@@ -23,7 +23,7 @@
 #        pgBackRest  restore --delta ...           PgVault  restore --delta ...
 # WAL archiving: while a tool backs up, archive_command pushes into that tool's repository
 #   pgBackRest: pgbackrest --config=WORK/... --stanza=bench archive-push %p
-#   PgVault:    <pgvault binary> --config WORK/pv/pgvault.yaml archive-push %p
+#   PgVault:    <pgvault-wal binary> --config WORK/pv/pgvault.yaml archive-push %p (what setup writes)
 #   pg_basebackup streams its WAL itself (-X stream); archive_command is /bin/true meanwhile.
 # Before each switch the archiver is drained (no .ready file left), then archive_command is
 # changed (ALTER SYSTEM + pg_reload_conf) and one WAL segment is pushed through it (untimed),
@@ -331,7 +331,7 @@ use_archive() {
 }
 
 PGBR_ARCHIVE="$PGBR_EXE --config=$PGBR_CONF --config-include-path=$PGBR_INC --stanza=bench archive-push %p"
-PV_ARCHIVE="$PV --config $PV_CONF archive-push %p"
+PV_ARCHIVE="$PVWAL --config $PV_CONF archive-push %p"
 
 PGBR_READY=0
 if ((DO_PGBR)); then
@@ -410,6 +410,7 @@ LABEL=(
   [rs_pv]="PgVault restore --parallel $PARALLEL"
   [dl_pgbr]="pgBackRest restore --delta, process-max=$PARALLEL"
   [dl_pv]="PgVault restore --delta --parallel $PARALLEL"
+  [rs_floor]="(floor) cp -r of the source's base/ and global/ + sync: the same bytes made durable, nothing decompressed or checked"
 )
 
 step_pgbr_full() {  # KEY COMPRESS_TYPE
@@ -576,6 +577,11 @@ if pv_can_restore; then
   as_pg mkdir -m 700 "$RS_PV"
   restore_pv rs_pv 0 || true
 else skip rs_pv "no PgVault backup"; fi
+# What this disk takes to make the same bytes durable, as context for both restores (never a target).
+RS_FLOOR=$WORK/restore-floor
+measure rs_floor "${AS_PG[@]}" sh -c 'mkdir -m 700 "$1" && cp -r "$2/base" "$2/global" "$1/" && sync -f "$1"' floor "$RS_FLOOR" "$PGDATA_DIR" &&
+  RESTORED[rs_floor]=$(bytes_of "$RS_FLOOR") || true
+rm -rf "$RS_FLOOR"
 
 log "== 4: delta restore onto the unchanged restored directories"
 if [[ ${ST[rs_pv]:-} == ok ]]; then restore_pv dl_pv 1 || true
@@ -676,6 +682,7 @@ report() {
   echo "|---|---:|---:|---:|---:|---:|---:|"
   row rs_pgbr rs_pgbr "" restore
   row rs_pv rs_pgbr "" restore
+  row rs_floor rs_pgbr "" restore
   echo
   echo "### 4. Delta restore onto the unchanged restored directory"
   echo
@@ -705,7 +712,7 @@ REPORT=$(report)
 echo "$REPORT"
 
 # -------------------------------------------------------------------- JSON ---
-KEYS=(full_pgbr full_pv full_bb incr_pgbr incr_pv rs_pgbr rs_pv dl_pgbr dl_pv)
+KEYS=(full_pgbr full_pv full_bb incr_pgbr incr_pv rs_pgbr rs_pv rs_floor dl_pgbr dl_pv)
 [[ $EXTRAS == 1 ]] && KEYS+=(full_pgbr_lz4 full_pv_lz4)
 JSON_FILE=$RESULTS_DIR/physical-$STAMP.json
 tgt_json() {  # NAME TEXT

@@ -180,7 +180,7 @@ run_scale() {
   pick_port 54540 54639
   log "== SCALE=$S: initdb (port $PORT)"
   pg_init "$LOGDIR" --data-checksums
-  pg_archiving_conf "$PV --config $PV_CONF archive-push %p"
+  pg_archiving_conf "$PVWAL --config $PV_CONF archive-push %p"
   pv_write_conf "$PV_CONF" "$dir/repo" "$PARALLEL"
   pv repo init >"$LOGDIR/$S.repo-init.log" 2>&1 || { cat "$LOGDIR/$S.repo-init.log" >&2; die "pgvault repo init failed"; }
   pg_start "$dir/postgres.log"

@@ -7,13 +7,17 @@
 #           invocation per segment, by each of
 #             floor     dd conv=fsync of the file (= cp + fsync, no compression, no dir fsync)
 #             pgbr      pgbackrest archive-push (sync, compress-type=lz4, level 1 default)
-#             pv_lz4    pgvault archive-push (sync, wal_compression lz4 = default)
-#             pv_zstd   pgvault archive-push (sync, wal_compression zstd = zstd:3)
-#             pv_async  pgvault archive-push with archive_async: the foreground step alone (a
+#             pv_lz4    pgvault-wal archive-push (sync, wal_compression lz4 = default); pgvault-wal
+#                       is what `setup archiving` writes (the WAL commands' own binary), pgvault
+#                       itself when the build has no pgvault-wal
+#             pv_zstd   pgvault-wal archive-push (sync, wal_compression zstd = zstd:3)
+#             pv_async  pgvault-wal archive-push with archive_async: the foreground step alone (a
 #                       worker started before the timing has pushed every staged segment ahead)
-#           and, EXTRAS=1, diagnostics: pv_none (wal_compression none), pv_rpath (lz4, flags
+#           and, EXTRAS=1, diagnostics: pv_main (lz4 through the full pgvault binary),
+#           pv_none (wal_compression none), pv_rpath (lz4, flags
 #           only: --repo-path, no YAML), pv_dup (a segment that is already archived: start-up,
 #           repository open, SHA-256 pass, lookup; no write), pv_version (`pgvault --version`),
+#           pvwal_version (`pgvault-wal --version`),
 #           pgbr_version (`pgbackrest version`), runuser (`runuser -u postgres -- true`).
 #           Every tool pushes the SAME segments into its own fresh repository. The tools are
 #           interleaved (segment i: every tool, in an order rotated by i) so machine noise
@@ -24,8 +28,8 @@
 #           run per archive_command on the same cluster (reconfigured, reloaded):
 #             cp        cp %p DIR/%f                        (baseline, no fsync)
 #             pgbr      pgbackrest archive-push %p          (sync, lz4)
-#             pv_sync   pgvault archive-push %p             (sync, lz4)
-#             pv_async  pgvault archive-push %p             (archive_async, 2 processes, lz4)
+#             pv_sync   pgvault-wal archive-push %p         (sync, lz4)
+#             pv_async  pgvault-wal archive-push %p         (archive_async, 2 processes, lz4)
 #             pgbr_async pgbackrest archive-push %p         (archive-async=y, process-max=2, lz4)
 #           For each: WAL segments generated, segments archived during the load
 #           (pg_stat_archiver.archived_count delta), lag at the end (pg_wal/archive_status/*.ready),
@@ -228,14 +232,14 @@ archive-async=n
 $(pgbr_stanza)
 EOF
   local t
-  for t in lz4 zstd none; do
+  for t in lz4 zstd none main; do
     cat >"$P1/pv-$t.yaml" <<EOF
 repositories:
   - name: local
     path: $P1/pv-$t-repo
 clusters:
   bench:
-    wal_compression: $t
+    wal_compression: ${t/main/lz4}
 EOF
   done
   # Asynchronous mode: a pg_wal look-alike where every staged segment is marked ready; the first
@@ -261,15 +265,15 @@ EOF
   as_pg mkdir -p "$P1/floor" "$P1/pgbr-repo" "$P1/pgbr-log" "$P1/pgbr-lock" "$P1/pgbr-spool"
   as_pg "$PGBR_EXE" --config="$P1/pgbr.conf" --stanza=bench stanza-create >"$LOGDIR/p1-stanza.log" 2>&1 ||
     { cat "$LOGDIR/p1-stanza.log" >&2; die "pgbackrest stanza-create failed"; }
-  for t in lz4 zstd none rpath async; do
+  for t in lz4 zstd none rpath async main; do
     as_pg "$PV" --repo-path "$P1/pv-$t-repo" repo init >"$LOGDIR/p1-init-$t.log" 2>&1 ||
       { cat "$LOGDIR/p1-init-$t.log" >&2; die "pgvault repo init failed"; }
   done
 
   PART1_TOOLS=(floor pgbr pv_lz4 pv_zstd pv_async runuser)
-  [[ $EXTRAS == 1 ]] && PART1_TOOLS+=(pv_none pv_rpath pv_dup pv_version pgbr_version)
+  [[ $EXTRAS == 1 ]] && PART1_TOOLS+=(pv_main pv_none pv_rpath pv_dup pv_version pvwal_version pgbr_version)
   # Start the asynchronous worker (it pushes every ready segment) and wait until it has.
-  as_pg "$PV" --config "$P1/pv-async.yaml" --cluster bench archive-push "$P1/async-wal/${P1_SEGS[0]}" >>"$LOGDIR/p1-pv_async.log" 2>&1 ||
+  as_pg "$PVWAL" --config "$P1/pv-async.yaml" --cluster bench archive-push "$P1/async-wal/${P1_SEGS[0]}" >>"$LOGDIR/p1-pv_async.log" 2>&1 ||
     { tail "$LOGDIR/p1-pv_async.log" >&2; die "part 1: the asynchronous worker did not push ${P1_SEGS[0]}"; }
   local waited=0
   until (($(ls "$P1/pv-async-spool/out" 2>/dev/null | grep -c '\.ok$' || true) >= ${#P1_SEGS[@]} - 1)); do
@@ -283,13 +287,15 @@ EOF
       runuser)      as_pg true ;;
       floor)        as_pg dd if="$s" of="$P1/floor/$2" bs=1M conv=fsync status=none ;;
       pgbr)         as_pg "$PGBR_EXE" --config="$P1/pgbr.conf" --stanza=bench archive-push "$s" ;;
-      pv_lz4)       as_pg "$PV" --config "$P1/pv-lz4.yaml" --cluster bench archive-push "$s" ;;
-      pv_zstd)      as_pg "$PV" --config "$P1/pv-zstd.yaml" --cluster bench archive-push "$s" ;;
-      pv_none)      as_pg "$PV" --config "$P1/pv-none.yaml" --cluster bench archive-push "$s" ;;
-      pv_rpath)     as_pg "$PV" --repo-path "$P1/pv-rpath-repo" --cluster bench archive-push "$s" ;;
-      pv_async)     as_pg "$PV" --config "$P1/pv-async.yaml" --cluster bench archive-push "$P1/async-wal/$2" ;;
-      pv_dup)       as_pg "$PV" --config "$P1/pv-lz4.yaml" --cluster bench archive-push "$STAGE/${P1_SEGS[1]}" ;;
+      pv_lz4)       as_pg "$PVWAL" --config "$P1/pv-lz4.yaml" --cluster bench archive-push "$s" ;;
+      pv_zstd)      as_pg "$PVWAL" --config "$P1/pv-zstd.yaml" --cluster bench archive-push "$s" ;;
+      pv_main)      as_pg "$PV" --config "$P1/pv-main.yaml" --cluster bench archive-push "$s" ;;
+      pv_none)      as_pg "$PVWAL" --config "$P1/pv-none.yaml" --cluster bench archive-push "$s" ;;
+      pv_rpath)     as_pg "$PVWAL" --repo-path "$P1/pv-rpath-repo" --cluster bench archive-push "$s" ;;
+      pv_async)     as_pg "$PVWAL" --config "$P1/pv-async.yaml" --cluster bench archive-push "$P1/async-wal/$2" ;;
+      pv_dup)       as_pg "$PVWAL" --config "$P1/pv-lz4.yaml" --cluster bench archive-push "$STAGE/${P1_SEGS[1]}" ;;
       pv_version)   as_pg "$PV" --version ;;
+      pvwal_version) as_pg "$PVWAL" --version ;;
       pgbr_version) as_pg "$PGBR_EXE" version ;;
     esac
   }
@@ -341,7 +347,7 @@ EOF
   local nseg=${#P1_SEGS[@]}
   R[floor.bytes]=$(find "$P1/floor" -type f -printf '%s\n' | awk -v n="$nseg" '{s+=$1} END{printf "%d", s/n}')
   R[pgbr.bytes]=$(find "$P1/pgbr-repo/archive" -type f -name '0000*' -printf '%s\n' | awk -v n="$nseg" '{s+=$1} END{printf "%d", s/n}')
-  for t in lz4 zstd none rpath async; do
+  for t in lz4 zstd none rpath async main; do
     R[pv_$t.bytes]=$(find "$P1/pv-$t-repo" -type f -path '*/wal/*' -name '0000*' -printf '%s\n' | awk -v n="$nseg" '{s+=$1} END{printf "%d", (n ? s/n : 0)}')
   done
 }
@@ -350,13 +356,15 @@ label1() {
   case $1 in
     floor) echo "cp + fsync floor (dd conv=fsync)" ;;
     pgbr) echo "pgBackRest archive-push, lz4" ;;
-    pv_lz4) echo "pgvault archive-push, lz4 (default)" ;;
-    pv_zstd) echo "pgvault archive-push, zstd:3" ;;
-    pv_async) echo "pgvault archive-push, async foreground (segment already pushed by the worker)" ;;
-    pv_none) echo "(diag) pgvault archive-push, none" ;;
-    pv_rpath) echo "(diag) pgvault archive-push, lz4, --repo-path (no YAML)" ;;
-    pv_dup) echo "(diag) pgvault archive-push, lz4, segment already archived (start-up + open repo + hash, no write)" ;;
+    pv_lz4) echo "$(basename "$PVWAL") archive-push, lz4 (default)" ;;
+    pv_zstd) echo "$(basename "$PVWAL") archive-push, zstd:3" ;;
+    pv_async) echo "$(basename "$PVWAL") archive-push, async foreground (segment already pushed by the worker)" ;;
+    pv_main) echo "(diag) pgvault archive-push, lz4 (the full pgvault binary)" ;;
+    pv_none) echo "(diag) $(basename "$PVWAL") archive-push, none" ;;
+    pv_rpath) echo "(diag) $(basename "$PVWAL") archive-push, lz4, --repo-path (no YAML)" ;;
+    pv_dup) echo "(diag) $(basename "$PVWAL") archive-push, lz4, segment already archived (start-up + open repo + hash, no write)" ;;
     pv_version) echo "(diag) pgvault --version (start-up)" ;;
+    pvwal_version) echo "(diag) $(basename "$PVWAL") --version (start-up)" ;;
     pgbr_version) echo "(diag) pgbackrest version (start-up)" ;;
     runuser) echo "runuser -u postgres -- true (subtracted)" ;;
   esac
@@ -385,8 +393,8 @@ label2() {
   case $1 in
     cp) echo "cp %p DIR/%f (no fsync)" ;;
     pgbr) echo "pgBackRest archive-push, sync, lz4" ;;
-    pv_sync) echo "pgvault archive-push, sync, lz4" ;;
-    pv_async) echo "pgvault archive-push, async, 2 processes, lz4" ;;
+    pv_sync) echo "$(basename "$PVWAL") archive-push, sync, lz4" ;;
+    pv_async) echo "$(basename "$PVWAL") archive-push, async, 2 processes, lz4" ;;
     pgbr_async) echo "pgBackRest archive-push, async, process-max=2, lz4" ;;
   esac
 }
@@ -450,8 +458,8 @@ archive_command_of() {
     cp) echo "cp %p $P2/cp/%f" ;;
     pgbr) echo "$PGBR_EXE --config=$P2/pgbr-sync.conf --stanza=bench archive-push %p" ;;
     pgbr_async) echo "$PGBR_EXE --config=$P2/pgbr-async.conf --stanza=bench archive-push %p" ;;
-    pv_sync) echo "$PV --config $P2/pv-sync.yaml --cluster bench archive-push %p" ;;
-    pv_async) echo "$PV --config $P2/pv-async.yaml --cluster bench archive-push %p" ;;
+    pv_sync) echo "$PVWAL --config $P2/pv-sync.yaml --cluster bench archive-push %p" ;;
+    pv_async) echo "$PVWAL --config $P2/pv-async.yaml --cluster bench archive-push %p" ;;
   esac
 }
 
