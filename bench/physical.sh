@@ -410,7 +410,7 @@ LABEL=(
   [rs_pv]="PgVault restore --parallel $PARALLEL"
   [dl_pgbr]="pgBackRest restore --delta, process-max=$PARALLEL"
   [dl_pv]="PgVault restore --delta --parallel $PARALLEL"
-  [rs_floor]="(floor) cp -r of the source's base/ and global/ + sync: the same bytes made durable, nothing decompressed or checked"
+  [rs_floor]="(floor) dd of as many bytes from /dev/zero + fsync: the disk alone"
 )
 
 step_pgbr_full() {  # KEY COMPRESS_TYPE
@@ -579,9 +579,9 @@ if pv_can_restore; then
 else skip rs_pv "no PgVault backup"; fi
 # What this disk takes to make the same bytes durable, as context for both restores (never a target).
 RS_FLOOR=$WORK/restore-floor
-measure rs_floor "${AS_PG[@]}" sh -c 'mkdir -m 700 "$1" && cp -r "$2/base" "$2/global" "$1/" && sync -f "$1"' floor "$RS_FLOOR" "$PGDATA_DIR" &&
-  RESTORED[rs_floor]=$(bytes_of "$RS_FLOOR") || true
-rm -rf "$RS_FLOOR"
+measure rs_floor "${AS_PG[@]}" dd if=/dev/zero of="$RS_FLOOR" bs=1M count="$(($(bytes_of "$PGDATA_DIR/base" "$PGDATA_DIR/global") >> 20))" \
+  conv=fsync status=none && RESTORED[rs_floor]=$(bytes_of "$RS_FLOOR") || true
+rm -f "$RS_FLOOR"
 
 log "== 4: delta restore onto the unchanged restored directories"
 if [[ ${ST[rs_pv]:-} == ok ]]; then restore_pv dl_pv 1 || true
