@@ -4,7 +4,7 @@
 # PostgreSQL + recovery to the same target, from the same backup moment and the same WAL.
 #
 # One throw-away cluster (initdb --data-checksums, autovacuum off) archives every WAL segment
-# into BOTH repositories: archive_command = `pgbackrest archive-push %p && pgvault archive-push %p`.
+# into BOTH repositories: archive_command = `pgbackrest archive-push %p && pgvault-wal archive-push %p`.
 # It loads `pgbench -i -s SCALE`, takes one full backup with each tool (untimed: pgBackRest
 # zst:3, PgVault zstd:3, parallelism PARALLEL), runs TX pgbench transactions (the WAL both
 # recoveries replay), then marks the target: the count of pgbench_history (= the state at the
@@ -108,7 +108,7 @@ as_pg mkdir -p "$SOCK" "$PGBR_DIR" "$PV_DIR"
 mkdir -p "$LOGDIR"
 chmod 700 "$SOCK"
 
-PV="" PV_VERSION="" PV_KIND="" PV_HOW=""
+PV="" PVWAL="" PV_VERSION="" PV_KIND="" PV_HOW=""
 pgvault_prepare "$PV_ROOT/pgvault" "$LOGDIR" built
 pgbr() { as_pg "$PGBR_EXE" --config="$PGBR_CONF" --config-include-path="$PGBR_DIR/conf.d" "$@"; }
 pv()   { as_pg "$PV" --config "$PV_CONF" "$@"; }

@@ -2,7 +2,7 @@
 # expire.sh - `pgvault expire` on a large repository: wall time, store requests, peak RSS.
 #
 # Builds one throw-away cluster with 1 MiB WAL segments (initdb --wal-segsize=1) that archives with
-# the real `pgvault archive-push` into a filesystem repository and an S3 repository (s3rver) at
+# the real `pgvault-wal archive-push` into a filesystem repository and an S3 repository (s3rver) at
 # once, then takes BACKUPS physical backups (a full every FULL_EVERY, incrementals between them,
 # all with --no-expire) with SEGMENTS/BACKUPS WAL switches before each, so both repositories hold
 # BACKUPS backups and about SEGMENTS archived segments. Then, per repository, it times
@@ -70,7 +70,7 @@ s3_requests() { grep -c -E ' [0-9]{3} [0-9.]+m?s' "$WORK/s3rver.log" || true; }
 s3_objects() { find "$WORK/s3data/bench" -type f -name '*._S3rver_object' | wc -l; }
 fs_objects() { find "$WORK/fs" -type f ! -name '.*' | wc -l; }
 
-# ---- cluster: 1 MiB segments, archive_command = pgvault archive-push into both repositories ----
+# ---- cluster: 1 MiB segments, archive_command = pgvault-wal archive-push into both repositories ----
 pick_port 54700 54799
 mkdir -p "$WORK/fs"; chown "$PG_OS_USER": "$WORK/fs"
 pg_init "$WORK" --wal-segsize=1 --no-sync

@@ -219,7 +219,7 @@ pgvault_prepare() {
     { cat "$logdir/launcher.err" >&2; die "the PgVault launcher failed"; }
   if [[ ! -x $bindir/pgvault ]]; then
     [[ $fallback == launcher ]] || die "no built binary at $bindir/pgvault"
-    PV=$launcher PV_KIND="" PV_HOW="launcher $launcher"
+    PV=$launcher PVWAL=$launcher PV_KIND="" PV_HOW="launcher $launcher"
     log "pgvault $PV_VERSION ($PV_HOW)"
     return 0
   fi

@@ -187,7 +187,7 @@ mkdir -p "$LOGDIR"
 chmod 700 "$SOCK"
 
 # ------------------------------------------------------------------ pgvault --
-PV="" PV_VERSION="" PV_KIND="" PV_HOW=""
+PV="" PVWAL="" PV_VERSION="" PV_KIND="" PV_HOW=""
 ((DO_PV)) && pgvault_prepare "$PV_ROOT/pgvault" "$LOGDIR" built
 
 # ------------------------------------------------------------------ helpers --

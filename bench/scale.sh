@@ -5,7 +5,7 @@
 # here is between scales.
 #
 # For each SCALE in SCALES, on a fresh throw-away cluster in WORK (initdb --data-checksums,
-# archive_command = pgvault archive-push into a fresh filesystem repository, autovacuum off):
+# archive_command = pgvault-wal archive-push into a fresh filesystem repository, autovacuum off):
 #   load   pgbench -i -s SCALE (untimed)
 #   full   pgvault backup --type full --parallel PARALLEL
 #   incr   pgvault backup --type incr, after `pgbench -n -c 2 -j 2 -t INCR_TX/2` (~1 % of pages)
@@ -101,7 +101,7 @@ AVAIL_MB=$(df -Pm "$WORK" | awk 'NR==2{print $4}')
 SOCK=$WORK/sock LOGDIR=$WORK/logs
 as_pg mkdir -p "$SOCK"; chmod 700 "$SOCK"; mkdir -p "$LOGDIR"
 
-PV="" PV_VERSION="" PV_KIND="" PV_HOW=""
+PV="" PVWAL="" PV_VERSION="" PV_KIND="" PV_HOW=""
 pgvault_prepare "$PV_ROOT/pgvault" "$LOGDIR" built
 
 # ------------------------------------------------------------------ results --

@@ -45,7 +45,7 @@ public sealed partial class PhysicalRestore(Vault.Vault vault, IProgressSink pro
 
     /// <summary>
     /// Restores (or with <see cref="PhysicalRestoreOptions.Plan"/> only plans) into the data
-    /// directory; the restore_command written defaults to this pgvault with the vault's selection.
+    /// directory; the restore_command written defaults to pgvault-wal next to this pgvault (else this pgvault) with the vault's selection.
     /// </summary>
     public async Task<RestoreOutcome> RunAsync(PhysicalRestoreOptions options, CancellationToken ct)
     {

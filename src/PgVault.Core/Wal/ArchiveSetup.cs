@@ -13,7 +13,7 @@ public sealed record ArchiveSetupOptions(bool Apply);
 
 /// <summary>
 /// The server settings WAL archiving into PgVault needs: wal_level, archive_mode, archive_command
-/// (this pgvault with the vault's selection). Planned, and with <see cref="ArchiveSetupOptions.Apply"/> applied.
+/// (pgvault-wal next to this pgvault, else this pgvault, with the vault's selection). Planned, and with <see cref="ArchiveSetupOptions.Apply"/> applied.
 /// </summary>
 public sealed class ArchiveSetup(Vault.Vault vault, IProgressSink progress)
 {
@@ -29,8 +29,8 @@ public sealed class ArchiveSetup(Vault.Vault vault, IProgressSink progress)
     }
 
     /// <summary>
-    /// The archive_command that runs this very PgVault (absolute path) with the same configuration:
-    /// <c>'/opt/pgvault/pgvault' --config '/etc/pgvault/pgvault.yaml' --cluster 'main' archive-push %p</c>.
+    /// The archive_command that runs <paramref name="invocation"/> (absolute path; see <see cref="WalInvocation"/>)
+    /// with the same configuration: <c>/opt/pgvault/pgvault-wal --config /etc/pgvault/pgvault.yaml --cluster main archive-push %p</c>.
     /// </summary>
     public static string ArchiveCommand(IReadOnlyList<string> invocation, IReadOnlyList<string> selection) =>
         string.Join(' ', invocation.Concat(selection).Select(ShellQuote)) + " archive-push %p";
@@ -50,19 +50,12 @@ public sealed class ArchiveSetup(Vault.Vault vault, IProgressSink progress)
 
     /// <summary>
     /// How to run the WAL commands (archive-push, archive-get): <c>pgvault-wal</c> when it sits next
-    /// to this pgvault (the same commands in a binary that starts in less than half the time; see
-    /// docs/wal-archiving.md), else this pgvault itself.
+    /// to this pgvault and may stand in for it (<see cref="WalBinary"/>: the same commands in a binary
+    /// that starts in less than half the time; see docs/wal-archiving.md), else this pgvault itself.
     /// </summary>
-    public static IReadOnlyList<string> WalInvocation()
-    {
-        var self = SelfInvocation();
-        string last = self[^1];
-        string name = self.Count == 1 ? "pgvault-wal" : "pgvault-wal.dll";
-        if (Path.GetFileName(last) == name) return self;
-        string sibling = Path.Combine(Path.GetDirectoryName(last)!, name);
-        if (!File.Exists(sibling) || (self.Count == 1 && (File.GetUnixFileMode(sibling) & UnixFileMode.UserExecute) == 0)) return self;
-        return [.. self.SkipLast(1), sibling];
-    }
+    public static IReadOnlyList<string> WalInvocation() => Wal.Value;
+
+    private static readonly Lazy<IReadOnlyList<string>> Wal = new(() => WalBinary.For(SelfInvocation()));
 
     public static async Task<ArchiveSetupPlan> PlanAsync(ConnInfo connection, string archiveCommand, bool apply, CancellationToken ct)
     {
