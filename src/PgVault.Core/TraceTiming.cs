@@ -7,7 +7,7 @@ namespace PgVault.Core;
 /// <summary>
 /// A diagnostic: with <c>PGVAULT_TRACE_TIMING=1</c> in the environment, <see cref="Mark"/> prints
 /// to standard error how long each phase of a command took (milliseconds since the previous mark
-/// and since the first one), and <see cref="Add"/> sums the time spent in a named step across
+/// and since the first one, with the process's memory at that point), and <see cref="Add"/> sums the time spent in a named step across
 /// threads, printed by <see cref="Report"/>. Off (the default), every call is one field read.
 /// Never prints data, keys or paths: only the phase names given here.
 /// </summary>
@@ -26,8 +26,32 @@ public static class TraceTiming
         long now = Stopwatch.GetTimestamp();
         long previous = Interlocked.Exchange(ref _last, now);
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"pgvault timing: {Ms(now - previous),8:0.00} ms  (at {Ms(now - Start),8:0.00} ms)  {phase}"));
+            $"pgvault timing: {Ms(now - previous),8:0.00} ms  (at {Ms(now - Start),8:0.00} ms)  {phase}  [{Memory()}]"));
     }
+
+    /// <summary>Where the memory is at a mark: the process's anonymous RSS and peak RSS, and the managed heap's committed and live bytes.</summary>
+    private static string Memory()
+    {
+        string anon = "?", peak = "?";
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith("RssAnon:", StringComparison.Ordinal)) anon = Kib(line);
+                else if (line.StartsWith("VmHWM:", StringComparison.Ordinal)) peak = Kib(line);
+            }
+        }
+        catch (IOException)
+        {
+            // not Linux: the timings alone
+        }
+        var gc = GC.GetGCMemoryInfo();
+        return string.Create(CultureInfo.InvariantCulture,
+            $"anon {anon} MiB, peak {peak} MiB, GC committed {gc.TotalCommittedBytes / 1048576.0:0.0} MiB, heap {GC.GetTotalMemory(false) / 1048576.0:0.0} MiB, gen2 GCs {GC.CollectionCount(2)}");
+    }
+
+    private static string Kib(string statusLine) =>
+        (long.Parse(statusLine.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0).ToString("0.0", CultureInfo.InvariantCulture);
 
     /// <summary>A timestamp to pass to <see cref="Add"/> later (0 when tracing is off).</summary>
     public static long Now() => Enabled ? Stopwatch.GetTimestamp() : 0;
