@@ -1,4 +1,3 @@
-using System.CommandLine;
 using PgVault.Cli.Commands;
 using PgVault.Cli.Infrastructure;
 
@@ -6,32 +5,29 @@ namespace PgVault.Cli;
 
 internal static class Program
 {
-    public static async Task<int> Main(string[] args)
-    {
-        PgVault.Core.TraceTiming.Mark("main entered");
-        PgVault.Core.IO.Allocator.Configure();
-        var root = new RootCommand("PgVault: backup and recovery for PostgreSQL (logical backups, WAL archiving, a catalog, encrypted repositories)");
-        root.Subcommands.Add(RepoCommand.Build());
-        root.Subcommands.Add(BackupCommand.Build());
-        root.Subcommands.Add(RestoreCommand.Build());
-        root.Subcommands.Add(ListCommand.Build());
-        root.Subcommands.Add(InfoCommand.Build());
-        foreach (var command in ArchivePushCommand.Build()) root.Subcommands.Add(command);
-        root.Subcommands.Add(ArchiveGetCommand.Build());
-        root.Subcommands.Add(WalStreamCommand.Build());
-        root.Subcommands.Add(SetupCommand.Build());
-        root.Subcommands.Add(CheckCommand.Build());
-        root.Subcommands.Add(VerifyCommand.Build());
-        root.Subcommands.Add(RestorePointCommand.Build());
-        root.Subcommands.Add(ExpireCommand.Build());
-        root.Subcommands.Add(DeleteCommand.Build());
-        root.Subcommands.Add(KeepCommand.Build());
-        root.Subcommands.Add(ReportCommand.Build());
-        root.Subcommands.Add(DrillCommand.Build());
-        root.Subcommands.Add(StatusCommand.Build());
-        root.Subcommands.Add(DaemonCommand.Build());
-        root.Subcommands.Add(AlertCommand.Build());
-        root.Subcommands.Add(DemoCommand.Build());
-        return await Entry.RunAsync("pgvault", root, args).ConfigureAwait(false);
-    }
+    public static Task<int> Main(string[] args) => Entry.RunAsync("pgvault",
+        "PgVault: backup and recovery for PostgreSQL (logical backups, WAL archiving, a catalog, encrypted repositories)",
+        [
+            RepoCommand.Build(),
+            BackupCommand.Build(),
+            RestoreCommand.Build(),
+            ListCommand.Build(),
+            InfoCommand.Build(),
+            .. ArchivePushCommand.Build(),
+            ArchiveGetCommand.Build(),
+            WalStreamCommand.Build(),
+            SetupCommand.Build(),
+            CheckCommand.Build(),
+            VerifyCommand.Build(),
+            RestorePointCommand.Build(),
+            ExpireCommand.Build(),
+            DeleteCommand.Build(),
+            KeepCommand.Build(),
+            ReportCommand.Build(),
+            DrillCommand.Build(),
+            StatusCommand.Build(),
+            DaemonCommand.Build(),
+            AlertCommand.Build(),
+            DemoCommand.Build(),
+        ], args);
 }

@@ -1,4 +1,3 @@
-using System.CommandLine;
 using PgVault.Cli.Commands;
 using PgVault.Cli.Infrastructure;
 
@@ -11,13 +10,7 @@ namespace PgVault.Wal;
 /// </summary>
 internal static class Program
 {
-    public static async Task<int> Main(string[] args)
-    {
-        PgVault.Core.TraceTiming.Mark("main entered");
-        PgVault.Core.IO.Allocator.Configure();
-        var root = new RootCommand("pgvault-wal: the WAL commands of PgVault for archive_command and restore_command (everything else: pgvault)");
-        foreach (var command in ArchivePushCommand.Build()) root.Subcommands.Add(command);
-        root.Subcommands.Add(ArchiveGetCommand.Build());
-        return await Entry.RunAsync("pgvault-wal", root, args).ConfigureAwait(false);
-    }
+    public static Task<int> Main(string[] args) => Entry.RunAsync("pgvault-wal",
+        "pgvault-wal: the WAL commands of PgVault for archive_command and restore_command (everything else: pgvault)",
+        [.. ArchivePushCommand.Build(), ArchiveGetCommand.Build()], args);
 }

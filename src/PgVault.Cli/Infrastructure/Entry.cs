@@ -9,8 +9,16 @@ namespace PgVault.Cli.Infrastructure;
 /// </summary>
 internal static class Entry
 {
-    public static async Task<int> RunAsync(string program, RootCommand root, string[] args)
+    /// <summary>
+    /// Main of <paramref name="program"/>: process set-up (allocator), a root command described by
+    /// <paramref name="description"/> with the <paramref name="commands"/>, then parse and run.
+    /// </summary>
+    public static async Task<int> RunAsync(string program, string description, IEnumerable<Command> commands, string[] args)
     {
+        PgVault.Core.TraceTiming.Mark("main entered");
+        PgVault.Core.IO.Allocator.Configure();
+        var root = new RootCommand(description);
+        foreach (var command in commands) root.Subcommands.Add(command);
         Globals.AddTo(root);
         var parsed = root.Parse(args);
         PgVault.Core.TraceTiming.Mark("commands built, arguments parsed");
