@@ -7,8 +7,8 @@ namespace PgVault.Core;
 /// <summary>
 /// A diagnostic: with <c>PGVAULT_TRACE_TIMING=1</c> in the environment, <see cref="Mark"/> prints
 /// to standard error how long each phase of a command took (milliseconds since the previous mark
-/// and since the first one, with the process's memory at that point), and <see cref="Add"/> sums the time spent in a named step across
-/// threads, printed by <see cref="Report"/>. Off (the default), every call is one field read.
+/// and since the first one, with the process's memory at that point), and <see cref="Add"/> sums
+/// the time spent in a named step across threads, printed by <see cref="Report"/>. Off (the default), every call is one field read.
 /// Never prints data, keys or paths: only the phase names given here.
 /// </summary>
 public static class TraceTiming

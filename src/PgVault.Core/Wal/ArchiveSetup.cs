@@ -53,9 +53,9 @@ public sealed class ArchiveSetup(Vault.Vault vault, IProgressSink progress)
     /// to this pgvault and may stand in for it (<see cref="WalBinary"/>: the same commands in a binary
     /// that starts in less than half the time; see docs/wal-archiving.md), else this pgvault itself.
     /// </summary>
-    public static IReadOnlyList<string> WalInvocation() => Wal.Value;
+    public static IReadOnlyList<string> WalInvocation() => WalProgram.Value;
 
-    private static readonly Lazy<IReadOnlyList<string>> Wal = new(() => WalBinary.For(SelfInvocation()));
+    private static readonly Lazy<IReadOnlyList<string>> WalProgram = new(() => WalBinary.For(SelfInvocation()));
 
     public static async Task<ArchiveSetupPlan> PlanAsync(ConnInfo connection, string archiveCommand, bool apply, CancellationToken ct)
     {
