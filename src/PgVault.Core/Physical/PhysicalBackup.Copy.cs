@@ -310,7 +310,8 @@ public sealed partial class PhysicalBackup
                 {
                     Crc32c = crc.Hex(),
                     Xxh128 = Convert.ToHexStringLower(xxh.GetCurrentHash()),
-                    PageDigest = null,
+                    // Also the page digest, from the hashes just made: a restore checks it from what it writes.
+                    PageDigest = PageDigest.From(hashes.Span),
                 };
             }
             finally

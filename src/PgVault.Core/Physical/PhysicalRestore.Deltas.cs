@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using PgVault.Core.Errors;
 using PgVault.Core.IO;
 using PgVault.Core.Pipeline;
@@ -10,9 +11,44 @@ namespace PgVault.Core.Physical;
 public sealed partial class PhysicalRestore
 {
     /// <summary>
+    /// At most this many bytes of page hashes are kept for files being restored with deltas
+    /// (32 MiB: 32 GiB of such files); the files beyond it are read back for their check, so
+    /// memory stays flat in the cluster's size (issue 15, target 1).
+    /// </summary>
+    private const long TrackedPagesBudget = 32L << 20;
+
+    private readonly ConcurrentDictionary<string, RestoredPages> _tracked = new(StringComparer.Ordinal);
+    private long _trackedBytes;
+
+    /// <summary>A tracker for a file about to be written from its base member, when its check is a page digest and the budget allows.</summary>
+    private RestoredPages? TrackPages(PhysicalFile f)
+    {
+        if (f.Deltas is not { Count: > 0 } || f.PageDigest == null || f.BaseSize is not { } baseSize
+            || baseSize % PageDeltas.PageSize != 0 || f.Size % PageDeltas.PageSize != 0) return null;
+        long bytes = RestoredPages.Footprint(Math.Max(baseSize, f.Size));
+        if (Interlocked.Add(ref _trackedBytes, bytes) > TrackedPagesBudget)
+        {
+            Interlocked.Add(ref _trackedBytes, -bytes);
+            return null;
+        }
+        var pages = new RestoredPages(baseSize);
+        _tracked[f.Path] = pages;
+        return pages;
+    }
+
+    /// <summary>Frees every tracker (after the check, or when the restore fails).</summary>
+    private void ReleaseTracked()
+    {
+        foreach (var pages in _tracked.Values) pages.Dispose();
+        _tracked.Clear();
+        _trackedBytes = 0;
+    }
+
+    /// <summary>
     /// Applies the page deltas of the files restored from their base members: backup by backup,
     /// oldest first (a file has at most one delta per backup), packs of one backup in parallel;
-    /// then checks every such file against its final XXH128 and gives it its mode and mtime.
+    /// then checks every such file against its final XXH128 or page digest (from the page hashes
+    /// kept while it was written, else by reading it) and gives it its mode and mtime.
     /// </summary>
     private async Task ApplyDeltasAsync(List<Catalog> holders, List<PhysicalFile> files, string pgdata, PhysicalBackupInfo? owner, int parallel, CancellationToken ct)
     {
@@ -25,14 +61,17 @@ public sealed partial class PhysicalRestore
                 .Select(g => g.OrderBy(x => x.Delta.Offset).ToList())
                 .ToList();
             await Parallel.ForEachAsync(packs, new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct }, (items, c) =>
-                new ValueTask(ReadPackAsync(holders, backup, items[0].Delta.Pack, pack => ApplyMembers(pack, items, pgdata, c), c))).ConfigureAwait(false);
+                new ValueTask(ReadPackAsync(holders, backup, items[0].Delta.Pack, pack => ApplyMembers(pack, items, pgdata, _tracked, c), c))).ConfigureAwait(false);
         }
         await Parallel.ForEachAsync(files.OrderByDescending(f => f.Size), new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct }, (f, c) =>
         {
             string full = Path.Combine(pgdata, f.Path);
             using var handle = SafeFiles.OpenExisting(full, write: false);
             // A file whose last delta came from the WAL block map carries a page digest instead of its XXH128.
-            if (RandomAccess.GetLength(handle) != f.Size || (f.Xxh128 is null && f.PageDigest is { } digest ? PageDigest.Of(handle) != digest : Xxh128Of(handle) != f.Xxh128))
+            string? written = _tracked.TryGetValue(f.Path, out var pages) ? pages.Digest() : null;
+            if (RandomAccess.GetLength(handle) != f.Size
+                || (written != null ? written != f.PageDigest
+                    : f.Xxh128 is null && f.PageDigest is { } digest ? PageDigest.Of(handle) != digest : Xxh128Of(handle) != f.Xxh128))
                 throw new PgVaultException(ErrorCode.VerificationFailed, $"restored {f.Path} does not match the backup after applying its {f.Deltas!.Count} page delta(s)",
                     "restore from another repository or an older backup")
                 {
@@ -45,20 +84,26 @@ public sealed partial class PhysicalRestore
         }).ConfigureAwait(false);
     }
 
-    private static void ApplyMembers(PackReader pack, List<(PhysicalFile File, DeltaRef Delta)> items, string pgdata, CancellationToken ct)
+    private static void ApplyMembers(PackReader pack, List<(PhysicalFile File, DeltaRef Delta)> items, string pgdata,
+        ConcurrentDictionary<string, RestoredPages> tracked, CancellationToken ct)
     {
         foreach (var (f, d) in items)
         {
             ct.ThrowIfCancellationRequested();
             pack.MoveTo(d.Offset, f.Path);
             string full = Path.Combine(pgdata, f.Path);
+            tracked.TryGetValue(f.Path, out var written);
             try
             {
                 using var handle = SafeFiles.OpenExisting(full, write: true);
                 using var member = pack.OpenMember(d.Length, d.Compression);
-                var (pages, finalSize) = PageDeltas.Read(member.Content,
-                    (number, page) => RandomAccess.Write(handle, page, (long)number * PageDeltas.PageSize));
+                var (pages, finalSize) = PageDeltas.Read(member.Content, (number, page) =>
+                {
+                    RandomAccess.Write(handle, page, (long)number * PageDeltas.PageSize);
+                    written?.Page(number, page);
+                });
                 RandomAccess.SetLength(handle, finalSize);
+                written?.Resize(finalSize);
                 if (member.Content.Read(new byte[1], 0, 1) != 0 || member.Remaining > 0) throw new InvalidDataException("bytes after the end of the delta");
                 if (pages != d.Pages) throw new InvalidDataException($"{pages} pages instead of {d.Pages}");
             }

@@ -33,7 +33,7 @@ public sealed partial class PhysicalRestore
                 string full = Path.Combine(pgdata, f.Path);
                 try
                 {
-                    WriteMember(pack, buffer, f, full, owner, advanced, _fsyncEach);
+                    WriteMember(pack, buffer, f, full, owner, advanced, _fsyncEach, TrackPages(f));
                 }
                 catch (Exception e) when (IsDamage(e))
                 {
@@ -59,11 +59,12 @@ public sealed partial class PhysicalRestore
     /// Writes one file from its compressed member, checking size and checksum (XXH128 when the
     /// backup recorded it, else SHA-256) before it counts as restored.
     /// </summary>
-    private static void WriteMember(PackReader pack, byte[] buffer, PhysicalFile f, string full, PhysicalBackupInfo? owner, Action<long> advanced, bool fsync)
+    private static void WriteMember(PackReader pack, byte[] buffer, PhysicalFile f, string full, PhysicalBackupInfo? owner, Action<long> advanced, bool fsync,
+        RestoredPages? pages)
     {
         // A file stored as deltas is first its base member; the deltas and the final check follow.
         bool deltas = f.Deltas is { Count: > 0 };
-        var check = deltas ? new ContentCheck(f.BaseXxh128, null) : new ContentCheck(f.Xxh128, f.Sha256);
+        var check = deltas ? new ContentCheck(f.BaseXxh128, null, pages) : new ContentCheck(f.Xxh128, f.Sha256, null);
         long expectedSize = deltas ? f.BaseSize ?? -1 : f.Size;
         long size;
         // A new file (O_EXCL|O_NOFOLLOW: never through a link, never someone else's file), owned through its handle.
@@ -159,8 +160,11 @@ public sealed partial class PhysicalRestore
         }
     }
 
-    /// <summary>The checksum a restored file is checked against: XXH128 when recorded, else SHA-256.</summary>
-    private sealed class ContentCheck(string? xxh128, string? sha256)
+    /// <summary>
+    /// The checksum a restored file is checked against: XXH128 when recorded, else SHA-256; a base
+    /// member also feeds its page hashes to <paramref name="pages"/> (the check after its deltas).
+    /// </summary>
+    private sealed class ContentCheck(string? xxh128, string? sha256, RestoredPages? pages)
     {
         private readonly XxHash128? _xxh = xxh128 != null ? new XxHash128() : null;
         private readonly IncrementalHash? _sha = xxh128 == null ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
@@ -169,10 +173,12 @@ public sealed partial class PhysicalRestore
         {
             if (_xxh != null) _xxh.Append(data);
             else _sha!.AppendData(data);
+            pages?.Append(data);
         }
 
         public void Verify()
         {
+            pages?.EndBase();
             string expected = xxh128 ?? sha256 ?? "";
             string actual = Convert.ToHexStringLower(_xxh != null ? _xxh.GetCurrentHash() : _sha!.GetHashAndReset());
             _sha?.Dispose();

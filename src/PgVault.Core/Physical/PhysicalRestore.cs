@@ -86,7 +86,14 @@ public sealed partial class PhysicalRestore(Vault.Vault vault, IProgressSink pro
         Counts counts;
         using (var target = AnchorTarget(pgdata)) // every write goes through a handle on DIR, not its path
         {
-            counts = await RestoreFilesAsync(holders, manifest, target.Path, tablespaces, options, ct).ConfigureAwait(false);
+            try
+            {
+                counts = await RestoreFilesAsync(holders, manifest, target.Path, tablespaces, options, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                ReleaseTracked();
+            }
             WriteRecoverySettings(target.Path, manifest, tablespaces, options);
         }
         return new RestoreOutcome(plan, true, counts.Written, counts.Unchanged, counts.Removed, counts.Bytes, clock.Elapsed.TotalSeconds);

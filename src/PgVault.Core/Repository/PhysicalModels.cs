@@ -121,9 +121,11 @@ public sealed record PhysicalFile
     public string? BaseXxh128 { get; init; }
 
     /// <summary>
-    /// For a file whose last delta came from the WAL block map (its unchanged pages were not read,
-    /// so <see cref="Xxh128"/> and <see cref="Crc32c"/> are null): the XXH128 of its page XXH64s
-    /// (<c>Physical/PageDigest</c>), what a restore checks instead.
+    /// For a file stored as deltas: the XXH128 of its page XXH64s (<c>Physical/PageDigest</c>). When
+    /// its last delta came from the WAL block map (its unchanged pages were not read, so
+    /// <see cref="Xxh128"/> and <see cref="Crc32c"/> are null) it is the only content check; a
+    /// restore checks it from the page hashes of what it writes, without reading the file back.
+    /// Null in backups of earlier releases for deltas from the page-hash scan.
     /// </summary>
     public string? PageDigest { get; init; }
 }

@@ -50,6 +50,8 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
         var entry = physical.GetProperty("files").EnumerateArray().Single(f => f.GetProperty("path").GetString() == table);
         var deltas = entry.GetProperty("deltas").EnumerateArray().Select(d => d.GetProperty("backup").GetString()).ToList();
         Assert.Equal([diff, incr2], deltas); // on the full's base: the diff's pages, then the incr's
+        // The page digest a restore checks from the page hashes of what it writes (no second read).
+        Assert.Matches("^[0-9a-f]{32}$", entry.GetProperty("page_digest").GetString());
         Assert.Equal(full, entry.GetProperty("backup").GetString());
         Assert.True(physical.GetProperty("files_as_deltas").GetInt32() >= 1);
 
