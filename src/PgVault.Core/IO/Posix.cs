@@ -17,6 +17,11 @@ internal static partial class Posix
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int Close(int fd);
 
+    [LibraryImport("libc", EntryPoint = "sync_file_range", SetLastError = true)]
+    private static partial int SyncFileRange(int fd, long offset, long nbytes, uint flags);
+
+    private const uint SyncFileRangeWrite = 2; // SYNC_FILE_RANGE_WRITE: start writeback, do not wait for it
+
     [LibraryImport("libc", EntryPoint = "chown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Chown(string path, int owner, int group);
 
@@ -88,6 +93,17 @@ internal static partial class Posix
     {
         if (!OperatingSystem.IsLinux()) return;
         if (Fsync((int)handle.DangerousGetHandle()) != 0) throw new IOException($"unable to fsync '{path}': {Marshal.GetLastPInvokeErrorMessage()}");
+    }
+
+    /// <summary>
+    /// Starts writing a range of an open file to disk without waiting for it (sync_file_range with
+    /// SYNC_FILE_RANGE_WRITE; length 0 = to the end), as PostgreSQL's *_flush_after settings do: the
+    /// disk then works while the writer goes on, instead of all at the final fsync or syncfs. A hint
+    /// only: a failure is ignored here, the fsync or syncfs that follows reports it.
+    /// </summary>
+    public static void StartWriteback(Microsoft.Win32.SafeHandles.SafeFileHandle handle, long offset, long length)
+    {
+        if (OperatingSystem.IsLinux()) _ = SyncFileRange((int)handle.DangerousGetHandle(), offset, length, SyncFileRangeWrite);
     }
 
     /// <summary>fsync() of a file by path.</summary>

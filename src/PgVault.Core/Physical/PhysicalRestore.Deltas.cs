@@ -63,6 +63,7 @@ public sealed partial class PhysicalRestore
             await Parallel.ForEachAsync(packs, new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct }, (items, c) =>
                 new ValueTask(ReadPackAsync(holders, backup, items[0].Delta.Pack, pack => ApplyMembers(pack, items, pgdata, _tracked, c), c))).ConfigureAwait(false);
         }
+        TraceTiming.Mark("restore: page deltas applied");
         await Parallel.ForEachAsync(files.OrderByDescending(f => f.Size), new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct }, (f, c) =>
         {
             string full = Path.Combine(pgdata, f.Path);
@@ -82,6 +83,7 @@ public sealed partial class PhysicalRestore
             if (_fsyncEach) Posix.Fsync(handle, full);
             return ValueTask.CompletedTask;
         }).ConfigureAwait(false);
+        TraceTiming.Mark("restore: files with deltas checked");
     }
 
     private static void ApplyMembers(PackReader pack, List<(PhysicalFile File, DeltaRef Delta)> items, string pgdata,

@@ -70,6 +70,7 @@ public sealed partial class PhysicalRestore
             }).ConfigureAwait(false);
         }
 
+        TraceTiming.Mark("restore: target prepared (delta: pruned, compared)");
         foreach (var d in p.Directories.OrderBy(d => d.Path, StringComparer.Ordinal))
         {
             string full = Path.Combine(pgdata, d.Path);
@@ -107,6 +108,7 @@ public sealed partial class PhysicalRestore
             }).ConfigureAwait(false);
         }
 
+        TraceTiming.Mark("restore: files written from their members");
         await ApplyDeltasAsync(holders, p.Files.Where(f => !unchanged.ContainsKey(f.Path) && f.Deltas is { Count: > 0 }).ToList(),
             pgdata, root ? p : null, options.Parallel, ct).ConfigureAwait(false);
 

@@ -83,6 +83,7 @@ public sealed partial class PhysicalRestore(Vault.Vault vault, IProgressSink pro
         if (options.Plan) return new RestoreOutcome(plan, false, 0, 0, 0, 0, clock.Elapsed.TotalSeconds);
 
         progress.Info($"restoring backup {manifest.Id} ({manifest.Type}, chain {string.Join(" <- ", physical.Chain)}) into {pgdata}{(mode == "new" ? "" : $" ({mode})")}");
+        TraceTiming.Mark("restore: backup chosen, target, WAL and directory checked");
         Counts counts;
         using (var target = AnchorTarget(pgdata)) // every write goes through a handle on DIR, not its path
         {
@@ -95,6 +96,7 @@ public sealed partial class PhysicalRestore(Vault.Vault vault, IProgressSink pro
                 ReleaseTracked();
             }
             WriteRecoverySettings(target.Path, manifest, tablespaces, options);
+            TraceTiming.Mark("restore: recovery settings written, everything synced");
         }
         return new RestoreOutcome(plan, true, counts.Written, counts.Unchanged, counts.Removed, counts.Bytes, clock.Elapsed.TotalSeconds);
     }
