@@ -50,6 +50,10 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
         progress.Info($"backup {id}: {type} of {facts.PgData}{(reference != null ? $" (reference {reference.Id})" : "")} into {(targets.Count == 1 ? "repository" : "repositories")} {targets.Names}");
         bool inBackup = false;
         using var pageHashes = new PageHashSpool();
+        // Work that runs beside the main path; stopped and awaited when the backup fails.
+        Task<List<DatabaseTables>>? tablesRead = null;
+        Task walArchived = Task.CompletedTask;
+        using var walWaitCancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
             var (startLsn, startTime, timeline) = await BackupStartAsync(conn, id, options.StartFast, ct).ConfigureAwait(false);
@@ -58,8 +62,9 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
             var tablespaces = await TablespacesAsync(conn, ct).ConfigureAwait(false);
             // Names and row estimates from the catalog (no scan): what a restore drill compares with.
             var databases = (await PgServer.DatabasesAsync(conn, ct).ConfigureAwait(false)).Where(d => d.AllowConnections && !d.IsTemplate).Select(d => d.Name).ToList();
-            var tables = await TableStats.ReadAllAsync(connection, databases, progress.Warn, ct).ConfigureAwait(false);
-            TraceTiming.Mark("backup: tablespaces, databases, table statistics");
+            // On connections of their own while the files are copied (a few ms per database).
+            tablesRead = TableStats.ReadAllAsync(connection, databases, progress.Warn, ct);
+            TraceTiming.Mark("backup: tablespaces, databases");
             int vanished = 0;
             var (directories, scanned) = DataDirectory.Scan(facts.PgData, tablespaces, _ => vanished++);
             if (vanished > 0) progress.Info($"{vanished} files and directories vanished while the data directory was scanned (dropped or temporary relations): left out");
@@ -74,8 +79,9 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
             TraceTiming.Mark("backup: pg_backup_stop");
             inBackup = false;
             string startWal = StartWalFromLabel(stop.Label) ?? WalSegments.Name((uint)timeline, WalSegments.SegmentOf(startLsn, facts.SegmentSize), facts.SegmentSize);
-            await WaitForWalAsync(startWal, stop.StopWal, facts.SegmentSize, options.ArchiveTimeoutSeconds, ct).ConfigureAwait(false);
-            TraceTiming.Mark("backup: WAL archived");
+            // The archiver pushes the last segment while backup_manifest and the page hashes are
+            // written; the commit below still waits for both (listed only once restorable).
+            walArchived = WaitForWalAsync(startWal, stop.StopWal, facts.SegmentSize, options.ArchiveTimeoutSeconds, walWaitCancel.Token);
 
             var files = copy.Files.OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
             var labelBytes = System.Text.Encoding.UTF8.GetBytes(stop.Label);
@@ -95,6 +101,10 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
             const string pageHashesObject = "pagehashes";
             var storedHashes = await targets.WriteObjectAsync(id, pageHashesObject, Pipeline.CompressionSpec.None,
                 (s, c) => pageHashes.WriteAsync(s, hashedPaths, c), ct).ConfigureAwait(false);
+            TraceTiming.Mark("backup: backup_manifest and page hashes written");
+            await walArchived.ConfigureAwait(false);
+            TraceTiming.Mark("backup: WAL archived");
+            var tables = await tablesRead.ConfigureAwait(false);
 
             int badPages = files.Sum(f => f.BadPages?.Count ?? 0);
             if (badPages > 0)
@@ -160,10 +170,27 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
         catch (Exception e)
         {
             progress.Warn($"backup {id} failed; removing what it wrote");
+            await walWaitCancel.CancelAsync().ConfigureAwait(false);
+            await Settled(walArchived).ConfigureAwait(false);
+            await Settled(tablesRead).ConfigureAwait(false);
             if (inBackup) await AbortBackupAsync(conn).ConfigureAwait(false);
             await targets.DiscardAsync(id, progress).ConfigureAwait(false);
             if (e is IOException io) throw new PgVaultException(ErrorCode.IoFailed, $"unable to write backup {id} to repository {targets.Names}: {io.Message}", inner: io);
             throw;
+        }
+    }
+
+    /// <summary>Waits for side work of a failed backup to end; its own outcome no longer matters (the first failure is reported).</summary>
+    private static async Task Settled(Task? task)
+    {
+        if (task == null) return;
+        try
+        {
+            await task.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // The backup has already failed; this is only the side work stopping.
         }
     }
 

@@ -620,6 +620,10 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
         Assert.Contains("taking a full backup instead", result.Stderr);
         Assert.Contains("did not reach the archive within 5 s", result.Stderr);
         Assert.Empty((await PgVaultCli.RunAsync(["--config", config, "list", "--output", "json"])).Json.EnumerateArray());
+        // backup_manifest and the page hashes are written while the WAL is awaited: removed with the rest.
+        string backups = Path.Combine(repo, "clusters/main/backups");
+        Assert.True(!Directory.Exists(backups) || !Directory.EnumerateFileSystemEntries(backups).Any(),
+            string.Join(", ", Directory.Exists(backups) ? Directory.EnumerateFileSystemEntries(backups, "*", SearchOption.AllDirectories) : []));
     }
 
     private static async Task<(bool Ok, string Output)> Run(string program, params string[] args)
