@@ -410,7 +410,8 @@ LABEL=(
   [rs_pv]="PgVault restore --parallel $PARALLEL"
   [dl_pgbr]="pgBackRest restore --delta, process-max=$PARALLEL"
   [dl_pv]="PgVault restore --delta --parallel $PARALLEL"
-  [rs_floor]="(floor) dd of as many bytes from /dev/zero + fsync: the disk alone"
+  [rs_floor]="(context) dd of as many bytes from /dev/zero, then one fsync (write first, flush last)"
+  [rs_direct]="(context) dd of as many bytes, bs=8M oflag=direct: the disk's own write rate"
 )
 
 step_pgbr_full() {  # KEY COMPRESS_TYPE
@@ -577,10 +578,16 @@ if pv_can_restore; then
   as_pg mkdir -m 700 "$RS_PV"
   restore_pv rs_pv 0 || true
 else skip rs_pv "no PgVault backup"; fi
-# What this disk takes to make the same bytes durable, as context for both restores (never a target).
+# What this disk takes to make the same bytes durable, as context for both restores (never a
+# target): written through the page cache and flushed at the end (a writer that overlaps its
+# writeback with its work can beat this), and written direct, past the page cache (the disk's rate).
 RS_FLOOR=$WORK/restore-floor
-measure rs_floor "${AS_PG[@]}" dd if=/dev/zero of="$RS_FLOOR" bs=1M count="$(($(bytes_of "$PGDATA_DIR/base" "$PGDATA_DIR/global") >> 20))" \
+RS_MIB=$(($(bytes_of "$PGDATA_DIR/base" "$PGDATA_DIR/global") >> 20))
+measure rs_floor "${AS_PG[@]}" dd if=/dev/zero of="$RS_FLOOR" bs=1M count="$RS_MIB" \
   conv=fsync status=none && RESTORED[rs_floor]=$(bytes_of "$RS_FLOOR") || true
+rm -f "$RS_FLOOR"
+measure rs_direct "${AS_PG[@]}" dd if=/dev/zero of="$RS_FLOOR" bs=8M count="$((RS_MIB / 8))" \
+  oflag=direct conv=fsync status=none && RESTORED[rs_direct]=$(bytes_of "$RS_FLOOR") || true
 rm -f "$RS_FLOOR"
 
 log "== 4: delta restore onto the unchanged restored directories"
@@ -683,6 +690,7 @@ report() {
   row rs_pgbr rs_pgbr "" restore
   row rs_pv rs_pgbr "" restore
   row rs_floor rs_pgbr "" restore
+  row rs_direct rs_pgbr "" restore
   echo
   echo "### 4. Delta restore onto the unchanged restored directory"
   echo
@@ -712,7 +720,7 @@ REPORT=$(report)
 echo "$REPORT"
 
 # -------------------------------------------------------------------- JSON ---
-KEYS=(full_pgbr full_pv full_bb incr_pgbr incr_pv rs_pgbr rs_pv rs_floor dl_pgbr dl_pv)
+KEYS=(full_pgbr full_pv full_bb incr_pgbr incr_pv rs_pgbr rs_pv rs_floor rs_direct dl_pgbr dl_pv)
 [[ $EXTRAS == 1 ]] && KEYS+=(full_pgbr_lz4 full_pv_lz4)
 JSON_FILE=$RESULTS_DIR/physical-$STAMP.json
 tgt_json() {  # NAME TEXT
