@@ -113,7 +113,9 @@ internal sealed class PackMemberReader : IDisposable
     internal PackMemberReader(Stream pack, long length, CompressionType compression)
     {
         _stored = new BoundedReadStream(pack, length);
-        Content = Compression.DecompressFrom(_stored, compression, leaveOpen: true);
+        // The restore checks every member's content itself (a file's XXH128 or SHA-256, a delta's
+        // result), and the whole pack against its SHA-256: zstd's frame checksums would hash it again.
+        Content = Compression.DecompressFrom(_stored, compression, leaveOpen: true, frameChecksums: false);
     }
 
     /// <summary>The member's content. Damaged data fails as it is read (the member's own checks are the caller's).</summary>

@@ -71,6 +71,20 @@ public sealed class ZstdFrameStreamTests
     }
 
     [Fact]
+    public void Frame_checksums_are_checked_unless_the_caller_checks_the_content_itself()
+    {
+        byte[] data = Data(ZstdFrameStream.FrameSize + 1000);
+        byte[] compressed = Compress(data, 65536);
+        compressed[^1] ^= 0x01; // the last frame's content checksum (its last 4 bytes), not its data
+        Assert.ThrowsAny<Exception>(() => Decompress(compressed));
+        // A restore reads pack members this way: each file's XXH128 is its check.
+        using var input = Compression.DecompressFrom(new MemoryStream(compressed), CompressionType.Zstd, leaveOpen: false, frameChecksums: false);
+        using var output = new MemoryStream();
+        input.CopyTo(output);
+        Assert.Equal(data, output.ToArray());
+    }
+
+    [Fact]
     public void The_zstd_tool_reads_the_frames_as_one_stream()
     {
         byte[] data = Data(2 * ZstdFrameStream.FrameSize + 5);
