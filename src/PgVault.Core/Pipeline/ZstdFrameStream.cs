@@ -12,7 +12,8 @@ namespace PgVault.Core.Pipeline;
 /// backup packs: ZstdSharp's streaming compressor drops to its slower external-dictionary match
 /// finder once its window wraps (measured 0.45–0.50 GB/s against 0.73 GB/s for one-shot frames of
 /// 1 MiB on pgbench data), and the one compression context per thread is reused for every member,
-/// so a backup does not allocate and free a context per file.
+/// so a backup does not allocate and free a context per file. The frames are compressed by the
+/// system's libzstd when it is there (<see cref="NativeZstd"/>: 1.22 GB/s), else by ZstdSharp.
 /// </summary>
 internal sealed class ZstdFrameStream : ReadOrWriteStreamBase
 {
@@ -22,19 +23,25 @@ internal sealed class ZstdFrameStream : ReadOrWriteStreamBase
     [ThreadStatic]
     private static Dictionary<int, Compressor>? t_compressors;
 
+    [ThreadStatic]
+    private static Dictionary<int, NativeZstd.Context>? t_contexts;
+
     private readonly Stream _inner;
     private readonly int _level;
     private readonly bool _leaveOpen;
+    private readonly bool _native;
     private byte[]? _input;
     private int _filled;
     private bool _wroteFrame;
     private bool _disposed;
 
-    public ZstdFrameStream(Stream inner, int level, bool leaveOpen)
+    /// <param name="native">libzstd (the default when it is available) or ZstdSharp: the same frame format.</param>
+    public ZstdFrameStream(Stream inner, int level, bool leaveOpen, bool? native = null)
     {
         _inner = inner;
         _level = level;
         _leaveOpen = leaveOpen;
+        _native = native ?? NativeZstd.Available;
         _input = ArrayPool<byte>.Shared.Rent(FrameSize);
     }
 
@@ -84,11 +91,10 @@ internal sealed class ZstdFrameStream : ReadOrWriteStreamBase
 
     private void WriteFrame(ReadOnlySpan<byte> input)
     {
-        var compressor = Compressor(_level);
-        byte[] output = ArrayPool<byte>.Shared.Rent(ZstdSharp.Compressor.GetCompressBound(input.Length));
+        byte[] output = ArrayPool<byte>.Shared.Rent(_native ? NativeZstd.Bound(input.Length) : ZstdSharp.Compressor.GetCompressBound(input.Length));
         try
         {
-            int length = compressor.Wrap(input, output);
+            int length = _native ? Context(_level).Compress(input, output) : Compressor(_level).Wrap(input, output);
             _inner.Write(output, 0, length);
         }
         finally
@@ -96,6 +102,17 @@ internal sealed class ZstdFrameStream : ReadOrWriteStreamBase
             ArrayPool<byte>.Shared.Return(output);
         }
         _wroteFrame = true;
+    }
+
+    private static NativeZstd.Context Context(int level)
+    {
+        var contexts = t_contexts ??= [];
+        if (!contexts.TryGetValue(level, out var context))
+        {
+            context = NativeZstd.Context.Create(level);
+            contexts[level] = context;
+        }
+        return context;
     }
 
     private static Compressor Compressor(int level)

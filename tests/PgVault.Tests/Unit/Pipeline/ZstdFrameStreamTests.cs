@@ -18,10 +18,10 @@ public sealed class ZstdFrameStreamTests
         return data;
     }
 
-    private static byte[] Compress(byte[] data, int chunk)
+    private static byte[] Compress(byte[] data, int chunk, bool? native = null)
     {
         using var output = new MemoryStream();
-        using (var frames = new ZstdFrameStream(output, 3, leaveOpen: true))
+        using (var frames = new ZstdFrameStream(output, 3, leaveOpen: true, native))
         {
             for (int at = 0; at < data.Length; at += chunk) frames.Write(data, at, Math.Min(chunk, data.Length - at));
         }
@@ -49,17 +49,35 @@ public sealed class ZstdFrameStreamTests
     }
 
     [Theory]
-    [InlineData(0, 1000, 1)]
-    [InlineData(1, 1, 1)]
-    [InlineData(ZstdFrameStream.FrameSize, 8192, 1)]
-    [InlineData(2 * ZstdFrameStream.FrameSize + 123, 1000 * 1000, 3)]
-    [InlineData(3 * ZstdFrameStream.FrameSize - 1, 3 * ZstdFrameStream.FrameSize, 3)]
-    public void Round_trips_in_frames_of_one_MiB(int length, int chunk, int frames)
+    [InlineData(0, 1000, 1, false)]
+    [InlineData(1, 1, 1, false)]
+    [InlineData(ZstdFrameStream.FrameSize, 8192, 1, false)]
+    [InlineData(2 * ZstdFrameStream.FrameSize + 123, 1000 * 1000, 3, false)]
+    [InlineData(3 * ZstdFrameStream.FrameSize - 1, 3 * ZstdFrameStream.FrameSize, 3, false)]
+    [InlineData(0, 1000, 1, true)]
+    [InlineData(1, 1, 1, true)]
+    [InlineData(2 * ZstdFrameStream.FrameSize + 123, 1000 * 1000, 3, true)]
+    [InlineData(3 * ZstdFrameStream.FrameSize - 1, 3 * ZstdFrameStream.FrameSize, 3, true)]
+    public void Round_trips_in_frames_of_one_MiB(int length, int chunk, int frames, bool native)
     {
         byte[] data = Data(length);
-        byte[] compressed = Compress(data, chunk);
+        byte[] compressed = Compress(data, chunk, native);
         Assert.Equal(frames, Frames(compressed));
         Assert.Equal(data, Decompress(compressed));
+    }
+
+    [Fact]
+    public void The_system_libzstd_compresses_here_and_its_frames_carry_their_checksums()
+    {
+        // Debian 12 always has libzstd.so.1 (dpkg depends on it): the fast path must be the one taken.
+        Assert.True(NativeZstd.Available, "libzstd.so.1 was not loaded");
+        byte[] data = Data(ZstdFrameStream.FrameSize + 5000);
+        byte[] compressed = Compress(data, 65536, native: true);
+        Assert.Equal(data, Decompress(compressed));
+        // Frame header descriptor of the first frame (byte 4): bit 2 = content checksum present.
+        Assert.NotEqual(0, compressed[4] & 0x04);
+        compressed[^1] ^= 0x01;
+        Assert.ThrowsAny<Exception>(() => Decompress(compressed));
     }
 
     [Fact]
