@@ -52,7 +52,8 @@ public static class Compression
     /// <see cref="ObjectPipeline.OpenRead"/> converts those to a "corrupt object" error. With
     /// <paramref name="frameChecksums"/> false, zstd does not check its frames' XXH64: only for a
     /// caller that checks the content itself (a restored file's XXH128), where it was a second
-    /// hash of every byte (5 % of a restore's CPU).
+    /// hash of every byte (5 % of a restore's CPU); that reader also decodes through the system's
+    /// libzstd when it is there (<see cref="NativeZstdReadStream"/>).
     /// </summary>
     public static Stream DecompressFrom(Stream inner, CompressionType type, bool leaveOpen, bool frameChecksums = true)
     {
@@ -72,8 +73,9 @@ public static class Compression
         };
     }
 
-    private static DecompressionStream Zstd(Stream inner, bool leaveOpen, bool frameChecksums)
+    private static Stream Zstd(Stream inner, bool leaveOpen, bool frameChecksums)
     {
+        if (!frameChecksums && NativeZstd.Available) return new NativeZstdReadStream(inner, leaveOpen, frameChecksums: false);
         var stream = new DecompressionStream(inner, bufferSize: 0, checkEndOfStream: true, leaveOpen: leaveOpen);
         if (!frameChecksums)
             stream.SetParameter(ZSTD_dParameter.ZSTD_d_experimentalParam3, (int)ZSTD_forceIgnoreChecksum_e.ZSTD_d_ignoreChecksum); // ZSTD_d_forceIgnoreChecksum

@@ -26,6 +26,21 @@ internal static unsafe class NativeZstd
     private static delegate* unmanaged<nuint, nuint> s_compressBound;
     private static delegate* unmanaged<nuint, uint> s_isError;
     private static delegate* unmanaged<nuint, nint> s_getErrorName;
+    private static delegate* unmanaged<nint> s_createDCtx;
+    private static delegate* unmanaged<nint, nuint> s_freeDCtx;
+    private static delegate* unmanaged<nint, int, int, nuint> s_setDParameter;
+    private static delegate* unmanaged<nint, Buffer*, Buffer*, nuint> s_decompressStream;
+
+    // ZSTD_d_forceIgnoreChecksum (libzstd 1.4.7 and later); ZstdSharp is a port of the same header.
+    private const int ForceIgnoreChecksumParameter = (int)ZstdSharp.Unsafe.ZSTD_dParameter.ZSTD_d_experimentalParam3;
+
+    /// <summary>ZSTD_inBuffer and ZSTD_outBuffer: the same three fields.</summary>
+    private struct Buffer
+    {
+        public byte* Data;
+        public nuint Size;
+        public nuint Position;
+    }
 
     /// <summary>Whether frames are compressed by libzstd (probed once per process).</summary>
     public static bool Available { get; } = Load();
@@ -42,6 +57,7 @@ internal static unsafe class NativeZstd
         [
             Export("ZSTD_createCCtx"), Export("ZSTD_freeCCtx"), Export("ZSTD_CCtx_setParameter"), Export("ZSTD_compress2"),
             Export("ZSTD_compressBound"), Export("ZSTD_isError"), Export("ZSTD_getErrorName"),
+            Export("ZSTD_createDCtx"), Export("ZSTD_freeDCtx"), Export("ZSTD_DCtx_setParameter"), Export("ZSTD_decompressStream"),
         ];
         if (exports.Contains(0)) return false;
         s_createCCtx = (delegate* unmanaged<nint>)exports[0];
@@ -51,6 +67,10 @@ internal static unsafe class NativeZstd
         s_compressBound = (delegate* unmanaged<nuint, nuint>)exports[4];
         s_isError = (delegate* unmanaged<nuint, uint>)exports[5];
         s_getErrorName = (delegate* unmanaged<nuint, nint>)exports[6];
+        s_createDCtx = (delegate* unmanaged<nint>)exports[7];
+        s_freeDCtx = (delegate* unmanaged<nint, nuint>)exports[8];
+        s_setDParameter = (delegate* unmanaged<nint, int, int, nuint>)exports[9];
+        s_decompressStream = (delegate* unmanaged<nint, Buffer*, Buffer*, nuint>)exports[10];
         return true;
     }
 
@@ -94,5 +114,44 @@ internal static unsafe class NativeZstd
     private static void Check(nuint code)
     {
         if (s_isError(code) != 0) throw new InvalidOperationException($"libzstd: {Marshal.PtrToStringUTF8(s_getErrorName(code))}");
+    }
+
+    /// <summary>A decompression context (ZSTD_DCtx); damaged input is an <see cref="InvalidDataException"/>.</summary>
+    public sealed class Decoder : SafeHandleZeroOrMinusOneIsInvalid
+    {
+        private Decoder(nint context) : base(ownsHandle: true) => SetHandle(context);
+
+        public static Decoder Create(bool frameChecksums)
+        {
+            if (!Available) throw new InvalidOperationException("libzstd is not available");
+            var decoder = new Decoder(s_createDCtx());
+            if (decoder.IsInvalid) throw new OutOfMemoryException("ZSTD_createDCtx failed");
+            // A library too old for the parameter refuses it: it then checks the frames, only slower.
+            if (!frameChecksums) _ = s_setDParameter(decoder.handle, ForceIgnoreChecksumParameter, 1);
+            return decoder;
+        }
+
+        /// <summary>
+        /// Decodes from <paramref name="input"/> into <paramref name="output"/>; returns the bytes
+        /// consumed and produced, and whether a frame is still open (more input needed to end it).
+        /// </summary>
+        public (int Consumed, int Produced, bool InFrame) Decode(ReadOnlySpan<byte> input, Span<byte> output)
+        {
+            fixed (byte* src = input)
+            fixed (byte* dst = output)
+            {
+                var inBuffer = new Buffer { Data = src, Size = (nuint)input.Length };
+                var outBuffer = new Buffer { Data = dst, Size = (nuint)output.Length };
+                nuint result = s_decompressStream(handle, &outBuffer, &inBuffer);
+                if (s_isError(result) != 0) throw new InvalidDataException($"zstd: {Marshal.PtrToStringUTF8(s_getErrorName(result))}");
+                return ((int)inBuffer.Position, (int)outBuffer.Position, result != 0);
+            }
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            s_freeDCtx(handle);
+            return true;
+        }
     }
 }
