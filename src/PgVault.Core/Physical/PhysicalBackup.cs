@@ -53,7 +53,7 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
         // Work that runs beside the main path; stopped and awaited when the backup fails.
         Task<List<DatabaseTables>>? tablesRead = null;
         Task walArchived = Task.CompletedTask;
-        using var walWaitCancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var sideWork = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
             var (startLsn, startTime, timeline) = await BackupStartAsync(conn, id, options.StartFast, ct).ConfigureAwait(false);
@@ -63,7 +63,7 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
             // Names and row estimates from the catalog (no scan): what a restore drill compares with.
             var databases = (await PgServer.DatabasesAsync(conn, ct).ConfigureAwait(false)).Where(d => d.AllowConnections && !d.IsTemplate).Select(d => d.Name).ToList();
             // On connections of their own while the files are copied (a few ms per database).
-            tablesRead = TableStats.ReadAllAsync(connection, databases, progress.Warn, ct);
+            tablesRead = TableStats.ReadAllAsync(connection, databases, progress.Warn, sideWork.Token);
             TraceTiming.Mark("backup: tablespaces, databases");
             int vanished = 0;
             var (directories, scanned) = DataDirectory.Scan(facts.PgData, tablespaces, _ => vanished++);
@@ -81,7 +81,7 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
             string startWal = StartWalFromLabel(stop.Label) ?? WalSegments.Name((uint)timeline, WalSegments.SegmentOf(startLsn, facts.SegmentSize), facts.SegmentSize);
             // The archiver pushes the last segment while backup_manifest and the page hashes are
             // written; the commit below still waits for both (listed only once restorable).
-            walArchived = WaitForWalAsync(startWal, stop.StopWal, facts.SegmentSize, options.ArchiveTimeoutSeconds, walWaitCancel.Token);
+            walArchived = WaitForWalAsync(startWal, stop.StopWal, facts.SegmentSize, options.ArchiveTimeoutSeconds, sideWork.Token);
 
             var files = copy.Files.OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
             var labelBytes = System.Text.Encoding.UTF8.GetBytes(stop.Label);
@@ -170,7 +170,7 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
         catch (Exception e)
         {
             progress.Warn($"backup {id} failed; removing what it wrote");
-            await walWaitCancel.CancelAsync().ConfigureAwait(false);
+            await sideWork.CancelAsync().ConfigureAwait(false);
             await Settled(walArchived).ConfigureAwait(false);
             await Settled(tablesRead).ConfigureAwait(false);
             if (inBackup) await AbortBackupAsync(conn).ConfigureAwait(false);

@@ -20,18 +20,28 @@ public sealed partial class PhysicalRestore
     private readonly ConcurrentDictionary<string, RestoredPages> _tracked = new(StringComparer.Ordinal);
     private long _trackedBytes;
 
-    /// <summary>A tracker for a file about to be written from its base member, when its check is a page digest and the budget allows.</summary>
+    /// <summary>
+    /// A tracker for a file about to be written from its base member, when its check is a page
+    /// digest and the budget allows. A pack read again from another repository (its first copy
+    /// was damaged) writes the file again: the earlier tracker is dropped first.
+    /// </summary>
     private RestoredPages? TrackPages(PhysicalFile f)
     {
+        if (_tracked.TryRemove(f.Path, out var earlier))
+        {
+            Interlocked.Add(ref _trackedBytes, -earlier.Footprint());
+            earlier.Dispose();
+        }
         if (f.Deltas is not { Count: > 0 } || f.PageDigest == null || f.BaseSize is not { } baseSize
             || baseSize % PageDeltas.PageSize != 0 || f.Size % PageDeltas.PageSize != 0) return null;
-        long bytes = RestoredPages.Footprint(Math.Max(baseSize, f.Size));
+        int maxPages = PageHashes.PageCount(Math.Max(baseSize, f.Size));
+        long bytes = RestoredPages.Footprint(maxPages);
         if (Interlocked.Add(ref _trackedBytes, bytes) > TrackedPagesBudget)
         {
             Interlocked.Add(ref _trackedBytes, -bytes);
             return null;
         }
-        var pages = new RestoredPages(baseSize);
+        var pages = new RestoredPages(maxPages);
         _tracked[f.Path] = pages;
         return pages;
     }

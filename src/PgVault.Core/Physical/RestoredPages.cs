@@ -19,16 +19,29 @@ internal sealed class RestoredPages : IDisposable
     private static readonly ulong ZeroPage = XxHash64.HashToUInt64(new byte[PageSize]);
 
     private readonly PageHashList _hashes;
+    private readonly int _maxPages;
     private byte[]? _carry; // the start of a page split between two base reads
     private int _carried;
 
-    public RestoredPages(long baseSize) => _hashes = new PageHashList(PageHashes.PageCount(baseSize));
+    /// <summary>
+    /// A tracker for at most <paramref name="maxPages"/> pages (the larger of the base and the final
+    /// size): a delta that would take the file past them (damaged page numbers, or a file that
+    /// grew and shrank again) turns <see cref="Valid"/> off instead of growing the list.
+    /// </summary>
+    public RestoredPages(int maxPages)
+    {
+        _maxPages = maxPages;
+        _hashes = new PageHashList(maxPages);
+    }
+
+    /// <summary>Bytes this tracker holds (what the restore's budget counts).</summary>
+    public long Footprint() => Footprint(_maxPages);
 
     /// <summary>False once something was written that this class does not model; the file must then be read back.</summary>
     public bool Valid { get; private set; } = true;
 
-    /// <summary>Bytes a tracker for a file of this size holds (one hash per page).</summary>
-    public static long Footprint(long size) => (long)PageHashes.PageCount(size) * sizeof(ulong);
+    /// <summary>Bytes a tracker for this many pages holds: the pooled array rounds up to a power of two.</summary>
+    public static long Footprint(int maxPages) => (long)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(maxPages, 16)) * sizeof(ulong);
 
     /// <summary>The base member's content, in order, in pieces of any length.</summary>
     public void Append(ReadOnlySpan<byte> data)
@@ -40,11 +53,11 @@ internal sealed class RestoredPages : IDisposable
             _carried += take;
             data = data[take..];
             if (_carried < PageSize) return;
-            _hashes.Add(XxHash64.HashToUInt64(_carry));
+            Add(XxHash64.HashToUInt64(_carry.AsSpan(0, PageSize)));
             _carried = 0;
         }
         int whole = data.Length - data.Length % PageSize;
-        for (int at = 0; at < whole; at += PageSize) _hashes.Add(XxHash64.HashToUInt64(data.Slice(at, PageSize)));
+        for (int at = 0; at < whole; at += PageSize) Add(XxHash64.HashToUInt64(data.Slice(at, PageSize)));
         if (whole == data.Length) return;
         _carry ??= ArrayPool<byte>.Shared.Rent(PageSize);
         data[whole..].CopyTo(_carry);
@@ -60,7 +73,7 @@ internal sealed class RestoredPages : IDisposable
     /// <summary>One page of a delta, written at its number (a file grows by pages of zeros up to it).</summary>
     public void Page(uint number, ReadOnlySpan<byte> page)
     {
-        if (page.Length != PageSize || number >= int.MaxValue) Valid = false;
+        if (page.Length != PageSize || number >= _maxPages) Valid = false;
         if (!Valid) return;
         Grow((int)number + 1);
         _hashes[(int)number] = XxHash64.HashToUInt64(page);
@@ -69,7 +82,7 @@ internal sealed class RestoredPages : IDisposable
     /// <summary>The delta's final size: the file was cut or grown (by zeros) to it.</summary>
     public void Resize(long finalSize)
     {
-        if (finalSize % PageSize != 0 || finalSize / PageSize >= int.MaxValue) Valid = false;
+        if (finalSize % PageSize != 0 || finalSize / PageSize > _maxPages) Valid = false;
         if (!Valid) return;
         int count = (int)(finalSize / PageSize);
         if (count < _hashes.Count) _hashes.SetCount(count);
@@ -78,6 +91,12 @@ internal sealed class RestoredPages : IDisposable
 
     /// <summary>The page digest of what was written, or null when it must be read back.</summary>
     public string? Digest() => Valid ? PageDigest.From(_hashes.Span) : null;
+
+    private void Add(ulong hash)
+    {
+        if (_hashes.Count == _maxPages) Valid = false; // a base longer than its recorded size fails its own check
+        if (Valid) _hashes.Add(hash);
+    }
 
     private void Grow(int count)
     {

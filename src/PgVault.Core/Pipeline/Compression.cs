@@ -73,9 +73,10 @@ public static class Compression
         };
     }
 
-    private static Stream Zstd(Stream inner, bool leaveOpen, bool frameChecksums)
+    /// <summary>A zstd reader; <paramref name="native"/> chooses libzstd or ZstdSharp (tests), else libzstd only without frame checksums.</summary>
+    internal static Stream Zstd(Stream inner, bool leaveOpen, bool frameChecksums, bool? native = null)
     {
-        if (!frameChecksums && NativeZstd.Available) return new NativeZstdReadStream(inner, leaveOpen, frameChecksums: false);
+        if (native ?? (!frameChecksums && NativeZstd.Available)) return new NativeZstdReadStream(inner, leaveOpen, frameChecksums);
         var stream = new DecompressionStream(inner, bufferSize: 0, checkEndOfStream: true, leaveOpen: leaveOpen);
         if (!frameChecksums)
             stream.SetParameter(ZSTD_dParameter.ZSTD_d_experimentalParam3, (int)ZSTD_forceIgnoreChecksum_e.ZSTD_d_ignoreChecksum); // ZSTD_d_forceIgnoreChecksum

@@ -9,9 +9,11 @@ namespace PgVault.Core.Pipeline;
 /// (<see cref="ZstdFrameStream"/>): on pgbench data, level 3, one core, libzstd 1.5.4 compresses
 /// 1.22 GB/s against 0.73 GB/s for ZstdSharp's managed port, and compression was half of a full
 /// backup's CPU (issue 15, target 3). The frames are the same format either way (content size
-/// and XXH64 checksum in every frame), and every reader decodes both. The library is loaded from
-/// the system's search path only (never from pgvault's own directory); without a usable one
-/// (absent, older than 1.4.0, or <c>PGVAULT_ZSTD=managed</c>) ZstdSharp is used.
+/// and XXH64 checksum in every frame), and every reader decodes both. The library is loaded by
+/// absolute path from the system's library directories, and only when it is root's and writable
+/// by root alone (never from pgvault's own directory or LD_LIBRARY_PATH: a root restore must not
+/// run another user's code); without a usable one (absent, older than 1.4.0, or
+/// <c>PGVAULT_ZSTD=managed</c>) ZstdSharp is used.
 /// </summary>
 internal static unsafe class NativeZstd
 {
@@ -48,7 +50,7 @@ internal static unsafe class NativeZstd
     private static bool Load()
     {
         if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("PGVAULT_ZSTD") == "managed") return false;
-        if (!NativeLibrary.TryLoad(Library, typeof(NativeZstd).Assembly, DllImportSearchPath.System32, out nint library)) return false;
+        if (SystemLibrary() is not { } path || !NativeLibrary.TryLoad(path, out nint library)) return false;
         nint Export(string name) => NativeLibrary.TryGetExport(library, name, out nint address) ? address : 0;
         nint version = Export("ZSTD_versionNumber");
         // ZSTD_compress2 and ZSTD_CCtx_setParameter are stable from 1.4.0.
@@ -72,6 +74,27 @@ internal static unsafe class NativeZstd
         s_setDParameter = (delegate* unmanaged<nint, int, int, nuint>)exports[9];
         s_decompressStream = (delegate* unmanaged<nint, Buffer*, Buffer*, nuint>)exports[10];
         return true;
+    }
+
+    /// <summary>The first libzstd.so.1 in the system's library directories, if root owns it and alone may write it.</summary>
+    private static string? SystemLibrary()
+    {
+        string? triplet = RuntimeInformation.ProcessArchitecture switch
+        {
+            Architecture.X64 => "x86_64-linux-gnu",
+            Architecture.Arm64 => "aarch64-linux-gnu",
+            _ => null,
+        };
+        string[] directories = triplet != null ? [$"/usr/lib/{triplet}", $"/lib/{triplet}", "/usr/lib64", "/usr/lib"] : ["/usr/lib64", "/usr/lib"];
+        foreach (var directory in directories)
+        {
+            string path = Path.Combine(directory, Library);
+            if (!File.Exists(path)) continue; // follows the link to the versioned file, as stat below does
+            const UnixFileMode othersWrite = UnixFileMode.GroupWrite | UnixFileMode.OtherWrite;
+            string real = new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path;
+            return IO.Posix.GetOwner(real).Uid == 0 && (File.GetUnixFileMode(real) & othersWrite) == 0 ? real : null;
+        }
+        return null;
     }
 
     /// <summary>A compression context (ZSTD_CCtx) at one level, frames with their content checksum.</summary>
@@ -109,7 +132,7 @@ internal static unsafe class NativeZstd
     }
 
     /// <summary>The largest frame <paramref name="length"/> input bytes compress to.</summary>
-    public static int Bound(int length) => checked((int)s_compressBound((nuint)length));
+    public static int Bound(int length) => Available ? checked((int)s_compressBound((nuint)length)) : throw new InvalidOperationException("libzstd is not available");
 
     private static void Check(nuint code)
     {

@@ -42,6 +42,7 @@ internal sealed class ZstdFrameStream : ReadOrWriteStreamBase
         _level = level;
         _leaveOpen = leaveOpen;
         _native = native ?? NativeZstd.Available;
+        if (_native && !NativeZstd.Available) throw new InvalidOperationException("libzstd is not available");
         _input = ArrayPool<byte>.Shared.Rent(FrameSize);
     }
 

@@ -21,9 +21,9 @@ public sealed class RestoredPagesTests : IDisposable
         private long _size;
         public RestoredPages Pages { get; private set; } = null!;
 
-        public void Base(byte[] content, Random random)
+        public void Base(byte[] content, Random random, int maxPages = 100_000)
         {
-            Pages = new RestoredPages(content.Length);
+            Pages = new RestoredPages(maxPages);
             // Pieces of any length, as a decompressing stream hands them out.
             for (int at = 0; at < content.Length;)
             {
@@ -39,6 +39,7 @@ public sealed class RestoredPagesTests : IDisposable
         public void Write(uint number, byte[] page)
         {
             RandomAccess.Write(_file, page, (long)number * Page);
+            _size = Math.Max(_size, (long)number * Page + page.Length);
             Pages.Page(number, page);
         }
 
@@ -112,6 +113,23 @@ public sealed class RestoredPagesTests : IDisposable
         twin.Write(3, page);
         Assert.NotEqual(before, twin.Pages.Digest());
         Assert.Equal(twin.OnDisk(), twin.Pages.Digest());
+    }
+
+    [Fact]
+    public void A_page_number_past_the_recorded_sizes_stops_the_tracking_instead_of_growing_it()
+    {
+        // A damaged delta could name page 2^30: the list must not grow to gigabytes for it.
+        var random = new Random(9);
+        using var twin = new Twin(Path.Combine(_dir, "far"));
+        twin.Base(Bytes(random, 4 * Page), random, maxPages: 6);
+        twin.Write(5, Bytes(random, Page));
+        Assert.Equal(twin.OnDisk(), twin.Pages.Digest()); // within the limit: still tracked
+        twin.Pages.Page(1u << 30, Bytes(random, Page));
+        Assert.False(twin.Pages.Valid);
+        Assert.Null(twin.Pages.Digest());
+        Assert.True(RestoredPages.Footprint(6) <= 16 * sizeof(ulong));
+        Assert.Equal(1L << 20, RestoredPages.Footprint(131_072)); // a 1 GiB segment: 1 MiB of hashes
+        Assert.Equal(2L << 20, RestoredPages.Footprint(131_073)); // the pool rounds up to a power of two
     }
 
     [Fact]

@@ -95,11 +95,16 @@ public sealed class ZstdFrameStreamTests
         byte[] compressed = Compress(data, 65536);
         compressed[^1] ^= 0x01; // the last frame's content checksum (its last 4 bytes), not its data
         Assert.ThrowsAny<Exception>(() => Decompress(compressed));
-        // A restore reads pack members this way: each file's XXH128 is its check.
-        using var input = Compression.DecompressFrom(new MemoryStream(compressed), CompressionType.Zstd, leaveOpen: false, frameChecksums: false);
-        using var output = new MemoryStream();
-        input.CopyTo(output);
-        Assert.Equal(data, output.ToArray());
+        // A restore reads pack members this way: each file's XXH128 is its check. Both decoders:
+        // libzstd (taken here) and ZstdSharp (taken where libzstd is missing).
+        foreach (bool native in new[] { true, false })
+        {
+            using var input = Compression.Zstd(new MemoryStream(compressed), leaveOpen: false, frameChecksums: false, native);
+            Assert.IsType(native ? typeof(NativeZstdReadStream) : typeof(ZstdSharp.DecompressionStream), input);
+            using var output = new MemoryStream();
+            input.CopyTo(output);
+            Assert.Equal(data, output.ToArray());
+        }
     }
 
     [Fact]
