@@ -435,6 +435,54 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task A_damaged_base_member_is_read_again_from_the_next_repository_and_its_deltas_still_check()
+    {
+        await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS twice AS SELECT g, md5(g::text) AS v FROM generate_series(1, 200000) g");
+        string full = await fixture.BackupAsync("full");
+        await fixture.ExecAsync("postgres", "UPDATE twice SET v = 'changed' WHERE g % 1000 = 0");
+        string incr = await fixture.BackupAsync("incr");
+        const string sum = "SELECT count(*)::text || ':' || md5(string_agg(g::text || v, ',' ORDER BY g)) FROM twice";
+        string expected = await fixture.ScalarAsync<string>("postgres", sum);
+        await fixture.ArchiveEverythingAsync();
+
+        // A second repository, listed first, holding a copy whose base member of the table is damaged.
+        string root = fixture.NewRestoreDir("twice");
+        Directory.CreateDirectory(root);
+        string config = Path.Combine(root, "pgvault.yaml");
+        string second = Path.Combine(root, "repo2");
+        File.WriteAllText(config, File.ReadAllText(fixture.ConfigFile).Replace("repositories:\n", $"repositories:\n  - name: second\n    path: {second}\n", StringComparison.Ordinal));
+        Assert.Equal(0, (await PgVaultCli.RunAsync(["--config", config, "--repo", "second", "repo", "init"])).ExitCode);
+        var sync = await PgVaultCli.RunAsync(["--config", config, "repo", "sync", "--from", "local", "--to", "second"]);
+        Assert.True(sync.ExitCode == 0, sync.ToString());
+        await ArchivingFixture.Chown("-R", "postgres:postgres", root);
+        string relation = await fixture.ScalarAsync<string>("postgres", "SELECT pg_relation_filepath('twice')");
+        var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(second, "clusters/main/backups", incr, "manifest.json")));
+        var file = manifest.RootElement.GetProperty("physical").GetProperty("files").EnumerateArray().Single(f => f.GetProperty("path").GetString() == relation);
+        Assert.Equal(full, file.GetProperty("backup").GetString()); // the base member is the full's
+        Assert.Equal(incr, Assert.Single(file.GetProperty("deltas").EnumerateArray()).GetProperty("backup").GetString());
+        string pack = Path.Combine(second, "clusters/main/backups", full, file.GetProperty("pack").GetString()!);
+        long at = file.GetProperty("offset").GetInt64() + file.GetProperty("length").GetInt64() / 2;
+        using (var stream = new FileStream(pack, FileMode.Open, FileAccess.ReadWrite))
+        {
+            stream.Position = at;
+            int b = stream.ReadByte();
+            stream.Position = at;
+            stream.WriteByte((byte)(b ^ 0x5A));
+        }
+
+        // The pack is read again from 'local'; the file is written again, its deltas applied and checked.
+        string dir = fixture.NewRestoreDir("twice-restored");
+        var restore = await PgVaultCli.RunAsync(["--config", config, "restore", "--backup", incr, "--pgdata", dir,
+            "--target", "immediate", "--target-action", "promote", "--archive-mode", "off"]);
+        Assert.True(restore.ExitCode == 0, restore.ToString());
+        Assert.Contains("repository 'second'", restore.Stderr);
+        Assert.Contains($"of backup {full} from 'local'", restore.Stderr);
+        await using var server = await RestoredServer.StartAsync(dir);
+        await server.WaitPromotedAsync();
+        Assert.Equal(expected, await server.ScalarAsync<string>(sum));
+    }
+
+    [Fact]
     public async Task SyncedChain_RestoresToARestorePointFromTheCopyAlone()
     {
         await fixture.ExecAsync("postgres", "CREATE TABLE IF NOT EXISTS synced (id int); INSERT INTO synced SELECT generate_series(1, 3000)");
