@@ -192,15 +192,7 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
         string relation = await fixture.ScalarAsync<string>("postgres", "SELECT pg_relation_filepath('damaged')");
         var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(repo, "clusters/main/backups", id, "manifest.json")));
         var file = manifest.RootElement.GetProperty("physical").GetProperty("files").EnumerateArray().Single(f => f.GetProperty("path").GetString() == relation);
-        string pack = Path.Combine(repo, "clusters/main/backups", id, file.GetProperty("pack").GetString()!);
-        long at = file.GetProperty("offset").GetInt64() + file.GetProperty("length").GetInt64() / 2;
-        using (var stream = new FileStream(pack, FileMode.Open, FileAccess.ReadWrite))
-        {
-            stream.Position = at;
-            int b = stream.ReadByte();
-            stream.Position = at;
-            stream.WriteByte((byte)(b ^ 0x5A));
-        }
+        DamageMember(Path.Combine(repo, "clusters/main/backups", id), file);
         string dir = fixture.NewRestoreDir("damaged");
         var result = await PgVaultCli.RunAsync(["--config", config, "restore", "--backup", id, "--pgdata", dir, "--archive-mode", "off"]);
         Assert.Equal(1, result.ExitCode);
@@ -460,15 +452,7 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
         var file = manifest.RootElement.GetProperty("physical").GetProperty("files").EnumerateArray().Single(f => f.GetProperty("path").GetString() == relation);
         Assert.Equal(full, file.GetProperty("backup").GetString()); // the base member is the full's
         Assert.Equal(incr, Assert.Single(file.GetProperty("deltas").EnumerateArray()).GetProperty("backup").GetString());
-        string pack = Path.Combine(second, "clusters/main/backups", full, file.GetProperty("pack").GetString()!);
-        long at = file.GetProperty("offset").GetInt64() + file.GetProperty("length").GetInt64() / 2;
-        using (var stream = new FileStream(pack, FileMode.Open, FileAccess.ReadWrite))
-        {
-            stream.Position = at;
-            int b = stream.ReadByte();
-            stream.Position = at;
-            stream.WriteByte((byte)(b ^ 0x5A));
-        }
+        DamageMember(Path.Combine(second, "clusters/main/backups", full), file);
 
         // The pack is read again from 'local'; the file is written again, its deltas applied and checked.
         string dir = fixture.NewRestoreDir("twice-restored");
@@ -672,6 +656,18 @@ public sealed class PhysicalBackupTests(PhysicalFixture fixture) : IClassFixture
         string backups = Path.Combine(repo, "clusters/main/backups");
         Assert.True(!Directory.Exists(backups) || !Directory.EnumerateFileSystemEntries(backups).Any(),
             string.Join(", ", Directory.Exists(backups) ? Directory.EnumerateFileSystemEntries(backups, "*", SearchOption.AllDirectories) : []));
+    }
+
+    /// <summary>Flips one byte in the middle of a file's stored member (in the pack of <paramref name="backupDir"/> its manifest entry names).</summary>
+    private static void DamageMember(string backupDir, JsonElement file)
+    {
+        string pack = Path.Combine(backupDir, file.GetProperty("pack").GetString()!);
+        long at = file.GetProperty("offset").GetInt64() + file.GetProperty("length").GetInt64() / 2;
+        using var stream = new FileStream(pack, FileMode.Open, FileAccess.ReadWrite);
+        stream.Position = at;
+        int b = stream.ReadByte();
+        stream.Position = at;
+        stream.WriteByte((byte)(b ^ 0x5A));
     }
 
     private static async Task<(bool Ok, string Output)> Run(string program, params string[] args)
