@@ -12,10 +12,10 @@ public sealed partial class PhysicalRestore
 {
     /// <summary>
     /// At most this many bytes of page hashes are kept for files being restored with deltas
-    /// (32 MiB: 32 GiB of such files); the files beyond it are read back for their check, so
+    /// (16 MiB: 16 GiB of such files); the files beyond it are read back for their check, so
     /// memory stays flat in the cluster's size (issue 15, target 1).
     /// </summary>
-    private const long TrackedPagesBudget = 32L << 20;
+    private const long TrackedPagesBudget = 16L << 20;
 
     private readonly ConcurrentDictionary<string, RestoredPages> _tracked = new(StringComparer.Ordinal);
     private long _trackedBytes;
