@@ -4,9 +4,10 @@ using Microsoft.Win32.SafeHandles;
 namespace PgVault.Core.Pipeline;
 
 /// <summary>
-/// One-shot zstd compression through the system's libzstd (libzstd.so.1, which dpkg and
-/// PostgreSQL itself depend on on Debian), for the 1 MiB frames of pack members
-/// (<see cref="ZstdFrameStream"/>): on pgbench data, level 3, one core, libzstd 1.5.4 compresses
+/// zstd through the system's libzstd (libzstd.so.1, which dpkg and PostgreSQL itself depend on
+/// on Debian): one-shot compression of the 1 MiB frames of pack members
+/// (<see cref="ZstdFrameStream"/>) and the decoder of a restore's members
+/// (<see cref="NativeZstdReadStream"/>). On pgbench data, level 3, one core, libzstd 1.5.4 compresses
 /// 1.22 GB/s against 0.73 GB/s for ZstdSharp's managed port, and compression was half of a full
 /// backup's CPU (issue 15, target 3). The frames are the same format either way (content size
 /// and XXH64 checksum in every frame), and every reader decodes both. The library is loaded by
@@ -44,7 +45,7 @@ internal static unsafe class NativeZstd
         public nuint Position;
     }
 
-    /// <summary>Whether frames are compressed by libzstd (probed once per process).</summary>
+    /// <summary>Whether libzstd is loaded: pack frames are then compressed, and a restore's members decoded, by it (probed once per process).</summary>
     public static bool Available { get; } = Load();
 
     private static bool Load()
