@@ -51,21 +51,29 @@ public sealed partial class Drill
         var server = await SandboxCluster.StartExistingAsync(scratch.Root, binDir, serverOptions, wait: false, ct, ServerEnvironment()).ConfigureAwait(false);
         await using (server)
         {
-            await PhaseAsync("startup", () => WaitForAsync(server, inRecovery => true, "accept connections (the backup made consistent)", ct),
-                (r, s) => r with { StartupSeconds = s }).ConfigureAwait(false);
+            // A short archive can end before the random target while the server is still starting
+            // (before it accepts connections) or later, while it replays: the same fallback for both.
+            await PhaseAsync("startup", async () =>
+            {
+                try
+                {
+                    return await WaitForAsync(server, inRecovery => true, "accept connections (the backup made consistent)", ct).ConfigureAwait(false);
+                }
+                catch (PgVaultException e) when (RandomTargetNotReached(e))
+                {
+                    await RecoverToTheEndAsync(server, data, ct).ConfigureAwait(false);
+                    return await WaitForAsync(server, inRecovery => true, "accept connections (the backup made consistent)", ct).ConfigureAwait(false);
+                }
+            }, (r, s) => r with { StartupSeconds = s }).ConfigureAwait(false);
             await PhaseAsync("wal_replay", async () =>
             {
                 try
                 {
                     return await WaitForAsync(server, inRecovery => !inRecovery, "end recovery at the target and promote", ct).ConfigureAwait(false);
                 }
-                catch (PgVaultException e) when (_record.Target == "random" && e.Message.Contains(TargetNotReached, StringComparison.Ordinal))
+                catch (PgVaultException e) when (RandomTargetNotReached(e))
                 {
-                    // No commit after the chosen time is in the archive: the data at that time is the
-                    // data at the archive's end. Recover to the end instead (the same state) and say so.
-                    _notes.Add($"the archive holds no commit after the random time {_record.TargetValue}: recovered to the end of the archive, which holds the same data");
-                    DropRecoveryTarget(data);
-                    await server.StartServerAsync(ct).ConfigureAwait(false);
+                    await RecoverToTheEndAsync(server, data, ct).ConfigureAwait(false);
                     return await WaitForAsync(server, inRecovery => !inRecovery, "end recovery at the end of the archive and promote", ct).ConfigureAwait(false);
                 }
             }, (r, s) => r with { WalReplaySeconds = s }).ConfigureAwait(false);
@@ -86,6 +94,19 @@ public sealed partial class Drill
     }
 
     private const string TargetNotReached = "recovery ended before configured recovery target was reached";
+
+    private bool RandomTargetNotReached(PgVaultException e) => _record.Target == "random" && e.Message.Contains(TargetNotReached, StringComparison.Ordinal);
+
+    /// <summary>
+    /// No commit after the random time is in the archive: the data at that time is the data at the
+    /// archive's end. Recovers to the end instead (the same state), restarting the server, and says so.
+    /// </summary>
+    private async Task RecoverToTheEndAsync(SandboxCluster server, string data, CancellationToken ct)
+    {
+        _notes.Add($"the archive holds no commit after the random time {_record.TargetValue}: recovered to the end of the archive, which holds the same data");
+        DropRecoveryTarget(data);
+        await server.StartServerAsync(ct).ConfigureAwait(false);
+    }
 
     /// <summary>Comments out the recovery target in postgresql.auto.conf (restore_command stays).</summary>
     private static void DropRecoveryTarget(string data)
