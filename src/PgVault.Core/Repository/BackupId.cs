@@ -101,6 +101,10 @@ public readonly record struct BackupId : IComparable<BackupId>
         return new BackupId($"{second.ToString(TimeFormat, CultureInfo.InvariantCulture)}-{kind.Letter()}", second, kind);
     }
 
+    /// <summary>The second a time part (<see cref="Stamp"/>) encodes.</summary>
+    public static DateTimeOffset StampTime(string stamp) =>
+        new(DateTime.ParseExact(stamp, TimeFormat, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal), TimeSpan.Zero);
+
     public static bool TryParse([NotNullWhen(true)] string? text, out BackupId id)
     {
         id = default;

@@ -80,8 +80,9 @@ public sealed class CatalogSet
     }
 
     /// <summary>
-    /// Allocates an id that is free in every repository and writes its in-progress marker in each,
-    /// under the repository locks, so concurrent backups (other processes, the same second) get distinct ids.
+    /// Allocates an id that is free in every repository and later than every id there, and writes
+    /// its in-progress marker in each, under the repository locks, so concurrent backups (other
+    /// processes, the same second) get distinct ids that sort in the order the backups began.
     /// </summary>
     public Task<string> BeginBackupAsync(DateTimeOffset start, char kind, CancellationToken ct) =>
         BackupKinds.TryFromLetter(kind, out var typed) ? BeginBackupAsync(start, typed, ct)
@@ -123,8 +124,12 @@ public sealed class CatalogSet
                 // Best effort: an unreachable repository that this backup does not use is not an error.
             }
         }
+        // Ids sort by time, so a new id comes after every id in use: an earlier id may have been
+        // moved past the clock (two backups in one second) and the second it left free must not
+        // be handed to a later backup once the one that held it is expired.
         var next = BackupId.Create(start, kind);
-        while (taken.Contains(next.Stamp)) next = BackupId.Create(next.Start.AddSeconds(1), kind);
+        if (taken.Count > 0 && taken.Max(StringComparer.Ordinal) is { } latest && string.CompareOrdinal(next.Stamp, latest) <= 0)
+            next = BackupId.Create(BackupId.StampTime(latest).AddSeconds(1), kind);
         string id = next.Text;
         for (int i = 0; i < Catalogs.Count; i++)
         {

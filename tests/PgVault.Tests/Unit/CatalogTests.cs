@@ -76,6 +76,29 @@ public sealed class CatalogTests : IDisposable
     }
 
     [Fact]
+    public async Task A_clock_that_stepped_back_still_gets_an_id_after_the_latest()
+    {
+        var catalog = await NewCatalogAsync();
+        await catalog.BeginBackupAsync(Start.AddHours(1), 'F', _ct);
+
+        Assert.Equal("20261123T153013Z-I", await catalog.BeginBackupAsync(Start, 'I', _ct));
+    }
+
+    [Fact]
+    public async Task A_second_left_free_by_a_removed_backup_is_not_given_to_a_later_one()
+    {
+        var catalog = await NewCatalogAsync();
+        string first = await catalog.BeginBackupAsync(Start, 'F', _ct);
+        string moved = await catalog.BeginBackupAsync(Start, 'F', _ct);
+        await catalog.DiscardAsync(first, _ct);
+
+        string later = await catalog.BeginBackupAsync(Start.AddMilliseconds(600), 'F', _ct);
+
+        Assert.Equal("20261123T143013Z-F", moved);
+        Assert.Equal("20261123T143014Z-F", later); // not 143012, which would sort before the backup it follows
+    }
+
+    [Fact]
     public async Task A_finished_backup_also_blocks_its_second()
     {
         var catalog = await NewCatalogAsync();
@@ -99,8 +122,7 @@ public sealed class CatalogTests : IDisposable
             new(2027, 1, 1, 0, 0, 0, TimeSpan.Zero),
         ];
         var ids = new List<string>();
-        foreach (var t in times.Reverse()) ids.Add(await catalog.BeginBackupAsync(t, 'L', _ct));
-        ids.Reverse();
+        foreach (var t in times) ids.Add(await catalog.BeginBackupAsync(t, 'L', _ct));
 
         Assert.Equal(ids, ids.Order(StringComparer.Ordinal));
         Assert.Equal(times.Select(t => t.ToString(Catalog.IdTimeFormat, CultureInfo.InvariantCulture) + "-L"), ids);
@@ -110,8 +132,8 @@ public sealed class CatalogTests : IDisposable
     public async Task List_returns_only_backups_with_a_manifest_oldest_first()
     {
         var catalog = await NewCatalogAsync();
-        string newer = await catalog.BeginBackupAsync(Start.AddHours(1), 'L', _ct);
         string older = await catalog.BeginBackupAsync(Start, 'L', _ct);
+        string newer = await catalog.BeginBackupAsync(Start.AddHours(1), 'L', _ct);
         string running = await catalog.BeginBackupAsync(Start.AddHours(2), 'L', _ct);
         await catalog.WriteManifestAsync(ManifestFor(newer, 2), _ct);
         await catalog.WriteManifestAsync(ManifestFor(older, 1), _ct);
