@@ -18,7 +18,8 @@ public static class Compression
     /// unless <paramref name="leaveOpen"/>.
     /// </summary>
     /// <remarks>
-    /// zstd frames carry the content checksum (XXH64), so the standard <c>zstd</c> tool can check them;
+    /// zstd frames carry the content checksum (XXH64), so the standard <c>zstd</c> tool can check them
+    /// (libzstd through <see cref="NativeZstdWriteStream"/> when it is there, else ZstdSharp: one format);
     /// lz4 uses the LZ4 frame format; gzip is RFC 1952 with the exact zlib level.
     /// </remarks>
     public static Stream CompressTo(Stream inner, CompressionSpec spec, bool leaveOpen)
@@ -34,6 +35,7 @@ public static class Compression
         switch (spec.Type)
         {
             case CompressionType.Zstd:
+                if (NativeZstd.Available) return new NativeZstdWriteStream(inner, spec.Level, leaveOpen);
                 var zstd = new CompressionStream(inner, spec.Level, bufferSize: 0, leaveOpen: leaveOpen);
                 zstd.SetParameter(ZSTD_cParameter.ZSTD_c_checksumFlag, 1);
                 return zstd;

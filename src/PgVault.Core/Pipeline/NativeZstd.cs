@@ -6,8 +6,9 @@ namespace PgVault.Core.Pipeline;
 /// <summary>
 /// zstd through the system's libzstd (libzstd.so.1, which dpkg and PostgreSQL itself depend on
 /// on Debian): one-shot compression of the 1 MiB frames of pack members
-/// (<see cref="ZstdFrameStream"/>) and the decoder of a restore's members
-/// (<see cref="NativeZstdReadStream"/>). On pgbench data, level 3, one core, libzstd 1.5.4 compresses
+/// (<see cref="ZstdFrameStream"/>), streaming compression of every other object
+/// (<see cref="NativeZstdWriteStream"/>: logical dumps, WAL, metadata) and the decoder of a
+/// restore's members (<see cref="NativeZstdReadStream"/>). On pgbench data, level 3, one core, libzstd 1.5.4 compresses
 /// 1.22 GB/s against 0.73 GB/s for ZstdSharp's managed port, and compression was half of a full
 /// backup's CPU (issue 15, target 3). The frames are the same format either way (content size
 /// and XXH64 checksum in every frame), and every reader decodes both. The library is loaded by
@@ -33,6 +34,8 @@ internal static unsafe class NativeZstd
     private static delegate* unmanaged<nint, nuint> s_freeDCtx;
     private static delegate* unmanaged<nint, int, int, nuint> s_setDParameter;
     private static delegate* unmanaged<nint, Buffer*, Buffer*, nuint> s_decompressStream;
+    private static delegate* unmanaged<nint, Buffer*, Buffer*, int, nuint> s_compressStream2;
+    private static delegate* unmanaged<nint, int, nuint> s_resetCCtx;
 
     // ZSTD_d_forceIgnoreChecksum (libzstd 1.4.7 and later); ZstdSharp is a port of the same header.
     private const int ForceIgnoreChecksumParameter = (int)ZstdSharp.Unsafe.ZSTD_dParameter.ZSTD_d_experimentalParam3;
@@ -45,7 +48,7 @@ internal static unsafe class NativeZstd
         public nuint Position;
     }
 
-    /// <summary>Whether libzstd is loaded: pack frames are then compressed, and a restore's members decoded, by it (probed once per process).</summary>
+    /// <summary>Whether libzstd is loaded: every zstd object is then compressed, and a restore's members decoded, by it (probed once per process).</summary>
     public static bool Available { get; } = Load();
 
     private static bool Load()
@@ -54,13 +57,14 @@ internal static unsafe class NativeZstd
         if (SystemLibrary() is not { } path || !NativeLibrary.TryLoad(path, out nint library)) return false;
         nint Export(string name) => NativeLibrary.TryGetExport(library, name, out nint address) ? address : 0;
         nint version = Export("ZSTD_versionNumber");
-        // ZSTD_compress2 and ZSTD_CCtx_setParameter are stable from 1.4.0.
+        // ZSTD_compress2, ZSTD_compressStream2 and ZSTD_CCtx_setParameter are stable from 1.4.0.
         if (version == 0 || ((delegate* unmanaged<uint>)version)() < 10400) return false;
         nint[] exports =
         [
             Export("ZSTD_createCCtx"), Export("ZSTD_freeCCtx"), Export("ZSTD_CCtx_setParameter"), Export("ZSTD_compress2"),
             Export("ZSTD_compressBound"), Export("ZSTD_isError"), Export("ZSTD_getErrorName"),
             Export("ZSTD_createDCtx"), Export("ZSTD_freeDCtx"), Export("ZSTD_DCtx_setParameter"), Export("ZSTD_decompressStream"),
+            Export("ZSTD_compressStream2"), Export("ZSTD_CCtx_reset"),
         ];
         if (exports.Contains(0)) return false;
         s_createCCtx = (delegate* unmanaged<nint>)exports[0];
@@ -74,6 +78,8 @@ internal static unsafe class NativeZstd
         s_freeDCtx = (delegate* unmanaged<nint, nuint>)exports[8];
         s_setDParameter = (delegate* unmanaged<nint, int, int, nuint>)exports[9];
         s_decompressStream = (delegate* unmanaged<nint, Buffer*, Buffer*, nuint>)exports[10];
+        s_compressStream2 = (delegate* unmanaged<nint, Buffer*, Buffer*, int, nuint>)exports[11];
+        s_resetCCtx = (delegate* unmanaged<nint, int, nuint>)exports[12];
         return true;
     }
 
@@ -124,6 +130,29 @@ internal static unsafe class NativeZstd
                 return checked((int)written);
             }
         }
+
+        /// <summary>
+        /// One step of streaming compression (ZSTD_compressStream2): consumes from
+        /// <paramref name="input"/>, produces into <paramref name="output"/>; with
+        /// <paramref name="end"/> (ZSTD_e_end) it closes the frame, with <paramref name="flush"/>
+        /// (ZSTD_e_flush) it ends the block. Returns the bytes consumed and produced, and whether
+        /// that flush or end still has output to give (call again with more output room).
+        /// </summary>
+        public (int Consumed, int Produced, bool More) Stream(ReadOnlySpan<byte> input, Span<byte> output, bool flush = false, bool end = false)
+        {
+            fixed (byte* src = input)
+            fixed (byte* dst = output)
+            {
+                var inBuffer = new Buffer { Data = src, Size = (nuint)input.Length };
+                var outBuffer = new Buffer { Data = dst, Size = (nuint)output.Length };
+                nuint remaining = s_compressStream2(handle, &outBuffer, &inBuffer, end ? 2 : flush ? 1 : 0);
+                Check(remaining);
+                return ((int)inBuffer.Position, (int)outBuffer.Position, remaining != 0);
+            }
+        }
+
+        /// <summary>Forgets a frame in progress (ZSTD_reset_session_only); the level and checksum flag stay.</summary>
+        public void ResetSession() => Check(s_resetCCtx(handle, 1));
 
         protected override bool ReleaseHandle()
         {
