@@ -71,9 +71,11 @@ internal sealed partial class DirectoryDump(CatalogSet targets, string id, strin
             {
                 await using (var child = ChildProcess.Start(pgDump, dumpArgs, environment, describe, redirectInput: false, redirectOutput: false, abort.Token))
                 {
+                    TraceTiming.Mark("directory dump: pg_dump started");
                     try
                     {
                         await child.WaitSuccessAsync(abort.Token).ConfigureAwait(false);
+                        TraceTiming.Mark("directory dump: pg_dump exited");
                     }
                     catch (Exception) when (!ct.IsCancellationRequested && Failure() is { } failure)
                     {

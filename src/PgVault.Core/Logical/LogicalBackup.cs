@@ -26,6 +26,7 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
     {
         options.Validate();
         targets = await vault.OpenCatalogsAsync(forWriting: true, progress.Warn, ct).ConfigureAwait(false);
+        TraceTiming.Mark("logical backup: repositories opened");
         connection = vault.Connection;
         var manifests = await RunAllAsync(options, vault.Tools, ct).ConfigureAwait(false);
         return new BackupResult(manifests, targets.Catalogs.Select(c => c.Repository.Name).ToArray());
@@ -48,10 +49,12 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
         int major = server.VersionNum / 10000;
         var pgDump = selected.Count > 0 ? tools.Find("pg_dump", major) : null;
         var pgDumpAll = options.EffectiveGlobals != null ? tools.Find("pg_dumpall", major) : null;
+        TraceTiming.Mark("logical backup: server checked, tools found");
 
         await targets.RemoveDebrisAsync(progress, ct).ConfigureAwait(false);
         await targets.RecordSystemAsync(server, progress, ct).ConfigureAwait(false);
         string id = await targets.BeginBackupAsync(started, 'L', ct).ConfigureAwait(false);
+        TraceTiming.Mark("logical backup: debris removed, id chosen");
         progress.Info($"backup {id}: {Describe(selected, options)} into {(targets.Count == 1 ? "repository" : "repositories")} {targets.Names}");
         try
         {
@@ -59,6 +62,7 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
             var dumped = Enumerable.Range(0, targets.Count).Select(_ => new List<LogicalDatabase>()).ToArray();
             // Names and row estimates from the catalog (no scan): what a restore drill compares with.
             var tables = await TableStats.ReadAllAsync(connection, selected.Select(d => d.Name), progress.Warn, ct).ConfigureAwait(false);
+            TraceTiming.Mark("logical backup: table statistics read");
             for (int i = 0; i < selected.Count; i++)
             {
                 var perRepository = await DumpDatabaseAsync(id, i + 1, selected[i], pgDump!, options, ct).ConfigureAwait(false);
@@ -86,7 +90,9 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
                 Globals = globals?[r],
                 Tables = tables,
             }).ToArray();
+            TraceTiming.Mark("logical backup: dumps stored");
             await targets.CommitAsync(id, r => manifests[r], ct).ConfigureAwait(false); // the commit point
+            TraceTiming.Mark("logical backup: committed");
             return manifests;
         }
         catch (Exception e)
