@@ -6,7 +6,8 @@ namespace PgVault.Core.Logical;
 /// <summary>
 /// Linux inotify on one directory, read on a thread of its own: reports each file created in it
 /// (IN_CREATE) and each close of a file that was open for writing (IN_CLOSE_WRITE, the kernel's
-/// own "the writer is done" signal, which a .NET FileSystemWatcher does not expose). The kernel
+/// own "the writer is done" signal, which a .NET FileSystemWatcher does not expose), or, when
+/// asked, each open (IN_OPEN: a reader arrived at a named pipe). The kernel
 /// queues a process's closes before its exit can be observed, so after the writer exited,
 /// <see cref="Stop"/> drains every event it produced. A queue overflow is reported as
 /// <see cref="Overflowed"/>: events were lost and the caller must not rely on them alone.
@@ -15,7 +16,8 @@ internal sealed partial class DirectoryWatcher : IDisposable
 {
     public const uint Created = 0x100;      // IN_CREATE
     public const uint ClosedWrite = 0x8;    // IN_CLOSE_WRITE
-    private const uint QueueOverflow = 0x4000; // IN_Q_OVERFLOW
+    public const uint Opened = 0x20;        // IN_OPEN
+    public const uint QueueOverflow = 0x4000; // IN_Q_OVERFLOW
     private const uint IsDirectory = 0x40000000; // IN_ISDIR
     private const uint OnlyDirectory = 0x01000000; // IN_ONLYDIR
     private const int NonBlock = 0x800;     // IN_NONBLOCK = O_NONBLOCK
@@ -26,9 +28,11 @@ internal sealed partial class DirectoryWatcher : IDisposable
     private const int HeaderSize = 16; // wd, mask, cookie, len
 
     private readonly int _fd;
+    private readonly uint _events;
     private readonly Action<string, uint> _onEvent;
     private readonly Thread _thread;
     private volatile bool _stopping;
+    private int _closed;
     private Exception? _failure;
 
     [StructLayout(LayoutKind.Sequential)]
@@ -54,13 +58,18 @@ internal sealed partial class DirectoryWatcher : IDisposable
     [LibraryImport("libc", EntryPoint = "close")]
     private static partial int Close(int fd);
 
-    /// <summary>Starts watching <paramref name="directory"/>; <paramref name="onEvent"/> gets (file name, <see cref="Created"/> or <see cref="ClosedWrite"/>) on the watcher's thread.</summary>
-    public DirectoryWatcher(string directory, Action<string, uint> onEvent)
+    /// <summary>
+    /// Starts watching <paramref name="directory"/> for the events in <paramref name="events"/>
+    /// (<see cref="Created"/> and <see cref="ClosedWrite"/> unless given); <paramref name="onEvent"/>
+    /// gets (file name, event) on the watcher's thread, and ("", <see cref="QueueOverflow"/>) when events were lost.
+    /// </summary>
+    public DirectoryWatcher(string directory, Action<string, uint> onEvent, uint events = Created | ClosedWrite)
     {
+        _events = events;
         _onEvent = onEvent;
         _fd = InotifyInit1(NonBlock | CloseOnExec);
         if (_fd < 0) throw new PgVaultException(ErrorCode.IoFailed, $"unable to watch '{directory}' (inotify_init1): {Marshal.GetLastPInvokeErrorMessage()}");
-        if (InotifyAddWatch(_fd, directory, Created | ClosedWrite | OnlyDirectory) < 0)
+        if (InotifyAddWatch(_fd, directory, events | OnlyDirectory) < 0)
         {
             string message = Marshal.GetLastPInvokeErrorMessage();
             Close(_fd);
@@ -82,11 +91,12 @@ internal sealed partial class DirectoryWatcher : IDisposable
         if (_failure != null) throw new PgVaultException(ErrorCode.IoFailed, $"watching the dump directory failed: {_failure.Message}", inner: _failure);
     }
 
+    /// <summary>Stops the thread and closes the inotify descriptor; a second call does nothing.</summary>
     public void Dispose()
     {
         _stopping = true;
         if (_thread.IsAlive && Thread.CurrentThread != _thread) _thread.Join();
-        Close(_fd);
+        if (Interlocked.Exchange(ref _closed, 1) == 0) Close(_fd);
     }
 
     private unsafe void Run()
@@ -139,11 +149,17 @@ internal sealed partial class DirectoryWatcher : IDisposable
             int end = name.IndexOf((byte)0);
             if (end >= 0) name = name[..end];
             events = events[(HeaderSize + length)..];
-            if ((mask & QueueOverflow) != 0) Overflowed = true;
+            if ((mask & QueueOverflow) != 0)
+            {
+                Overflowed = true;
+                _onEvent("", QueueOverflow);
+            }
             if ((mask & IsDirectory) != 0 || name.IsEmpty) continue;
             string file = System.Text.Encoding.UTF8.GetString(name);
-            if ((mask & Created) != 0) _onEvent(file, Created);
-            if ((mask & ClosedWrite) != 0) _onEvent(file, ClosedWrite);
+            foreach (uint kind in (ReadOnlySpan<uint>)[Created, ClosedWrite, Opened])
+            {
+                if ((mask & kind & _events) != 0) _onEvent(file, kind);
+            }
         }
     }
 }

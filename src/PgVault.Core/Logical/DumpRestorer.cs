@@ -14,7 +14,12 @@ namespace PgVault.Core.Logical;
 /// </summary>
 internal sealed class DumpRestorer(Catalog catalog, ConnInfo target, IProgressSink progress)
 {
-    public async Task ArchiveAsync(BackupManifest manifest, LogicalDatabase db, PgTool pgRestore, LogicalRestoreOptions options, CancellationToken ct)
+    /// <summary>
+    /// Restores a custom, directory or tar dump with pg_restore. <paramref name="targetCreated"/>:
+    /// the restore created the target database (a failure drops it), so a directory dump may be fed
+    /// through pipes (<see cref="DirectoryFeed"/>) instead of being written out first.
+    /// </summary>
+    public async Task ArchiveAsync(BackupManifest manifest, LogicalDatabase db, PgTool pgRestore, LogicalRestoreOptions options, bool targetCreated, CancellationToken ct)
     {
         var args = new List<string> { "--dbname=" + target.ToLibpqConnInfo(), "--no-password", "--exit-on-error", "--format=" + DumpFormat.Letter(db.Format) };
         args.AddRange(options.Tables.Select(t => "--table=" + t));
@@ -37,22 +42,33 @@ internal sealed class DumpRestorer(Catalog catalog, ConnInfo target, IProgressSi
             try
             {
                 string path = db.Format == DumpFormat.Directory ? Path.Combine(temp, "dump") : Path.Combine(temp, "dump.custom");
-                if (db.Format == DumpFormat.Directory) Directory.CreateDirectory(path);
-                using (var task = progress.Start($"fetch {db.Name}", db.SizeBytes))
+                if (db.Format == DumpFormat.Directory)
                 {
-                    long done = 0;
-                    foreach (var file in db.Files)
-                    {
-                        string destination = db.Format == DumpFormat.Directory ? Path.Combine(path, file.Name) : path;
-                        await using var input = await OpenAsync(manifest, file, ct).ConfigureAwait(false);
-                        await using var output = new FileStream(destination, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
-                        done = await LogicalBackup.CopyAsync(input, output, task, done, ct).ConfigureAwait(false);
-                    }
+                    Directory.CreateDirectory(path);
+                    foreach (var file in db.Files) CheckFileName(manifest, file);
                 }
+                // Table data reaches pg_restore through pipes while it runs, when a failure can drop
+                // the whole target (a database this restore created); otherwise it is written first.
+                bool piped = db.Format == DumpFormat.Directory && targetCreated && Pipes
+                    && db.Files.Count(DirectoryFeed.IsPiped) is > 0 and <= DirectoryFeed.MaxPipes;
+                using var task = progress.Start(piped ? $"restore {db.Name}" : $"fetch {db.Name}", db.SizeBytes);
+                long done = 0;
+                foreach (var file in db.Files)
+                {
+                    if (piped && DirectoryFeed.IsPiped(file)) continue;
+                    string destination = db.Format == DumpFormat.Directory ? Path.Combine(path, file.Name) : path;
+                    await using var input = await OpenAsync(manifest, file, ct).ConfigureAwait(false);
+                    await using var output = new FileStream(destination, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
+                    done = await LogicalBackup.CopyAsync(input, output, task, done, ct).ConfigureAwait(false);
+                }
+                using var feed = piped ? DirectoryFeed.Create(path, db.Files, (file, c) => OpenAsync(manifest, file, c), task, done) : null;
+                TraceTiming.Mark(piped ? "logical restore: pipes made, toc written" : "logical restore: dump materialised");
                 if (options.Jobs > 1) args.Add("--jobs=" + options.Jobs);
                 args.Add(path);
                 await using var child = ChildProcess.Start(pgRestore, args, target.ChildEnvironment(), describe, redirectInput: false, redirectOutput: false, ct);
-                await child.WaitSuccessAsync(ct).ConfigureAwait(false);
+                if (feed != null) await feed.RunAsync(child, ct).ConfigureAwait(false);
+                else await child.WaitSuccessAsync(ct).ConfigureAwait(false);
+                TraceTiming.Mark("logical restore: pg_restore exited");
             }
             finally
             {
@@ -140,6 +156,16 @@ internal sealed class DumpRestorer(Catalog catalog, ConnInfo target, IProgressSi
             child.Kill();
             return -1;
         }
+    }
+
+    /// <summary>Whether directory dumps may be fed through pipes (<c>PGVAULT_LOGICAL_PIPES=0</c> writes them out first, as before).</summary>
+    private static bool Pipes => OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("PGVAULT_LOGICAL_PIPES") != "0";
+
+    /// <summary>A directory dump's file names come from the manifest: each must be a plain name inside the dump directory.</summary>
+    private static void CheckFileName(BackupManifest manifest, StoredFile file)
+    {
+        if (file.Name is "" or "." or ".." || file.Name != Path.GetFileName(file.Name) || file.Name.Contains('\0'))
+            throw PgVaultException.Corrupt($"{manifest.Id}/{file.Object}", $"the manifest names a dump file '{file.Name}' that is not a plain file name");
     }
 
     private Task<Stream> OpenAsync(BackupManifest manifest, StoredFile file, CancellationToken ct) =>

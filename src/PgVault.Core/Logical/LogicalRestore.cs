@@ -108,7 +108,7 @@ public sealed class LogicalRestore(Vault.Vault vault, IProgressSink progress)
             if (options.Schemas.Count > 0 && !options.DataOnly) schemasCreated = await CreateSchemasAsync(target!, options.Schemas, ct).ConfigureAwait(false);
             var restorer = new DumpRestorer(catalog, connection.WithDatabase(target!), progress);
             if (source.Format == DumpFormat.Plain) await restorer.PlainAsync(manifest, source, psql, ct).ConfigureAwait(false);
-            else await restorer.ArchiveAsync(manifest, source, pgRestore!, options, ct).ConfigureAwait(false);
+            else await restorer.ArchiveAsync(manifest, source, pgRestore!, options, created, ct).ConfigureAwait(false);
         }
         catch (Exception)
         {

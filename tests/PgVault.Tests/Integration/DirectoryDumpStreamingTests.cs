@@ -42,10 +42,11 @@ public sealed class DirectoryDumpStreamingTests(ManyTablesFixture db) : IClassFi
     /// <summary>
     /// pg_dump -j 2 writes at most 2 table files at once; PgVault pauses pg_dump when 2 closed files
     /// wait to be read, and each worker may close one more before the pause, or a few small ones
-    /// on a loaded machine (7 was seen under CI load). The whole dump is 42 data files, and
+    /// on a loaded machine (7 was seen under CI load, 11 with other integration tests running
+    /// beside it: the small tables take a millisecond each). The whole dump is 42 data files, and
     /// without the pause 25-37 of them were staged at once, so the bound still tells the two apart.
     /// </summary>
-    private const int StagingBound = 5 * 2;
+    private const int StagingBound = 8 * 2;
 
     private static string Tmp(Workspace ws)
     {

@@ -54,6 +54,35 @@ public sealed class MultiRepositoryTests(PasswordClusterFixture db) : IClassFixt
     }
 
     [Fact]
+    public async Task A_damaged_table_file_of_a_directory_backup_fed_through_pipes_restores_from_the_other()
+    {
+        using var ws = TwoRepositories(db);
+        await ws.InitAsync();
+        string id = await ws.BackupAsync("--db", "app", "--format", "directory", "--jobs", "2", "--compression", "lz4");
+        // The table's data file: the largest object of the dump in the first repository.
+        string table = Files(ws.RepoPath).Where(f => f.Contains("/db/001/", StringComparison.Ordinal) && !f.Contains("toc.dat", StringComparison.Ordinal))
+            .OrderByDescending(f => new FileInfo(f).Length).First();
+        byte[] bytes = File.ReadAllBytes(table);
+        bytes[bytes.Length / 2] ^= 0x10;
+        File.WriteAllBytes(table, bytes);
+        var trace = new Dictionary<string, string?> { ["PGVAULT_TRACE_TIMING"] = "1" };
+
+        var restore = await PgVaultCli.RunAsync(["--config", ws.ConfigFile, "restore", "--backup", id, "--db", "app_dir_fallback", "--jobs", "2"], trace);
+        Assert.True(restore.ExitCode == 0, restore.Stderr);
+        Assert.Contains("logical restore: pipes made", restore.Stderr, StringComparison.Ordinal); // fed while pg_restore ran, not written out first
+        Assert.Contains("repository 'local' failed: corrupt object", restore.Stderr, StringComparison.Ordinal);
+        Assert.Contains("restoring from repository 'second' instead", restore.Stderr, StringComparison.Ordinal);
+        Assert.Equal(5000L, await db.ScalarAsync<long>("app_dir_fallback", "SELECT count(*) FROM t"));
+
+        // Restricted to the damaged repository, the restore fails, pg_restore never finishes the table, and no database is left.
+        var only = await PgVaultCli.RunAsync(["--config", ws.ConfigFile, "restore", "--backup", id, "--db", "app_dir_damaged", "--repo", "local", "--jobs", "2"], trace);
+        Assert.Equal(1, only.ExitCode);
+        Assert.Contains("corrupt object", only.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled", only.Stderr, StringComparison.Ordinal);
+        Assert.False(await db.DatabaseExistsAsync("app_dir_damaged"));
+    }
+
+    [Fact]
     public async Task Backup_fails_everywhere_when_one_repository_fails()
     {
         using var ws = TwoRepositories(db);
