@@ -22,6 +22,9 @@ internal static partial class SafeFiles
     private const int OCloExec = 0x80000;
     private static int ODirectory => Arm ? 0x4000 : 0x10000;
     private static int ONoFollow => Arm ? 0x8000 : 0x20000;
+
+    /// <summary>O_NOFOLLOW of this architecture, for callers that open(2) a path themselves.</summary>
+    internal static int NoFollowFlag => ONoFollow;
     private const int EExist = 17;
     private const int ELoop = 40;
     private const int ENotDir = 20;

@@ -68,7 +68,7 @@ internal sealed partial class DirectoryFeed : IDisposable
                 string path = Path.Combine(directory, file.Name);
                 if (MakeFifo(path, 0x180 /* 0600 */) != 0)
                     throw new PgVaultException(ErrorCode.IoFailed, $"unable to create the pipe '{path}': {Marshal.GetLastPInvokeErrorMessage()}");
-                int fd = Open(path, ReadWrite | NonBlock | CloseOnExec | NoFollow);
+                int fd = Open(path, ReadWrite | NonBlock | CloseOnExec | IO.SafeFiles.NoFollowFlag);
                 if (fd < 0) throw new PgVaultException(ErrorCode.IoFailed, $"unable to open the pipe '{path}': {Marshal.GetLastPInvokeErrorMessage()}");
                 feed._pipes.Add(file.Name, new Pipe(file, path, fd));
             }
@@ -249,7 +249,6 @@ internal sealed partial class DirectoryFeed : IDisposable
 
     private const int ReadWrite = 0x2;       // O_RDWR
     private const int NonBlock = 0x800;      // O_NONBLOCK
-    private const int NoFollow = 0x20000;    // O_NOFOLLOW
     private const int CloseOnExec = 0x80000; // O_CLOEXEC
     private const short PollOut = 0x4;
     private const int EAgain = 11;
