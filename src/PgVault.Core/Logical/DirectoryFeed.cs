@@ -73,12 +73,14 @@ internal sealed partial class DirectoryFeed : IDisposable
                 feed._pipes.Add(file.Name, new Pipe(file, path, fd));
             }
             // Watching before pg_restore starts: no open can come before the watch.
-            feed._watcher = new DirectoryWatcher(directory, feed.OnEvent, DirectoryWatcher.Opened);
+            feed._watcher = new DirectoryWatcher(directory, feed.OnEvent, DirectoryWatcher.Opened,
+                e => feed.Fail(new PgVaultException(ErrorCode.IoFailed, $"watching the dump directory failed: {e.Message}", inner: e)));
             return feed;
         }
         catch (Exception)
         {
             feed.Dispose();
+            foreach (var pipe in feed._pipes.Values) File.Delete(pipe.Path); // the caller may write the files out instead
             throw;
         }
     }
@@ -103,7 +105,12 @@ internal sealed partial class DirectoryFeed : IDisposable
             }
             _watcher!.Stop();
             if (Failure() is { } late) ExceptionDispatchInfo.Capture(late).Throw();
-            // pg_restore read every pipe it opened to its end, so every feed it started is done.
+            // pg_restore reads every table file it opens to its end, and it can see an end only
+            // once the feed closed the pipe: a pipe still open here was opened and left unread.
+            string[] unread;
+            lock (_lock) unread = [.. _pipes.Values.Where(p => p.Started && p.Fd >= 0).Select(p => p.File.Name)];
+            if (unread.Length > 0)
+                throw new PgVaultException(ErrorCode.ToolFailed, $"pg_restore exited without reading {string.Join(", ", unread)} to the end", "restore again; report this with the pg_restore version");
             await Task.WhenAll(Feeds()).ConfigureAwait(false);
         }
         finally
@@ -139,13 +146,25 @@ internal sealed partial class DirectoryFeed : IDisposable
         {
             _abort.Cancel(); // kills pg_restore, stops the other feeds
         }
-        catch (ObjectDisposedException)
+        catch (Exception)
         {
-            // the feed is disposed
+            // disposed already, or killing pg_restore failed (it is gone): the failure is recorded either way
         }
     }
 
     private void OnEvent(string name, uint kind)
+    {
+        try
+        {
+            Dispatch(name, kind);
+        }
+        catch (Exception e)
+        {
+            Fail(e); // never lose the watcher thread silently: pg_restore would wait on an unfed pipe
+        }
+    }
+
+    private void Dispatch(string name, uint kind)
     {
         if (kind == DirectoryWatcher.QueueOverflow)
         {
@@ -180,7 +199,9 @@ internal sealed partial class DirectoryFeed : IDisposable
             using (var input = _open(pipe.File, ct).GetAwaiter().GetResult())
             {
                 int read;
-                while ((read = input.Read(buffer, 0, ChunkSize)) > 0)
+                // ReadAsync with the token (waited for on this thread of its own): a stalled
+                // repository read ends when the restore fails or is cancelled.
+                while ((read = input.ReadAsync(buffer.AsMemory(0, ChunkSize), ct).AsTask().GetAwaiter().GetResult()) > 0)
                 {
                     WriteAll(pipe.Fd, buffer.AsSpan(0, read), ct);
                     _task.Report(Interlocked.Add(ref _done, read));

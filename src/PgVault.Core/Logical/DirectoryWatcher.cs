@@ -29,6 +29,7 @@ internal sealed partial class DirectoryWatcher : IDisposable
 
     private readonly int _fd;
     private readonly uint _events;
+    private readonly Action<Exception>? _onFailure;
     private readonly Action<string, uint> _onEvent;
     private readonly Thread _thread;
     private volatile bool _stopping;
@@ -63,9 +64,11 @@ internal sealed partial class DirectoryWatcher : IDisposable
     /// (<see cref="Created"/> and <see cref="ClosedWrite"/> unless given); <paramref name="onEvent"/>
     /// gets (file name, event) on the watcher's thread, and ("", <see cref="QueueOverflow"/>) when events were lost.
     /// </summary>
-    public DirectoryWatcher(string directory, Action<string, uint> onEvent, uint events = Created | ClosedWrite)
+    /// <param name="onFailure">Told at once when the watching thread fails (else the failure surfaces only at <see cref="Stop"/>).</param>
+    public DirectoryWatcher(string directory, Action<string, uint> onEvent, uint events = Created | ClosedWrite, Action<Exception>? onFailure = null)
     {
         _events = events;
+        _onFailure = onFailure;
         _onEvent = onEvent;
         _fd = InotifyInit1(NonBlock | CloseOnExec);
         if (_fd < 0) throw new PgVaultException(ErrorCode.IoFailed, $"unable to watch '{directory}' (inotify_init1): {Marshal.GetLastPInvokeErrorMessage()}");
@@ -119,6 +122,7 @@ internal sealed partial class DirectoryWatcher : IDisposable
         catch (Exception e)
         {
             _failure = e;
+            _onFailure?.Invoke(e);
         }
     }
 

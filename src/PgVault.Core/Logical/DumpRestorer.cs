@@ -53,15 +53,33 @@ internal sealed class DumpRestorer(Catalog catalog, ConnInfo target, IProgressSi
                     && db.Files.Count(DirectoryFeed.IsPiped) is > 0 and <= DirectoryFeed.MaxPipes;
                 using var task = progress.Start(piped ? $"restore {db.Name}" : $"fetch {db.Name}", db.SizeBytes);
                 long done = 0;
-                foreach (var file in db.Files)
+                async Task WriteOutAsync(IEnumerable<StoredFile> files)
                 {
-                    if (piped && DirectoryFeed.IsPiped(file)) continue;
-                    string destination = db.Format == DumpFormat.Directory ? Path.Combine(path, file.Name) : path;
-                    await using var input = await OpenAsync(manifest, file, ct).ConfigureAwait(false);
-                    await using var output = new FileStream(destination, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
-                    done = await LogicalBackup.CopyAsync(input, output, task, done, ct).ConfigureAwait(false);
+                    foreach (var file in files)
+                    {
+                        string destination = db.Format == DumpFormat.Directory ? Path.Combine(path, file.Name) : path;
+                        await using var input = await OpenAsync(manifest, file, ct).ConfigureAwait(false);
+                        await using var output = new FileStream(destination, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
+                        done = await LogicalBackup.CopyAsync(input, output, task, done, ct).ConfigureAwait(false);
+                    }
                 }
-                using var feed = piped ? DirectoryFeed.Create(path, db.Files, (file, c) => OpenAsync(manifest, file, c), task, done) : null;
+                await WriteOutAsync(db.Files.Where(f => !piped || !DirectoryFeed.IsPiped(f))).ConfigureAwait(false);
+                DirectoryFeed? feed = null;
+                if (piped)
+                {
+                    try
+                    {
+                        feed = DirectoryFeed.Create(path, db.Files, (file, c) => OpenAsync(manifest, file, c), task, done);
+                    }
+                    catch (PgVaultException e) when (e.Code == ErrorCode.IoFailed)
+                    {
+                        // Out of descriptors or inotify watches, say: the dump is written out first instead.
+                        progress.Warn($"{e.Message}; writing the table files out before pg_restore starts instead");
+                        await WriteOutAsync(db.Files.Where(DirectoryFeed.IsPiped)).ConfigureAwait(false);
+                        piped = false;
+                    }
+                }
+                using var owned = feed;
                 TraceTiming.Mark(piped ? "logical restore: pipes made, toc written" : "logical restore: dump materialised");
                 if (options.Jobs > 1) args.Add("--jobs=" + options.Jobs);
                 args.Add(path);

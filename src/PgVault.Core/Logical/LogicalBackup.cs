@@ -56,14 +56,15 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
         string id = await targets.BeginBackupAsync(started, 'L', ct).ConfigureAwait(false);
         TraceTiming.Mark("logical backup: debris removed, id chosen");
         progress.Info($"backup {id}: {Describe(selected, options)} into {(targets.Count == 1 ? "repository" : "repositories")} {targets.Names}");
-        // Names and row estimates from the catalog (no scan): what a restore drill compares with;
-        // read while the dumps run, and stopped and awaited if the backup fails.
-        using var sideWork = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var tablesRead = TableStats.ReadAllAsync(connection, selected.Select(d => d.Name), progress.Warn, sideWork.Token);
         try
         {
             // One list of databases per repository: sizes and checksums agree, stored bytes differ.
             var dumped = Enumerable.Range(0, targets.Count).Select(_ => new List<LogicalDatabase>()).ToArray();
+            // Names and row estimates from the catalog (no scan): what a restore drill compares with.
+            // Read before the dumps, not beside them: pg_dump -j N already holds N + 1 connections,
+            // and a role's CONNECTION LIMIT may allow no more.
+            var tables = await TableStats.ReadAllAsync(connection, selected.Select(d => d.Name), progress.Warn, ct).ConfigureAwait(false);
+            TraceTiming.Mark("logical backup: table statistics read");
             for (int i = 0; i < selected.Count; i++)
             {
                 var perRepository = await DumpDatabaseAsync(id, i + 1, selected[i], pgDump!, options, ct).ConfigureAwait(false);
@@ -72,8 +73,6 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
             LogicalGlobals[]? globals = null;
             if (pgDumpAll != null) globals = await DumpGlobalsAsync(id, pgDumpAll, options, ct).ConfigureAwait(false);
 
-            var tables = await tablesRead.ConfigureAwait(false);
-            TraceTiming.Mark("logical backup: table statistics read");
             var finished = DateTimeOffset.UtcNow;
             var manifests = Enumerable.Range(0, targets.Count).Select(r => new BackupManifest
             {
@@ -100,15 +99,6 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
         }
         catch (Exception e)
         {
-            await sideWork.CancelAsync().ConfigureAwait(false);
-            try
-            {
-                await tablesRead.ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                // the backup's own failure is the one reported
-            }
             progress.Warn($"backup {id} failed; removing what it wrote");
             await targets.DiscardAsync(id, progress).ConfigureAwait(false);
             if (e is IOException io) throw new PgVaultException(ErrorCode.IoFailed, $"unable to write backup {id} to repository {targets.Names}: {io.Message}", inner: io);

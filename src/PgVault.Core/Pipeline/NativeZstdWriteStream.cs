@@ -9,13 +9,15 @@ namespace PgVault.Core.Pipeline;
 /// unknown) through the system's libzstd (<see cref="NativeZstd"/>): the same format as
 /// ZstdSharp's CompressionStream, which it replaces when libzstd is there, at 1.2 GB/s against
 /// 0.7 GB/s per core on pgbench data. <see cref="Flush"/> ends the current block (ZSTD_e_flush),
-/// disposing ends the frame. Contexts are reused across streams (a level 3 context is a few MB
-/// to allocate and clear; a directory dump stores one object per table).
+/// disposing ends the frame. Contexts of levels up to 9 are reused across streams, at most 8 per
+/// level (a level 3 context is a few MB to allocate and clear; a directory dump stores one object
+/// per table); higher levels' contexts are tens of MB and are freed after use.
 /// </summary>
 internal sealed class NativeZstdWriteStream : WriteOnlyStreamBase
 {
     private const int OutputSize = 128 * 1024; // about ZSTD_CStreamOutSize()
     private const int PooledPerLevel = 8;
+    private const int LargestPooledLevel = 9; // above, a context is tens of MB: not kept after use
 
     private static readonly ConcurrentDictionary<int, ConcurrentBag<NativeZstd.Context>> s_pool = new();
 
@@ -148,7 +150,7 @@ internal sealed class NativeZstdWriteStream : WriteOnlyStreamBase
         var context = _context!;
         _context = null;
         var bag = s_pool.GetOrAdd(_level, _ => []);
-        if (bag.Count < PooledPerLevel)
+        if (_level <= LargestPooledLevel && bag.Count < PooledPerLevel)
         {
             try
             {

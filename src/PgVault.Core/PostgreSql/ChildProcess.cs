@@ -99,9 +99,9 @@ public sealed class ChildProcess : IAsyncDisposable
         {
             if (!_process.HasExited) _process.Kill(entireProcessTree: true);
         }
-        catch (InvalidOperationException)
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or AggregateException or NotSupportedException)
         {
-            // already gone
+            // already gone, or gone while its tree was walked
         }
     }
 

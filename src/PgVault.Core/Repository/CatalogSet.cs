@@ -79,6 +79,9 @@ public sealed class CatalogSet
         foreach (var catalog in Catalogs) await new ClusterRegistry(catalog).RecordAsync(server, progress, ct).ConfigureAwait(false);
     }
 
+    /// <summary>How far ahead of a backup's start an existing id may be and still be followed (see <see cref="BeginBackupAsync(DateTimeOffset, BackupKind, CancellationToken, IReadOnlyList{string}?)"/>).</summary>
+    internal static readonly TimeSpan FutureTolerance = TimeSpan.FromHours(1);
+
     /// <summary>
     /// Allocates an id that is free in every repository and later than every id there, and writes
     /// its in-progress marker in each, under the repository locks, so concurrent backups (other
@@ -126,10 +129,14 @@ public sealed class CatalogSet
         }
         // Ids sort by time, so a new id comes after every id in use: an earlier id may have been
         // moved past the clock (two backups in one second) and the second it left free must not
-        // be handed to a later backup once the one that held it is expired.
+        // be handed to a later backup once the one that held it is expired. An id more than
+        // FutureTolerance ahead of this backup's start (a host whose clock ran ahead, a stray
+        // name) is not followed: it would pin every later id to its time.
         var next = BackupId.Create(start, kind);
-        if (taken.Count > 0 && taken.Max(StringComparer.Ordinal) is { } latest && string.CompareOrdinal(next.Stamp, latest) <= 0)
+        if (taken.Where(t => BackupId.StampTime(t) <= next.Start + FutureTolerance).DefaultIfEmpty().Max(StringComparer.Ordinal) is { } latest
+            && string.CompareOrdinal(next.Stamp, latest) <= 0)
             next = BackupId.Create(BackupId.StampTime(latest).AddSeconds(1), kind);
+        while (taken.Contains(next.Stamp)) next = BackupId.Create(next.Start.AddSeconds(1), kind);
         string id = next.Text;
         for (int i = 0; i < Catalogs.Count; i++)
         {

@@ -85,6 +85,15 @@ public sealed class CatalogTests : IDisposable
     }
 
     [Fact]
+    public async Task An_id_far_in_the_future_does_not_pin_later_ids_to_its_time()
+    {
+        var catalog = await NewCatalogAsync();
+        await catalog.BeginBackupAsync(Start.AddDays(2), 'F', _ct); // a host whose clock ran two days ahead
+
+        Assert.Equal("20261123T143012Z-F", await catalog.BeginBackupAsync(Start, 'F', _ct));
+    }
+
+    [Fact]
     public async Task A_second_left_free_by_a_removed_backup_is_not_given_to_a_later_one()
     {
         var catalog = await NewCatalogAsync();

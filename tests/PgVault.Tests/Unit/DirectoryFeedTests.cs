@@ -66,11 +66,13 @@ public sealed class DirectoryFeedTests : IDisposable
         Assert.Equal(["1001.dat", "1002.dat"], _opened.Order(StringComparer.Ordinal));
     }
 
-    [Fact]
-    public async Task A_damaged_object_kills_the_reader_before_it_sees_the_end_of_the_file()
+    [Theory]
+    [InlineData(1024 * 1024)]
+    [InlineData(2 * 1024 * 1024)] // every byte delivered, the checksum fails at the end (half a second later): a pipe closed before that check would let the reader finish first
+    public async Task A_damaged_object_kills_the_reader_before_it_sees_the_end_of_the_file(int damagedAt)
     {
         StoredFile[] files = [Object("1001.dat", 2 * 1024 * 1024)];
-        using var feed = DirectoryFeed.Create(_dir, files, Opener(damaged: "1001.dat", damagedAt: 1024 * 1024), NullProgress.Instance.Start("t"), 0);
+        using var feed = DirectoryFeed.Create(_dir, files, Opener(damaged: "1001.dat", damagedAt: damagedAt), NullProgress.Instance.Start("t"), 0);
         string marker = _dir + "-reached-end";
 
         await using var child = Run($"cat {_dir}/1001.dat > /dev/null && touch {marker}");
@@ -109,12 +111,16 @@ public sealed class DirectoryFeedTests : IDisposable
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30));
     }
 
-    /// <summary>Gives <paramref name="good"/> bytes, then fails as a checksum mismatch does.</summary>
+    /// <summary>Gives <paramref name="good"/> bytes, then (after a pause) fails as a checksum mismatch does.</summary>
     private sealed class FailingAfter(byte[] bytes, int good) : MemoryStream(bytes)
     {
         public override int Read(byte[] buffer, int offset, int count)
         {
-            if (Position >= good) throw PgVaultException.Corrupt("1001.dat", "checksum mismatch");
+            if (Position >= good)
+            {
+                Thread.Sleep(500);
+                throw PgVaultException.Corrupt("1001.dat", "checksum mismatch");
+            }
             return base.Read(buffer, offset, (int)Math.Min(count, good - Position));
         }
     }
