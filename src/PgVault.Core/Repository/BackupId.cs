@@ -101,17 +101,21 @@ public readonly record struct BackupId : IComparable<BackupId>
         return new BackupId($"{second.ToString(TimeFormat, CultureInfo.InvariantCulture)}-{kind.Letter()}", second, kind);
     }
 
-    /// <summary>The second a time part (<see cref="Stamp"/>) encodes.</summary>
-    public static DateTimeOffset StampTime(string stamp) =>
-        new(DateTime.ParseExact(stamp, TimeFormat, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal), TimeSpan.Zero);
+    /// <summary>The second a time part (<see cref="Stamp"/>) encodes; false when it is not one.</summary>
+    public static bool TryStampTime(string stamp, out DateTimeOffset time)
+    {
+        bool ok = DateTime.TryParseExact(stamp, TimeFormat, CultureInfo.InvariantCulture,
+            DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var parsed);
+        time = ok ? new DateTimeOffset(parsed, TimeSpan.Zero) : default;
+        return ok;
+    }
 
     public static bool TryParse([NotNullWhen(true)] string? text, out BackupId id)
     {
         id = default;
         if (text is not { Length: 18 } || text[16] != '-' || !BackupKinds.TryFromLetter(text[17], out var kind)) return false;
-        if (!DateTime.TryParseExact(text[..16], TimeFormat, CultureInfo.InvariantCulture,
-                DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var time)) return false;
-        id = new BackupId(text, new DateTimeOffset(time, TimeSpan.Zero), kind);
+        if (!TryStampTime(text[..16], out var time)) return false;
+        id = new BackupId(text, time, kind);
         return true;
     }
 

@@ -133,9 +133,9 @@ public sealed class CatalogSet
         // FutureTolerance ahead of this backup's start (a host whose clock ran ahead, a stray
         // name) is not followed: it would pin every later id to its time.
         var next = BackupId.Create(start, kind);
-        if (taken.Where(t => BackupId.StampTime(t) <= next.Start + FutureTolerance).DefaultIfEmpty().Max(StringComparer.Ordinal) is { } latest
-            && string.CompareOrdinal(next.Stamp, latest) <= 0)
-            next = BackupId.Create(BackupId.StampTime(latest).AddSeconds(1), kind);
+        var followed = taken.Select(t => BackupId.TryStampTime(t, out var time) ? time : (DateTimeOffset?)null)
+            .Where(t => t <= next.Start + FutureTolerance).Max();
+        if (followed is { } latest && latest >= next.Start) next = BackupId.Create(latest.AddSeconds(1), kind);
         while (taken.Contains(next.Stamp)) next = BackupId.Create(next.Start.AddSeconds(1), kind);
         string id = next.Text;
         for (int i = 0; i < Catalogs.Count; i++)
