@@ -99,7 +99,7 @@ public sealed class LogicalRestore(Vault.Vault vault, IProgressSink progress)
         var schemasCreated = new List<string>();
         if (!exists)
         {
-            await CreateDatabaseAsync(target!, source, ct).ConfigureAwait(false);
+            await CreateDatabaseAsync(target!, source, manifest.Id, ct).ConfigureAwait(false);
             created = true;
         }
         try
@@ -109,6 +109,7 @@ public sealed class LogicalRestore(Vault.Vault vault, IProgressSink progress)
             var restorer = new DumpRestorer(catalog, connection.WithDatabase(target!), progress);
             if (source.Format == DumpFormat.Plain) await restorer.PlainAsync(manifest, source, psql, ct).ConfigureAwait(false);
             else await restorer.ArchiveAsync(manifest, source, pgRestore!, options, created, ct).ConfigureAwait(false);
+            if (created) await SetCommentAsync(target!, null, ct).ConfigureAwait(false); // complete: the marker goes
         }
         catch (Exception)
         {
@@ -196,7 +197,29 @@ public sealed class LogicalRestore(Vault.Vault vault, IProgressSink progress)
           WHERE o.oid >= 16384 AND coalesce(n.nspname, '') !~ '^pg_(toast_)?temp_')
         """;
 
-    private async Task CreateDatabaseAsync(string name, LogicalDatabase source, CancellationToken ct)
+    /// <summary>
+    /// The comment a database carries while a restore that created it runs: a restore killed
+    /// outright (kill -9) cannot drop what it loaded, and this says the database is incomplete
+    /// (pg_restore without --create never restores a database comment).
+    /// </summary>
+    internal static string InProgressComment(string backupId) =>
+        $"PgVault restore of backup {backupId} in progress: incomplete until this comment is gone";
+
+    private async Task SetCommentAsync(string database, string? comment, CancellationToken ct)
+    {
+        await using var conn = await PgServer.ConnectAsync(Maintenance(), ct).ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand($"COMMENT ON DATABASE {PgServer.QuoteIdent(database)} IS {(comment is null ? "NULL" : PgServer.QuoteLiteral(comment))}", conn);
+        try
+        {
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+        catch (PostgresException e)
+        {
+            throw new PgVaultException(ErrorCode.ServerQueryFailed, $"unable to comment on database \"{database}\": {e.MessageText}");
+        }
+    }
+
+    private async Task CreateDatabaseAsync(string name, LogicalDatabase source, string backupId, CancellationToken ct)
     {
         await using var conn = await PgServer.ConnectAsync(Maintenance(), ct).ConfigureAwait(false);
         string sql = $"CREATE DATABASE {PgServer.QuoteIdent(name)} TEMPLATE template0";
@@ -212,6 +235,7 @@ public sealed class LogicalRestore(Vault.Vault vault, IProgressSink progress)
             throw new PgVaultException(ErrorCode.ServerQueryFailed, $"unable to create database \"{name}\": {e.MessageText}");
         }
         progress.Info($"created database \"{name}\"");
+        await SetCommentAsync(name, InProgressComment(backupId), ct).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -73,6 +73,7 @@ public sealed class MultiRepositoryTests(PasswordClusterFixture db) : IClassFixt
         Assert.Contains("repository 'local' failed: corrupt object", restore.Stderr, StringComparison.Ordinal);
         Assert.Contains("restoring from repository 'second' instead", restore.Stderr, StringComparison.Ordinal);
         Assert.Equal(5000L, await db.ScalarAsync<long>("app_dir_fallback", "SELECT count(*) FROM t"));
+        Assert.Equal("", await CommentAsync("app_dir_fallback")); // complete: the in-progress marker is gone
 
         // Restricted to the damaged repository, the restore fails, pg_restore never finishes the table, and no database is left.
         var only = await PgVaultCli.RunAsync(["--config", ws.ConfigFile, "restore", "--backup", id, "--db", "app_dir_damaged", "--repo", "local", "--jobs", "2"], trace);
@@ -80,6 +81,36 @@ public sealed class MultiRepositoryTests(PasswordClusterFixture db) : IClassFixt
         Assert.Contains("corrupt object", only.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("Unhandled", only.Stderr, StringComparison.Ordinal);
         Assert.False(await db.DatabaseExistsAsync("app_dir_damaged"));
+    }
+
+    private Task<string> CommentAsync(string database) =>
+        db.ScalarAsync<string>("postgres", $"SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = '{database}'");
+
+    [Fact]
+    public async Task A_restore_killed_outright_leaves_its_database_marked_incomplete()
+    {
+        using var ws = TwoRepositories(db);
+        await ws.InitAsync();
+        string id = await ws.BackupAsync("--db", "app", "--format", "directory", "--jobs", "2");
+        using var restore = PgVaultCli.Start(["--config", ws.ConfigFile, "restore", "--backup", id, "--db", "app_killed", "--jobs", "2"]);
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!(await db.DatabaseExistsAsync("app_killed") && (await CommentAsync("app_killed")).Length > 0))
+            {
+                Assert.False(restore.HasExited, "the restore ended before it could be killed");
+                Assert.True(DateTime.UtcNow < deadline, "the database never appeared");
+                await Task.Delay(5);
+            }
+            restore.Kill(); // SIGKILL to pgvault alone: no cleanup runs
+            await restore.WaitForExitAsync();
+        }
+        finally
+        {
+            if (!restore.HasExited) restore.Kill(true);
+        }
+        await Task.Delay(2000); // pg_restore, orphaned, ends on its own
+        Assert.Equal($"PgVault restore of backup {id} in progress: incomplete until this comment is gone", await CommentAsync("app_killed"));
     }
 
     [Fact]
