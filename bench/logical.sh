@@ -10,12 +10,15 @@
 #   5  pgvault backup custom (default zstd:3)
 #   6  pgvault backup custom --compression lz4
 #   7  pgvault backup --format directory --jobs JOBS (zstd:3)
+#   7g pgvault backup --format directory --jobs JOBS --compression gzip:6 (pg_dump's workers
+#      compress, as in row 3: equal compression to row 3)
 #   x  (diagnostic, EXTRAS=1) pgvault backup custom --compression none
 #   y  (diagnostic, EXTRAS=1) row 4 again with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1
 #      (completes async pipe reads on the epoll thread instead of a thread-pool hop; see README)
 #   8a pg_restore -j JOBS of dump 3 into a new database (createdb included)
 #   8b pgvault restore --jobs JOBS of backup 7
 #   8c pgvault restore of backup 5 (custom, one stream into pg_restore)
+#   8d pgvault restore --jobs JOBS of backup 7g
 # then prints a table (wall s, stored bytes, peak RSS, ratios), a "targets" block, and writes
 # the same results as JSON to bench/results/logical-<timestamp>.json.
 #
@@ -253,6 +256,8 @@ for ((run = 1; run <= RUNS; run++)); do
   pv_backup pv_lz4 "$run" lz4 --compression lz4
   pv_backup pv_dir_j "$run" zstd:3 --format directory --jobs "$JOBS"
   ID_DIR=$PV_ID
+  pv_backup pv_dir_gz "$run" gzip:6 --format directory --jobs "$JOBS" --compression gzip:6
+  ID_DIR_GZ=$PV_ID
   if [[ $EXTRAS == 1 ]]; then
     pv_backup pv_none "$run" none --compression none
     PVCMD_ENV=(env DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1)
@@ -273,6 +278,11 @@ for ((run = 1; run <= RUNS; run++)); do
   record rs_pv_dir "$run" ""
   check_restored r_pv_dir; drop_db r_pv_dir
 
+  RETRY_CLEAN='drop_db r_pv_dir_gz'
+  measure rs_pv_dir_gz "$run" 1 "${PVCMD[@]}" restore --backup "$ID_DIR_GZ" --db r_pv_dir_gz --jobs "$JOBS" --output json
+  record rs_pv_dir_gz "$run" ""
+  check_restored r_pv_dir_gz; drop_db r_pv_dir_gz
+
   RETRY_CLEAN='drop_db r_pv_custom'
   measure rs_pv_custom "$run" 1 "${PVCMD[@]}" restore --backup "$ID_CUSTOM" --db r_pv_custom --output json
   record rs_pv_custom "$run" ""
@@ -291,12 +301,14 @@ ROWDEFS=(
   "pv_zstd3|5  pgvault custom zstd:3 (default)"
   "pv_lz4|6  pgvault custom lz4"
   "pv_dir_j|7  pgvault directory -j $JOBS zstd:3"
+  "pv_dir_gz|7g pgvault directory -j $JOBS gzip:6 (pg_dump compresses)"
 )
 [[ $EXTRAS == 1 ]] && ROWDEFS+=("pv_none|x  pgvault custom none (diagnostic)"
   "pv_gzip6_inline|y  row 4 + SOCKETS_INLINE_COMPLETIONS=1 (diagnostic)")
 RESTDEFS=(
   "rs_pg|8a pg_restore -j $JOBS of 3 (+createdb)"
   "rs_pv_dir|8b pgvault restore -j $JOBS of 7"
+  "rs_pv_dir_gz|8d pgvault restore -j $JOBS of 7g"
   "rs_pv_custom|8c pgvault restore of 5 (1 stream)"
 )
 
@@ -338,7 +350,7 @@ report() {
   local def k label vs3
   for def in "${ROWDEFS[@]}"; do
     k=${def%%|*}; label=${def#*|}
-    vs3=""; [[ $k == fd_j || $k == pv_dir_j ]] && vs3=$(ratio "${MW[$k]}" "${MW[fd_j]}")
+    vs3=""; [[ $k == fd_j || $k == pv_dir_j || $k == pv_dir_gz ]] && vs3=$(ratio "${MW[$k]}" "${MW[fd_j]}")
     echo "| $label | $(secs "${MW[$k]}") | $(secs "${MN[$k]}") | $(ratio "${MW[$k]}" "${MW[fc]}") | $vs3 | $(mb "${MB[$k]}") | $(ratio "${MB[$k]}" "${MB[fc]}") | $(kib_mb "${MT[$k]}") | $(kib_mb "${MO[$k]}") | $(secs "${MC[$k]}") | $(secs "${MS[$k]}") | $(secs "${MX[$k]}") |"
   done
   echo
@@ -352,6 +364,8 @@ report() {
   echo "Targets:"
   echo "- time within 10% of pg_dump at equal compression (4 vs 1): $TGT_TIME — $(secs "${MW[pv_gzip6]}") s vs $(secs "${MW[fc]}") s = ×$TR (limit ×1.10)$( ((RUNS > 1)) && echo "; best of $RUNS: ×$(ratio "${MN[pv_gzip6]}" "${MN[fc]}")")"
   echo "- stored size within 5% (4 vs 1): $TGT_SIZE — $(mb "${MB[pv_gzip6]}") MB vs $(mb "${MB[fc]}") MB = ×$SR (limit ×1.05)"
+  echo "- directory backup ≤ ×1.0 of pg_dump -Fd -j $JOBS (issue 15): equal compression (7g vs 3) ×$(ratio "${MW[pv_dir_gz]}" "${MW[fd_j]}"), zstd:3 (7 vs 3) ×$(ratio "${MW[pv_dir_j]}" "${MW[fd_j]}")"
+  echo "- parallel restore ≤ ×1.0 of pg_restore -j $JOBS (issue 15): of 7g (8d vs 8a) ×$(ratio "${MW[rs_pv_dir_gz]}" "${MW[rs_pg]}"), of 7 (8b vs 8a) ×$(ratio "${MW[rs_pv_dir]}" "${MW[rs_pg]}")"
   echo "- peak RSS < 200 MB (all pgvault rows): $TGT_RSS — max $(kib_mb "$MAXRSS") MB incl. children (pgvault itself: max $(kib_mb "$MAXOWN") MB)"
   print_notes
   echo
@@ -385,7 +399,7 @@ JSON_FILE=$RESULTS_DIR/logical-$STAMP.json
   first=1
   for def in "${ROWDEFS[@]}" "${RESTDEFS[@]}"; do
     k=${def%%|*}; label=${def#*|}
-    vs3=null; [[ $k == fd_j || $k == pv_dir_j ]] && vs3=$(jnum "$(ratio "${MW[$k]}" "${MW[fd_j]}")")
+    vs3=null; [[ $k == fd_j || $k == pv_dir_j || $k == pv_dir_gz ]] && vs3=$(jnum "$(ratio "${MW[$k]}" "${MW[fd_j]}")")
     if [[ $k == rs_* ]]; then vs1=null; vsr=$(jnum "$(ratio "${MW[$k]}" "${MW[rs_pg]}")"); sz=null
     else vs1=$(jnum "$(ratio "${MW[$k]}" "${MW[fc]}")"); vsr=null; sz=$(jnum "$(ratio "${MB[$k]}" "${MB[fc]}")"); fi
     self=""

@@ -20,11 +20,13 @@ namespace PgVault.Core.Logical;
 /// are stored after pg_dump exited successfully. The caller lists nothing unless everything
 /// succeeded; on any failure pg_dump is killed and the directory removed.
 /// </summary>
-internal sealed partial class DirectoryDump(CatalogSet targets, string id, string folder, CompressionSpec compression, int jobs, IProgressTask task)
+internal sealed partial class DirectoryDump(CatalogSet targets, string id, string folder, CompressionSpec compression, bool pgDumpCompresses, int jobs, IProgressTask task)
 {
     private const int CopyBufferSize = 1 << 20;
     private const long PunchStep = 16L << 20;
     private static readonly TimeSpan WaitForGrowth = TimeSpan.FromMilliseconds(10);
+    private const int SmallRead = 256 << 10;
+    private static readonly TimeSpan WaitToBatch = TimeSpan.FromMilliseconds(2);
 
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Staged> _files = new(StringComparer.Ordinal);
@@ -44,15 +46,20 @@ internal sealed partial class DirectoryDump(CatalogSet targets, string id, strin
     {
         public string Name { get; } = name;
         public string Path { get; } = path;
-        public ManualResetEventSlim Closed { get; } = new();
+        // No spinning before a wait blocks: Follow waits on it every time it catches up with pg_dump.
+        public ManualResetEventSlim Closed { get; } = new(false, spinCount: 1);
         public StoredFile[]? Stored { get; set; }
         public bool Pending { get; set; }
         public bool Finished { get; set; }
     }
 
-    /// <summary>A file pg_dump writes once per table (or large object), streamed while it is written.</summary>
+    /// <summary>
+    /// A file pg_dump writes once per table (or large object), streamed while it is written:
+    /// <c>NNNN.dat</c>, or <c>NNNN.dat.gz</c> when pg_dump compressed it.
+    /// </summary>
     public static bool IsTableData(string name) =>
-        name.EndsWith(".dat", StringComparison.Ordinal) && !string.Equals(name, "toc.dat", StringComparison.Ordinal);
+        (name.EndsWith(".dat", StringComparison.Ordinal) || name.EndsWith(".dat.gz", StringComparison.Ordinal))
+        && !string.Equals(name, "toc.dat", StringComparison.Ordinal);
 
     /// <summary>Runs pg_dump with <paramref name="args"/> (without --file) and returns, per repository, the stored files in name order.</summary>
     public async Task<List<StoredFile>[]> RunAsync(PgTool pgDump, List<string> args, IReadOnlyDictionary<string, string>? environment, string describe, CancellationToken ct)
@@ -132,7 +139,10 @@ internal sealed partial class DirectoryDump(CatalogSet targets, string id, strin
         }
     }
 
-    private string Relative(string name) => $"{folder}{name}.{compression.FileExtension}";
+    private string Relative(string name) => $"{folder}{name}.{CompressionOf(name).FileExtension}";
+
+    /// <summary>A table file pg_dump compressed is stored as it is; PgVault compresses everything else.</summary>
+    private CompressionSpec CompressionOf(string name) => pgDumpCompresses && IsTableData(name) ? CompressionSpec.None : compression;
 
     private Exception? Failure()
     {
@@ -170,7 +180,7 @@ internal sealed partial class DirectoryDump(CatalogSet targets, string id, strin
     {
         try
         {
-            file.Stored = await targets.WriteObjectAsync(id, Relative(file.Name), compression,
+            file.Stored = await targets.WriteObjectAsync(id, Relative(file.Name), CompressionOf(file.Name),
                 (input, c) => Task.Factory.StartNew(() => Follow(file, input, c), c, TaskCreationOptions.LongRunning, TaskScheduler.Default),
                 abort.Token).ConfigureAwait(false);
         }
@@ -206,6 +216,8 @@ internal sealed partial class DirectoryDump(CatalogSet targets, string id, strin
                     position += read;
                     task.Report(Interlocked.Add(ref _done, read));
                     if (position - punched >= PunchStep) punched = Punch(source.SafeFileHandle, punched, position);
+                    // Caught up with pg_dump: let a few of its 4 KiB writes gather instead of reading each.
+                    if (read < SmallRead && !closed) file.Closed.Wait(WaitToBatch, ct);
                     continue;
                 }
                 if (closed) break;

@@ -134,7 +134,7 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
         if (options.Format == DumpFormat.Directory)
         {
             // Streamed while pg_dump runs: only the table files pg_dump is writing or PgVault is storing are staged.
-            var dump = new DirectoryDump(targets, id, folder, options.Compression, options.Jobs, task);
+            var dump = new DirectoryDump(targets, id, folder, options.Compression, options.PgDumpCompresses, options.Jobs, task);
             var stored = await dump.RunAsync(pgDump, args, connection.ChildEnvironment(), describe, ct).ConfigureAwait(false);
             for (int r = 0; r < stored.Length; r++) files[r].AddRange(stored[r]);
             staging = $"; at most {dump.MostStaged} table file(s) staged at once";

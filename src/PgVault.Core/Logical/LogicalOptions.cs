@@ -41,6 +41,13 @@ public sealed record LogicalBackupOptions
     public string? Globals { get; init; }
     public required CompressionSpec Compression { get; init; }
 
+    /// <summary>
+    /// True when pg_dump's own workers compress: a directory dump with gzip, the one algorithm every
+    /// pg_dump writes. Its table files are then stored as pg_dump wrote them (<c>NNNN.dat.gz</c>),
+    /// compressed in parallel by the <c>--jobs</c> workers, and pg_restore reads them as they are.
+    /// </summary>
+    public bool PgDumpCompresses => Format == DumpFormat.Directory && Compression.Type == CompressionType.Gzip;
+
     /// <summary>The globals scope actually dumped: --all implies all unless given.</summary>
     public string? EffectiveGlobals => Globals ?? (AllDatabases ? "all" : null);
 
@@ -65,7 +72,8 @@ public sealed record LogicalBackupOptions
     public List<string> DumpArguments()
     {
         var args = new List<string> { "--format=" + DumpFormat.Letter(Format) };
-        if (Format is DumpFormat.Custom or DumpFormat.Directory) args.Add("--compress=0"); // PgVault compresses
+        if (PgDumpCompresses) args.Add("--compress=" + Compression.Level.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        else if (Format is DumpFormat.Custom or DumpFormat.Directory) args.Add("--compress=0"); // PgVault compresses
         if (Jobs > 1) args.Add("--jobs=" + Jobs);
         args.AddRange(Tables.Select(t => "--table=" + t));
         args.AddRange(ExcludeTables.Select(t => "--exclude-table=" + t));

@@ -119,6 +119,53 @@ public sealed class DirectoryDumpStreamingTests(ManyTablesFixture db) : IClassFi
         await ws.OkAsync("verify", "--backup", id);
     }
 
+    [Fact]
+    public async Task A_gzip_directory_dump_is_compressed_by_pg_dump_workers_and_restores_both_ways()
+    {
+        using var ws = new Workspace(db);
+        await ws.InitAsync();
+        string tmp = Tmp(ws);
+        var backup = await PgVaultCli.RunAsync(["--config", ws.ConfigFile, "backup", "--db", ManyTablesFixture.Database, "--format", "directory", "--jobs", "2", "--compression", "gzip:1", "--output", "json"],
+            new Dictionary<string, string?> { ["TMPDIR"] = tmp });
+        Assert.True(backup.ExitCode == 0, backup.Stderr);
+        Assert.Empty(Directory.GetFileSystemEntries(tmp));
+        string id = System.Text.Json.JsonDocument.Parse(backup.Stdout).RootElement.GetProperty("id").GetString()!;
+        var database = (await ws.OkAsync("info", id, "--output", "json")).Json.GetProperty("databases")[0];
+        Assert.Contains("--compress=1", database.GetProperty("options").EnumerateArray().Select(o => o.GetString()));
+        var files = database.GetProperty("files").EnumerateArray()
+            .Select(f => (Name: f.GetProperty("name").GetString()!, Compression: f.GetProperty("compression").GetString()!)).ToList();
+        // pg_dump wrote every table file compressed; PgVault stored them as they are and compressed only the rest.
+        var tableFiles = files.Where(f => f.Name is not ("toc.dat" or "blobs.toc")).ToList();
+        Assert.True(tableFiles.Count > ManyTablesFixture.SmallTables, string.Join(", ", files));
+        Assert.All(tableFiles, f => Assert.EndsWith(".dat.gz", f.Name, StringComparison.Ordinal));
+        Assert.All(tableFiles, f => Assert.Equal("none", f.Compression));
+        Assert.Equal("gzip", files.Single(f => f.Name == "toc.dat").Compression);
+        Assert.Equal("gzip", files.Single(f => f.Name == "blobs.toc").Compression);
+        string largest = ws.BackupFiles().Where(f => f.Contains(".dat.gz.", StringComparison.Ordinal)).OrderByDescending(f => new FileInfo(f).Length).First();
+        byte[] stored = File.ReadAllBytes(largest);
+        Assert.Equal([0x1f, 0x8b], stored[..2]); // gzip, as pg_dump wrote it
+
+        string expected = await db.FingerprintAsync(ManyTablesFixture.Database);
+        var piped = await PgVaultCli.RunAsync(["--config", ws.ConfigFile, "restore", "--backup", id, "--db", "many_gz_piped", "--jobs", "2"],
+            new Dictionary<string, string?> { ["PGVAULT_TRACE_TIMING"] = "1" });
+        Assert.True(piped.ExitCode == 0, piped.Stderr);
+        Assert.Contains("logical restore: pipes made", piped.Stderr, StringComparison.Ordinal);
+        Assert.Equal(expected, await db.FingerprintAsync("many_gz_piped"));
+        Assert.Equal(1L, await db.ScalarAsync<long>("many_gz_piped", "SELECT count(*) FROM pg_largeobject_metadata"));
+        var written = await PgVaultCli.RunAsync(["--config", ws.ConfigFile, "restore", "--backup", id, "--db", "many_gz_written", "--jobs", "2"],
+            new Dictionary<string, string?> { ["PGVAULT_LOGICAL_PIPES"] = "0" });
+        Assert.True(written.ExitCode == 0, written.Stderr);
+        Assert.Equal(expected, await db.FingerprintAsync("many_gz_written"));
+        await ws.OkAsync("verify", "--backup", id);
+
+        // The stored gzip bytes are what the checksum covers: one flipped bit is found.
+        stored[stored.Length / 2] ^= 0x10;
+        File.WriteAllBytes(largest, stored);
+        var verify = await PgVaultCli.RunAsync(["--config", ws.ConfigFile, "verify", "--backup", id]);
+        Assert.NotEqual(0, verify.ExitCode);
+        Assert.Contains("corrupt", verify.Stdout + verify.Stderr, StringComparison.Ordinal);
+    }
+
     private static int? ChildPgDump(int parent)
     {
         foreach (var dir in Directory.GetDirectories("/proc"))
