@@ -38,6 +38,8 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
         var clock = Stopwatch.StartNew();
 
         // Everything that can be checked before writing is checked before writing.
+        if (options.EffectiveGlobals != null) tools.Prefetch("pg_dump", "pg_dumpall");
+        else tools.Prefetch("pg_dump");
         ServerFacts server;
         List<DatabaseFacts> selected;
         await using (var conn = await PgServer.ConnectAsync(connection, ct).ConfigureAwait(false))

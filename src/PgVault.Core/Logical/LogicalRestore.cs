@@ -56,6 +56,7 @@ public sealed class LogicalRestore(Vault.Vault vault, IProgressSink progress)
 
         int major;
         bool exists = false;
+        tools.Prefetch("psql", "pg_restore");
         await using (var conn = await PgServer.ConnectAsync(Maintenance(), ct).ConfigureAwait(false))
         {
             major = (await PgServer.FactsAsync(conn, ct).ConfigureAwait(false)).VersionNum / 10000;

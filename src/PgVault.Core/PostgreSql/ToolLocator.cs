@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using PgVault.Core.Errors;
@@ -14,7 +15,30 @@ public sealed record PgTool(string Name, string Path, string Version, int Major)
 /// </summary>
 public sealed partial class ToolLocator(string? configuredBinDir)
 {
-    private readonly Dictionary<string, PgTool?> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<PgTool?>> _cache = new(StringComparer.Ordinal);
+    private readonly Lazy<string?> _pgConfigBinDir = new(PgConfigBinDir);
+
+    /// <summary>
+    /// Probes <paramref name="names"/> in the background (each probe runs the program with
+    /// --version, some 20 ms), so that a <see cref="Find"/> after connecting to the server costs
+    /// nothing. Never fails: Find reports what is missing.
+    /// </summary>
+    public void Prefetch(params string[] names) =>
+        _ = Task.Run(() =>
+        {
+            try
+            {
+                foreach (string name in names)
+                {
+                    string? path = CandidateDirectories().Select(dir => System.IO.Path.Combine(dir, name)).FirstOrDefault(File.Exists);
+                    if (path != null) Probe(name, path);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Find looks again and says what it found
+            }
+        });
 
     public PgTool Find(string name, int serverMajor)
     {
@@ -38,7 +62,7 @@ public sealed partial class ToolLocator(string? configuredBinDir)
             yield return configuredBinDir;
             yield break; // an explicit bindir is what the user wants, nothing else
         }
-        if (PgConfigBinDir() is { } fromPgConfig) yield return fromPgConfig;
+        if (_pgConfigBinDir.Value is { } fromPgConfig) yield return fromPgConfig;
         const string debian = "/usr/lib/postgresql";
         if (Directory.Exists(debian))
         {
@@ -67,16 +91,18 @@ public sealed partial class ToolLocator(string? configuredBinDir)
         return null;
     }
 
-    private PgTool? Probe(string name, string path)
+    /// <summary>Runs <paramref name="path"/> --version once per path; a concurrent caller waits for the same run.</summary>
+    private PgTool? Probe(string name, string path) =>
+        _cache.GetOrAdd(path, p => new Lazy<PgTool?>(() => ProbeOnce(name, p))).Value;
+
+    private static PgTool? ProbeOnce(string name, string path)
     {
-        if (_cache.TryGetValue(path, out var cached)) return cached;
         PgTool? tool = null;
         string? output = Run(path, "--version");
         if (output != null && VersionPattern().Match(output) is { Success: true } m)
         {
             tool = new PgTool(name, path, m.Groups[1].Value, int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
         }
-        _cache[path] = tool;
         return tool;
     }
 

@@ -152,4 +152,20 @@ public sealed class LogicalBackupOptionsTests
         Assert.Equal(["--format=c", "--compress=0"], args);
         Assert.DoesNotContain(args, a => a.Contains("host", StringComparison.Ordinal) || a.Contains("dbname", StringComparison.Ordinal) || a.Contains("app", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void Pg_dump_compresses_a_directory_dump_only_with_gzip()
+    {
+        var gzipDir = OneDb with { Format = DumpFormat.Directory, Jobs = 2, Compression = CompressionSpec.Parse("gzip:4") };
+        Assert.True(gzipDir.PgDumpCompresses);
+        Assert.Contains("--compress=4", gzipDir.DumpArguments());
+        Assert.DoesNotContain("--compress=0", gzipDir.DumpArguments());
+
+        // zstd for a directory, and gzip for the custom format: PgVault compresses.
+        foreach (var other in new[] { gzipDir with { Compression = CompressionSpec.Default }, gzipDir with { Format = DumpFormat.Custom, Jobs = 1 } })
+        {
+            Assert.False(other.PgDumpCompresses);
+            Assert.Contains("--compress=0", other.DumpArguments());
+        }
+    }
 }
