@@ -240,14 +240,22 @@ public sealed class Catalog(Repository repository, string cluster)
     /// </summary>
     public async Task<List<string>> RemoveDebrisAsync(IProgressSink progress, CancellationToken ct)
     {
-        var keys = new HashSet<string>(StringComparer.Ordinal);
-        await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupsPrefix(cluster), ct).ConfigureAwait(false)) keys.Add(info.Key);
         var fs = repository.Store as Storage.FileSystemObjectStore;
+        // A filesystem answers "is there a manifest" with one stat per backup; an object store
+        // with one listing of everything (a request per 1000 keys, not one per backup).
+        HashSet<string>? keys = null;
+        if (fs == null)
+        {
+            keys = new HashSet<string>(StringComparer.Ordinal);
+            await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupsPrefix(cluster), ct).ConfigureAwait(false)) keys.Add(info.Key);
+        }
+        async Task<bool> ExistsAsync(string key) =>
+            keys?.Contains(key) ?? await repository.Store.StatAsync(key, ct).ConfigureAwait(false) is not null;
         var removed = new List<string>();
         foreach (var id in await PresentIdsAsync(ct).ConfigureAwait(false))
         {
-            if (keys.Contains(RepositoryLayout.Manifest(cluster, id))) continue;
-            if (keys.Contains(RepositoryLayout.BackupLock(cluster, id)))
+            if (await ExistsAsync(RepositoryLayout.Manifest(cluster, id)).ConfigureAwait(false)) continue;
+            if (await ExistsAsync(RepositoryLayout.BackupLock(cluster, id)).ConfigureAwait(false))
             {
                 BackupInProgress? held;
                 try
@@ -290,20 +298,25 @@ public sealed class Catalog(Repository repository, string cluster)
     private Task<BackupInProgress?> ReadMarkerAsync(string id, CancellationToken ct) =>
         repository.ReadMetadataAsync(RepositoryLayout.BackupLock(cluster, id), LockJson.Default.BackupInProgress, ct);
 
-    /// <summary>Every backup id with anything under its prefix (objects, or on a filesystem a directory at all).</summary>
+    /// <summary>
+    /// Every backup id with anything under its prefix (objects, or on a filesystem a directory at
+    /// all). On a filesystem every object of a backup lives in its directory, so the directories
+    /// are the answer (one directory read, not a walk of every object of every backup).
+    /// </summary>
     private async Task<SortedSet<string>> PresentIdsAsync(CancellationToken ct)
     {
         var ids = new SortedSet<string>(StringComparer.Ordinal);
-        await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupsPrefix(cluster), ct).ConfigureAwait(false))
-        {
-            if (RepositoryLayout.BackupIdOf(cluster, info.Key) is { } id && IsValidId(id)) ids.Add(id);
-        }
         if (repository.Store is Storage.FileSystemObjectStore fs)
         {
             foreach (var name in fs.ListChildDirectories(RepositoryLayout.BackupsPrefix(cluster)))
             {
                 if (IsValidId(name)) ids.Add(name);
             }
+            return ids;
+        }
+        await foreach (var info in repository.Store.ListAsync(RepositoryLayout.BackupsPrefix(cluster), ct).ConfigureAwait(false))
+        {
+            if (RepositoryLayout.BackupIdOf(cluster, info.Key) is { } id && IsValidId(id)) ids.Add(id);
         }
         return ids;
     }
