@@ -23,22 +23,26 @@ public sealed partial class ToolLocator(string? configuredBinDir)
     /// --version, some 20 ms), so that a <see cref="Find"/> after connecting to the server costs
     /// nothing. Never fails: Find reports what is missing.
     /// </summary>
-    public void Prefetch(params string[] names) =>
-        _ = Task.Run(() =>
+    public void Prefetch(params string[] names)
+    {
+        if (string.IsNullOrEmpty(configuredBinDir)) _ = Task.Run(() => _pgConfigBinDir.Value);
+        foreach (string name in names)
         {
-            try
+            // Beside pg_config, not after it: the directories after it usually hold the same program.
+            _ = Task.Run(() =>
             {
-                foreach (string name in names)
+                try
                 {
-                    string? path = CandidateDirectories().Select(dir => System.IO.Path.Combine(dir, name)).FirstOrDefault(File.Exists);
+                    string? path = CandidateDirectories(skipPgConfig: true).Select(dir => System.IO.Path.Combine(dir, name)).FirstOrDefault(File.Exists);
                     if (path != null) Probe(name, path);
                 }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // Find looks again and says what it found
-            }
-        });
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // Find looks again and says what it found
+                }
+            });
+        }
+    }
 
     public PgTool Find(string name, int serverMajor)
     {
@@ -55,14 +59,14 @@ public sealed partial class ToolLocator(string? configuredBinDir)
             $"install the PostgreSQL {serverMajor} client programs (e.g. apt-get install postgresql-client-{serverMajor}) or set 'bindir' for the cluster");
     }
 
-    private IEnumerable<string> CandidateDirectories()
+    private IEnumerable<string> CandidateDirectories(bool skipPgConfig = false)
     {
         if (!string.IsNullOrEmpty(configuredBinDir))
         {
             yield return configuredBinDir;
             yield break; // an explicit bindir is what the user wants, nothing else
         }
-        if (_pgConfigBinDir.Value is { } fromPgConfig) yield return fromPgConfig;
+        if (!skipPgConfig && _pgConfigBinDir.Value is { } fromPgConfig) yield return fromPgConfig;
         const string debian = "/usr/lib/postgresql";
         if (Directory.Exists(debian))
         {
