@@ -53,19 +53,36 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
         var pgDumpAll = options.EffectiveGlobals != null ? tools.Find("pg_dumpall", major) : null;
         TraceTiming.Mark("logical backup: server checked, tools found");
 
-        await targets.RemoveDebrisAsync(progress, ct).ConfigureAwait(false);
-        await targets.RecordSystemAsync(server, progress, ct).ConfigureAwait(false);
-        string id = await targets.BeginBackupAsync(started, 'L', ct).ConfigureAwait(false);
+        // Names and row estimates from the catalog (no scan): what a restore drill compares with.
+        // Read before the dumps, not beside them: pg_dump -j N already holds N + 1 connections,
+        // and a role's CONNECTION LIMIT may allow no more. Beside the repository work, which needs no connection.
+        var tablesRead = TableStats.ReadAllAsync(connection, selected.Select(d => d.Name), progress.Warn, ct);
+        string id;
+        try
+        {
+            await targets.RemoveDebrisAsync(progress, ct).ConfigureAwait(false);
+            await targets.RecordSystemAsync(server, progress, ct).ConfigureAwait(false);
+            id = await targets.BeginBackupAsync(started, 'L', ct).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            try
+            {
+                await tablesRead.ConfigureAwait(false); // its connections are closed before the error is reported
+            }
+            catch (Exception)
+            {
+                // the repository's error is the one reported
+            }
+            throw;
+        }
         TraceTiming.Mark("logical backup: debris removed, id chosen");
         progress.Info($"backup {id}: {Describe(selected, options)} into {(targets.Count == 1 ? "repository" : "repositories")} {targets.Names}");
         try
         {
             // One list of databases per repository: sizes and checksums agree, stored bytes differ.
             var dumped = Enumerable.Range(0, targets.Count).Select(_ => new List<LogicalDatabase>()).ToArray();
-            // Names and row estimates from the catalog (no scan): what a restore drill compares with.
-            // Read before the dumps, not beside them: pg_dump -j N already holds N + 1 connections,
-            // and a role's CONNECTION LIMIT may allow no more.
-            var tables = await TableStats.ReadAllAsync(connection, selected.Select(d => d.Name), progress.Warn, ct).ConfigureAwait(false);
+            var tables = await tablesRead.ConfigureAwait(false);
             TraceTiming.Mark("logical backup: table statistics read");
             for (int i = 0; i < selected.Count; i++)
             {
