@@ -44,14 +44,16 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
         List<DatabaseFacts> selected;
         await using (var conn = await PgServer.ConnectAsync(connection, ct).ConfigureAwait(false))
         {
+            TraceTiming.Mark("logical backup: connected");
             server = await PgServer.FactsAsync(conn, ct).ConfigureAwait(false);
             var databases = await PgServer.DatabasesAsync(conn, ct).ConfigureAwait(false);
             selected = SelectDatabases(databases, options);
         }
+        TraceTiming.Mark("logical backup: server checked");
         int major = server.VersionNum / 10000;
         var pgDump = selected.Count > 0 ? tools.Find("pg_dump", major) : null;
         var pgDumpAll = options.EffectiveGlobals != null ? tools.Find("pg_dumpall", major) : null;
-        TraceTiming.Mark("logical backup: server checked, tools found");
+        TraceTiming.Mark("logical backup: tools found");
 
         // Names and row estimates from the catalog (no scan): what a restore drill compares with.
         // Read before the dumps, not beside them: pg_dump -j N already holds N + 1 connections,
