@@ -32,6 +32,7 @@ public sealed class LogicalRestore(Vault.Vault vault, IProgressSink progress)
         tools = vault.Tools;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var (manifest, holders) = await sources.FindAsync(options.BackupId, progress, ct).ConfigureAwait(false);
+        TraceTiming.Mark("logical restore: backup found");
         if (manifest.Type != "logical")
             throw PgVaultException.Usage($"backup {manifest.Id} is a {manifest.Type} backup, not a logical one", "restore it with --pgdata DIR");
         var source = ChooseSource(manifest, options);
@@ -68,9 +69,11 @@ public sealed class LogicalRestore(Vault.Vault vault, IProgressSink progress)
                         "pass --clean to drop and recreate its objects from the backup, or choose another --db");
             }
         }
+        TraceTiming.Mark("logical restore: server checked");
         // Locate every program before touching the server.
         var psql = tools.Find("psql", major);
         var pgRestore = source is { Format: not DumpFormat.Plain } ? tools.Find("pg_restore", major) : null;
+        TraceTiming.Mark("logical restore: tools found");
 
         for (int i = 0; ; i++)
         {
@@ -102,6 +105,7 @@ public sealed class LogicalRestore(Vault.Vault vault, IProgressSink progress)
         {
             await CreateDatabaseAsync(target!, source, manifest.Id, ct).ConfigureAwait(false);
             created = true;
+            TraceTiming.Mark("logical restore: database created");
         }
         try
         {
