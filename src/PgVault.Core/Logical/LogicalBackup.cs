@@ -58,7 +58,8 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
         // Names and row estimates from the catalog (no scan): what a restore drill compares with.
         // Read before the dumps, not beside them: pg_dump -j N already holds N + 1 connections,
         // and a role's CONNECTION LIMIT may allow no more. Beside the repository work, which needs no connection.
-        var tablesRead = TableStats.ReadAllAsync(connection, selected.Select(d => d.Name), progress.Warn, ct);
+        using var statsAbort = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var tablesRead = TableStats.ReadAllAsync(connection, selected.Select(d => d.Name), progress.Warn, statsAbort.Token);
         string id;
         try
         {
@@ -68,9 +69,10 @@ public sealed class LogicalBackup(Vault.Vault vault, IProgressSink progress)
         }
         catch (Exception)
         {
+            await statsAbort.CancelAsync().ConfigureAwait(false); // a repository failure is reported at once, not after every database's statistics
             try
             {
-                await tablesRead.ConfigureAwait(false); // its connections are closed before the error is reported
+                await tablesRead.ConfigureAwait(false); // its connection is closed before the error is reported
             }
             catch (Exception)
             {

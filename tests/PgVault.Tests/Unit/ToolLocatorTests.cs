@@ -30,6 +30,7 @@ public sealed class ToolLocatorTests : IDisposable
         tools.Prefetch("pg_dump", "pg_restore"); // pg_restore is missing: the prefetch says nothing
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (Runs(pgDump) == 0 && DateTime.UtcNow < deadline) await Task.Delay(10);
+        Assert.Equal(1, Runs(pgDump)); // probed by the prefetch, before any Find
 
         var found = tools.Find("pg_dump", 15);
 
