@@ -17,6 +17,33 @@ internal static partial class Posix
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int Close(int fd);
 
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
+    private static unsafe partial int Poll(PollFd* fds, nuint count, int timeoutMs);
+
+    /// <summary>poll(2) event: data to read.</summary>
+    public const short PollIn = 0x1;
+
+    /// <summary>poll(2) event: room to write.</summary>
+    public const short PollOut = 0x4;
+
+    /// <summary>poll(2) on one descriptor: above 0 ready, 0 timed out, -1 failed (errno in <see cref="Marshal.GetLastPInvokeError"/>).</summary>
+    public static unsafe int PollOne(int fd, short events, int timeoutMs)
+    {
+        var pfd = new PollFd { Fd = fd, Events = events };
+        return Poll(&pfd, 1, timeoutMs);
+    }
+
+    /// <summary>close(2) of a raw descriptor this process opened.</summary>
+    public static void CloseDescriptor(int fd) => Close(fd);
+
     [LibraryImport("libc", EntryPoint = "sync_file_range", SetLastError = true)]
     private static partial int SyncFileRange(int fd, long offset, long nbytes, uint flags);
 

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
+using PgVault.Core.IO;
 using PgVault.Core.Errors;
 using PgVault.Core.PostgreSql;
 using PgVault.Core.Progress;
@@ -237,8 +238,7 @@ internal sealed partial class DirectoryFeed : IDisposable
             if (written < 0 && errno == EIntr) continue;
             if (written < 0 && errno != EAgain)
                 throw new IOException($"writing to pg_restore's pipe: {Marshal.GetLastPInvokeErrorMessage()}");
-            var pfd = new PollFd { Fd = fd, Events = PollOut };
-            _ = Poll(&pfd, 1, 100); // room, or time to look at the cancellation again
+            _ = Posix.PollOne(fd, Posix.PollOut, 100); // room, or time to look at the cancellation again
         }
     }
 
@@ -250,7 +250,7 @@ internal sealed partial class DirectoryFeed : IDisposable
             fd = pipe.Fd;
             pipe.Fd = -1;
         }
-        if (fd >= 0) Close(fd);
+        if (fd >= 0) Posix.CloseDescriptor(fd);
     }
 
     public void Dispose()
@@ -271,17 +271,8 @@ internal sealed partial class DirectoryFeed : IDisposable
     private const int ReadWrite = 0x2;       // O_RDWR
     private const int NonBlock = 0x800;      // O_NONBLOCK
     private const int CloseOnExec = 0x80000; // O_CLOEXEC
-    private const short PollOut = 0x4;
     private const int EAgain = 11;
     private const int EIntr = 4;
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short Revents;
-    }
 
     [LibraryImport("libc", EntryPoint = "mkfifo", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int MakeFifo(string path, uint mode);
@@ -292,9 +283,4 @@ internal sealed partial class DirectoryFeed : IDisposable
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     private static unsafe partial nint Write(int fd, byte* buffer, nuint count);
 
-    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
-    private static unsafe partial int Poll(PollFd* fds, nuint count, int timeoutMs);
-
-    [LibraryImport("libc", EntryPoint = "close")]
-    private static partial int Close(int fd);
 }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using PgVault.Core.IO;
 using PgVault.Core.Errors;
 
 namespace PgVault.Core.Logical;
@@ -22,7 +23,6 @@ internal sealed partial class DirectoryWatcher : IDisposable
     private const uint OnlyDirectory = 0x01000000; // IN_ONLYDIR
     private const int NonBlock = 0x800;     // IN_NONBLOCK = O_NONBLOCK
     private const int CloseOnExec = 0x80000; // IN_CLOEXEC = O_CLOEXEC
-    private const short PollIn = 0x1;
     private const int EAgain = 11;
     private const int EIntr = 4;
     private const int HeaderSize = 16; // wd, mask, cookie, len
@@ -36,14 +36,6 @@ internal sealed partial class DirectoryWatcher : IDisposable
     private int _closed;
     private Exception? _failure;
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short Revents;
-    }
-
     [LibraryImport("libc", EntryPoint = "inotify_init1", SetLastError = true)]
     private static partial int InotifyInit1(int flags);
 
@@ -53,11 +45,6 @@ internal sealed partial class DirectoryWatcher : IDisposable
     [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
     private static unsafe partial nint Read(int fd, byte* buffer, nuint count);
 
-    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
-    private static unsafe partial int Poll(PollFd* fds, nuint count, int timeoutMs);
-
-    [LibraryImport("libc", EntryPoint = "close")]
-    private static partial int Close(int fd);
 
     /// <summary>
     /// Starts watching <paramref name="directory"/> for the events in <paramref name="events"/>
@@ -75,7 +62,7 @@ internal sealed partial class DirectoryWatcher : IDisposable
         if (InotifyAddWatch(_fd, directory, events | OnlyDirectory) < 0)
         {
             string message = Marshal.GetLastPInvokeErrorMessage();
-            Close(_fd);
+            Posix.CloseDescriptor(_fd);
             throw new PgVaultException(ErrorCode.IoFailed, $"unable to watch '{directory}' (inotify_add_watch): {message}",
                 "raise fs.inotify.max_user_watches / max_user_instances, or take the backup with --format custom");
         }
@@ -99,7 +86,7 @@ internal sealed partial class DirectoryWatcher : IDisposable
     {
         _stopping = true;
         if (_thread.IsAlive && Thread.CurrentThread != _thread) _thread.Join();
-        if (Interlocked.Exchange(ref _closed, 1) == 0) Close(_fd);
+        if (Interlocked.Exchange(ref _closed, 1) == 0) Posix.CloseDescriptor(_fd);
     }
 
     private unsafe void Run()
@@ -114,8 +101,7 @@ internal sealed partial class DirectoryWatcher : IDisposable
                 bool last = _stopping;
                 Drain(buffer);
                 if (last) return;
-                var pfd = new PollFd { Fd = _fd, Events = PollIn };
-                if (Poll(&pfd, 1, 50) < 0 && Marshal.GetLastPInvokeError() != EIntr)
+                if (Posix.PollOne(_fd, Posix.PollIn, 50) < 0 && Marshal.GetLastPInvokeError() != EIntr)
                     throw new IOException($"poll: {Marshal.GetLastPInvokeErrorMessage()}");
             }
         }
