@@ -65,7 +65,9 @@ public sealed class WebhookReceiver : IDisposable
 
     public void Dispose()
     {
-        _listener.Stop();
+        // Close only: the managed HttpListener's Stop followed by Close removes its endpoint twice, and the
+        // second removal binds the port again to find it, which fails with "Address already in use" when
+        // another test's server took the freed port in between.
         _listener.Close();
         try { _loop.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
     }
