@@ -192,6 +192,39 @@ public sealed class PageHashesAndCrcTests
         Assert.Equal(crc.Value, split.Value);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(7)]
+    [InlineData(4095)]
+    [InlineData(12288 + 9)]
+    [InlineData(1 << 20)]
+    [InlineData((1 << 20) + 12345)]
+    public void Crc32c_of_long_inputs_in_pieces_matches_the_bitwise_definition(int length)
+    {
+        var data = new byte[length];
+        new Random(length).NextBytes(data);
+        uint expected = 0xFFFFFFFF;
+        foreach (byte b in data)
+        {
+            expected ^= b;
+            for (int k = 0; k < 8; k++) expected = (expected & 1) != 0 ? 0x82F63B78 ^ (expected >> 1) : expected >> 1;
+        }
+        expected = ~expected;
+        var whole = new PgVault.Core.Physical.Crc32C();
+        whole.Append(data);
+        Assert.Equal(expected, whole.Value);
+        // In pieces of odd sizes, so the vectorized steps start anywhere.
+        var pieces = new PgVault.Core.Physical.Crc32C();
+        var random = new Random(length + 1);
+        for (int at = 0; at < length;)
+        {
+            int take = Math.Min(length - at, random.Next(1, 40000));
+            pieces.Append(data.AsSpan(at, take));
+            at += take;
+        }
+        Assert.Equal(expected, pieces.Value);
+    }
+
     [Fact]
     public void Page_hashes_round_trip_and_damage_is_reported()
     {
