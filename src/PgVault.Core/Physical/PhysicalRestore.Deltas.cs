@@ -11,27 +11,28 @@ namespace PgVault.Core.Physical;
 public sealed partial class PhysicalRestore
 {
     /// <summary>
-    /// At most this many bytes of page hashes are kept for files being restored with deltas
-    /// (16 MiB: 16 GiB of such files); the files beyond it are read back for their check, so
-    /// memory stays flat in the cluster's size (issue 15, target 1).
+    /// At most this many bytes of page hashes are kept, in a private temporary file
+    /// (<see cref="PageHashFile"/>), for files being restored with deltas: 256 MiB, for 256 GiB of
+    /// such files. The files beyond it are read back for their check. The hashes are not in memory,
+    /// so memory stays flat in the cluster's size (issue 15, target 1); the budget bounds the
+    /// temporary file.
     /// </summary>
-    private const long TrackedPagesBudget = 16L << 20;
+    private const long TrackedPagesBudget = 256L << 20;
 
     private readonly ConcurrentDictionary<string, RestoredPages> _tracked = new(StringComparer.Ordinal);
+    private readonly Lock _trackedStoreGate = new();
+    private PageHashFile? _trackedStore;
     private long _trackedBytes;
 
     /// <summary>
     /// A tracker for a file about to be written from its base member, when its check is a page
     /// digest and the budget allows. A pack read again from another repository (its first copy
-    /// was damaged) writes the file again: the earlier tracker is dropped first.
+    /// was damaged) writes the file again: the earlier tracker is dropped first (its region of the
+    /// page hash file stays unused).
     /// </summary>
     private RestoredPages? TrackPages(PhysicalFile f)
     {
-        if (_tracked.TryRemove(f.Path, out var earlier))
-        {
-            Interlocked.Add(ref _trackedBytes, -earlier.Footprint());
-            earlier.Dispose();
-        }
+        if (_tracked.TryRemove(f.Path, out var earlier)) earlier.Dispose();
         if (f.Deltas is not { Count: > 0 } || f.PageDigest == null || f.BaseSize is not { } baseSize
             || baseSize % PageDeltas.PageSize != 0 || f.Size % PageDeltas.PageSize != 0) return null;
         int maxPages = PageHashes.PageCount(Math.Max(baseSize, f.Size));
@@ -41,17 +42,32 @@ public sealed partial class PhysicalRestore
             Interlocked.Add(ref _trackedBytes, -bytes);
             return null;
         }
-        var pages = new RestoredPages(maxPages);
+        PageHashFile store;
+        try
+        {
+            lock (_trackedStoreGate) store = _trackedStore ??= new PageHashFile();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Interlocked.Add(ref _trackedBytes, -bytes);
+            return null; // no temporary file ($TMPDIR full or not writable): the file is read back
+        }
+        var pages = new RestoredPages(maxPages, store);
         _tracked[f.Path] = pages;
         return pages;
     }
 
-    /// <summary>Frees every tracker (after the check, or when the restore fails).</summary>
+    /// <summary>Frees every tracker and removes the page hash file (after the check, or when the restore fails).</summary>
     private void ReleaseTracked()
     {
         foreach (var pages in _tracked.Values) pages.Dispose();
         _tracked.Clear();
         _trackedBytes = 0;
+        lock (_trackedStoreGate)
+        {
+            _trackedStore?.Dispose();
+            _trackedStore = null;
+        }
     }
 
     /// <summary>

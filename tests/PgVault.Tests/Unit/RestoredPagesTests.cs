@@ -12,10 +12,15 @@ public sealed class RestoredPagesTests : IDisposable
 {
     private const int Page = 8192;
     private readonly string _dir = Directory.CreateTempSubdirectory("pgvault-restored-pages-").FullName;
+    private readonly PageHashFile _store = new();
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose()
+    {
+        _store.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
 
-    private sealed class Twin(string path) : IDisposable
+    private sealed class Twin(string path, PageHashFile store) : IDisposable
     {
         private readonly Microsoft.Win32.SafeHandles.SafeFileHandle _file = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite);
         private long _size;
@@ -23,7 +28,7 @@ public sealed class RestoredPagesTests : IDisposable
 
         public void Base(byte[] content, Random random, int maxPages = 100_000)
         {
-            Pages = new RestoredPages(maxPages);
+            Pages = new RestoredPages(maxPages, store);
             // Pieces of any length, as a decompressing stream hands them out.
             for (int at = 0; at < content.Length;)
             {
@@ -79,7 +84,7 @@ public sealed class RestoredPagesTests : IDisposable
     public void Digest_of_base_and_deltas_equals_the_digest_of_the_file_written(int seed)
     {
         var random = new Random(seed);
-        using var twin = new Twin(Path.Combine(_dir, $"f{seed}"));
+        using var twin = new Twin(Path.Combine(_dir, $"f{seed}"), _store);
         int pages = random.Next(0, 300);
         twin.Base(Bytes(random, pages * Page), random);
         for (int delta = 0; delta < 4; delta++)
@@ -101,10 +106,45 @@ public sealed class RestoredPagesTests : IDisposable
     }
 
     [Fact]
+    public void Two_files_share_the_page_hash_file_in_regions_of_their_own()
+    {
+        // Bases of more than one batch of hashes (1024), written in turns, then deltas that grow
+        // a file by more than a batch of zero pages: each digest still matches its own file.
+        var random = new Random(11);
+        using var first = new Twin(Path.Combine(_dir, "first"), _store);
+        using var second = new Twin(Path.Combine(_dir, "second"), _store);
+        first.Base(Bytes(random, 2500 * Page), random, maxPages: 5000);
+        second.Base(Bytes(random, 1100 * Page), random, maxPages: 5000);
+        first.Write(3, Bytes(random, Page));
+        second.Write(1100 + 1500, Bytes(random, Page));
+        first.Write(2499, Bytes(random, Page));
+        second.Write(7, Bytes(random, Page));
+        first.Resize(2000L * Page);
+        Assert.Equal(first.OnDisk(), first.Pages.Digest());
+        Assert.Equal(second.OnDisk(), second.Pages.Digest());
+    }
+
+    [Fact]
+    public void A_full_temporary_disk_turns_the_tracker_off_instead_of_failing()
+    {
+        // /dev/full fails every write with ENOSPC: the restore must read the file back, not fail.
+        using var full = new PageHashFile("/dev/full");
+        var pages = new RestoredPages(10, full);
+        pages.Append(new byte[4 * Page]);
+        pages.EndBase();
+        Assert.False(pages.Valid);
+        Assert.Null(pages.Digest());
+        pages.Page(1, new byte[Page]);
+        pages.Resize(2L * Page);
+        Assert.Null(pages.Digest());
+        pages.Dispose();
+    }
+
+    [Fact]
     public void A_changed_page_changes_the_digest()
     {
         var random = new Random(7);
-        using var twin = new Twin(Path.Combine(_dir, "changed"));
+        using var twin = new Twin(Path.Combine(_dir, "changed"), _store);
         var content = Bytes(random, 10 * Page);
         twin.Base(content, random);
         string before = twin.Pages.Digest()!;
@@ -120,7 +160,7 @@ public sealed class RestoredPagesTests : IDisposable
     {
         // A damaged delta could name page 2^30: the list must not grow to gigabytes for it.
         var random = new Random(9);
-        using var twin = new Twin(Path.Combine(_dir, "far"));
+        using var twin = new Twin(Path.Combine(_dir, "far"), _store);
         twin.Base(Bytes(random, 4 * Page), random, maxPages: 6);
         twin.Write(5, Bytes(random, Page));
         Assert.Equal(twin.OnDisk(), twin.Pages.Digest()); // within the limit: still tracked
@@ -129,26 +169,26 @@ public sealed class RestoredPagesTests : IDisposable
         Assert.Null(twin.Pages.Digest());
         Assert.True(RestoredPages.Footprint(6) <= 16 * sizeof(ulong));
         Assert.Equal(1L << 20, RestoredPages.Footprint(131_072)); // a 1 GiB segment: 1 MiB of hashes
-        Assert.Equal(2L << 20, RestoredPages.Footprint(131_073)); // the pool rounds up to a power of two
+        Assert.Equal(131_073L * 8, RestoredPages.Footprint(131_073)); // bytes of the page hash file, not a pooled array
     }
 
     [Fact]
     public void Partial_pages_are_not_modelled_so_the_file_is_read_back()
     {
         var random = new Random(8);
-        using (var odd = new Twin(Path.Combine(_dir, "odd-base")))
+        using (var odd = new Twin(Path.Combine(_dir, "odd-base"), _store))
         {
             odd.Base(Bytes(random, 3 * Page + 100), random);
             Assert.False(odd.Pages.Valid);
             Assert.Null(odd.Pages.Digest());
         }
-        using (var shortPage = new Twin(Path.Combine(_dir, "short-page")))
+        using (var shortPage = new Twin(Path.Combine(_dir, "short-page"), _store))
         {
             shortPage.Base(Bytes(random, 3 * Page), random);
             shortPage.Write(3, Bytes(random, 500));
             Assert.Null(shortPage.Pages.Digest());
         }
-        using var cut = new Twin(Path.Combine(_dir, "odd-size"));
+        using var cut = new Twin(Path.Combine(_dir, "odd-size"), _store);
         cut.Base(Bytes(random, 3 * Page), random);
         cut.Resize(2 * Page + 1);
         Assert.Null(cut.Pages.Digest());
