@@ -20,7 +20,15 @@ internal sealed class PageHashFile : IDisposable
     public PageHashFile()
     {
         _directory = SafeFiles.CreatePrivateTempDirectory();
-        _file = File.OpenHandle(Path.Combine(_directory, "restored-pages"), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
+        try
+        {
+            _file = File.OpenHandle(Path.Combine(_directory, "restored-pages"), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
+        }
+        catch
+        {
+            Directory.Delete(_directory, recursive: true);
+            throw;
+        }
     }
 
     /// <summary>An existing file as the store (tests: <c>/dev/full</c>, where every write fails as on a full disk).</summary>

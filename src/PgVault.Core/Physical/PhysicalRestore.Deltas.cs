@@ -22,6 +22,7 @@ public sealed partial class PhysicalRestore
     private readonly ConcurrentDictionary<string, RestoredPages> _tracked = new(StringComparer.Ordinal);
     private readonly Lock _trackedStoreGate = new();
     private PageHashFile? _trackedStore;
+    private bool _trackedStoreFailed; // no temporary file could be made: every file is read back, without trying again
     private long _trackedBytes;
 
     /// <summary>
@@ -42,15 +43,26 @@ public sealed partial class PhysicalRestore
             Interlocked.Add(ref _trackedBytes, -bytes);
             return null;
         }
-        PageHashFile store;
-        try
+        PageHashFile? store;
+        lock (_trackedStoreGate)
         {
-            lock (_trackedStoreGate) store = _trackedStore ??= new PageHashFile();
+            if (_trackedStore == null && !_trackedStoreFailed)
+            {
+                try
+                {
+                    _trackedStore = new PageHashFile();
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    _trackedStoreFailed = true; // $TMPDIR full or not writable
+                }
+            }
+            store = _trackedStore;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        if (store == null)
         {
             Interlocked.Add(ref _trackedBytes, -bytes);
-            return null; // no temporary file ($TMPDIR full or not writable): the file is read back
+            return null; // no temporary file: the file is read back for its check
         }
         var pages = new RestoredPages(maxPages, store);
         _tracked[f.Path] = pages;
@@ -67,6 +79,7 @@ public sealed partial class PhysicalRestore
         {
             _trackedStore?.Dispose();
             _trackedStore = null;
+            _trackedStoreFailed = false;
         }
     }
 

@@ -27,7 +27,7 @@ internal sealed class RestoredPages : IDisposable
     private readonly PageHashFile _store;
     private readonly long _region;
     private readonly int _maxPages;
-    private ulong[]? _pending = ArrayPool<ulong>.Shared.Rent(Batch); // hashes not yet written, after the first _count - _buffered
+    private ulong[]? _pending; // hashes of the base not yet written, after the first _count - _buffered; returned at EndBase
     private int _buffered;
     private int _count;
     private byte[]? _carry; // the start of a page split between two base reads
@@ -75,11 +75,16 @@ internal sealed class RestoredPages : IDisposable
         _carried = data.Length - whole;
     }
 
-    /// <summary>The base member is complete; a partial last page is not modelled.</summary>
+    /// <summary>
+    /// The base member is complete; a partial last page is not modelled. The base's buffers go back
+    /// to the pool: a tracker then holds no memory of its own until the check, however many files
+    /// a restore rebuilds from deltas.
+    /// </summary>
     public void EndBase()
     {
         if (_carried > 0) Valid = false;
         Flush();
+        ReturnBuffers();
     }
 
     /// <summary>One page of a delta, written at its number (a file grows by pages of zeros up to it).</summary>
@@ -109,27 +114,34 @@ internal sealed class RestoredPages : IDisposable
         Flush();
         if (!Valid) return null;
         var xxh = new XxHash128();
-        var chunk = _pending.AsSpan(0, Batch);
+        ulong[] chunk = ArrayPool<ulong>.Shared.Rent(Batch);
         try
         {
             for (int at = 0; at < _count; at += Batch)
             {
-                var part = chunk[..Math.Min(Batch, _count - at)];
+                var part = chunk.AsSpan(0, Math.Min(Batch, _count - at));
                 _store.Read(_region + at * (long)sizeof(ulong), part);
                 if (!BitConverter.IsLittleEndian) BinaryPrimitives.ReverseEndianness(part, part); // the digest hashes each XXH64 little-endian
                 xxh.Append(MemoryMarshal.AsBytes(part));
             }
         }
-        catch (IOException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
+            Valid = false;
             return null; // the temporary file failed: the file is read back instead
+        }
+        finally
+        {
+            ArrayPool<ulong>.Shared.Return(chunk);
         }
         return Convert.ToHexStringLower(xxh.GetCurrentHash());
     }
 
     /// <summary>
-    /// Writes hashes to this tracker's region; a failing temporary file (a full $TMPDIR) only turns
-    /// the tracker off, so the file is read back for its check instead of failing the restore.
+    /// Writes hashes to this tracker's region. The tracker is an optimisation: any failure of the
+    /// temporary file (a full $TMPDIR is an IOException, a file-size limit an
+    /// ArgumentOutOfRangeException, lost permissions an UnauthorizedAccessException) only turns it
+    /// off, so the file is read back for its check instead of failing the restore.
     /// </summary>
     private void Store(long offset, ReadOnlySpan<ulong> hashes)
     {
@@ -138,7 +150,7 @@ internal sealed class RestoredPages : IDisposable
         {
             _store.Write(offset, hashes);
         }
-        catch (IOException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
             Valid = false;
         }
@@ -148,7 +160,8 @@ internal sealed class RestoredPages : IDisposable
     {
         if (_count == _maxPages) Valid = false; // a base longer than its recorded size fails its own check
         if (!Valid) return;
-        _pending![_buffered++] = hash;
+        _pending ??= ArrayPool<ulong>.Shared.Rent(Batch);
+        _pending[_buffered++] = hash;
         _count++;
         if (_buffered == Batch) Flush();
     }
@@ -164,21 +177,30 @@ internal sealed class RestoredPages : IDisposable
     private void Grow(int count)
     {
         if (count <= _count) return;
-        var zeros = _pending.AsSpan(0, Batch);
-        zeros.Fill(ZeroPage);
-        while (_count < count)
+        ulong[] zeros = ArrayPool<ulong>.Shared.Rent(Batch);
+        try
         {
-            int n = Math.Min(Batch, count - _count);
-            Store(_region + _count * (long)sizeof(ulong), zeros[..n]);
-            _count += n;
+            zeros.AsSpan(0, Batch).Fill(ZeroPage);
+            while (_count < count)
+            {
+                int n = Math.Min(Batch, count - _count);
+                Store(_region + _count * (long)sizeof(ulong), zeros.AsSpan(0, n));
+                _count += n;
+            }
+        }
+        finally
+        {
+            ArrayPool<ulong>.Shared.Return(zeros);
         }
     }
 
-    public void Dispose()
+    private void ReturnBuffers()
     {
         if (_pending != null) ArrayPool<ulong>.Shared.Return(_pending);
         _pending = null;
         if (_carry != null) ArrayPool<byte>.Shared.Return(_carry);
         _carry = null;
     }
+
+    public void Dispose() => ReturnBuffers();
 }

@@ -141,6 +141,19 @@ public sealed class RestoredPagesTests : IDisposable
     }
 
     [Fact]
+    public void A_file_cut_and_grown_again_reads_zeros_where_it_was_cut()
+    {
+        // The region still holds the hashes of pages 4-9 after the cut: growing again must replace them.
+        var random = new Random(12);
+        using var twin = new Twin(Path.Combine(_dir, "cut-grow"), _store);
+        twin.Base(Bytes(random, 10 * Page), random, maxPages: 10);
+        twin.Resize(4L * Page);
+        twin.Resize(8L * Page);
+        Assert.True(twin.Pages.Valid);
+        Assert.Equal(twin.OnDisk(), twin.Pages.Digest());
+    }
+
+    [Fact]
     public void A_changed_page_changes_the_digest()
     {
         var random = new Random(7);
