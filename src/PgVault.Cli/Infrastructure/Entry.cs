@@ -17,6 +17,7 @@ internal static class Entry
     {
         PgVault.Core.TraceTiming.Mark("main entered");
         PgVault.Core.IO.Allocator.Configure();
+        PgVault.Core.IO.SignalMask.UnblockTermination();
         var root = new RootCommand(description);
         foreach (var command in commands) root.Subcommands.Add(command);
         Globals.AddTo(root);
