@@ -46,6 +46,7 @@ public sealed class DaemonHost(PgVaultConfig config, DaemonLog log, ITaskRunner?
         var scheduler = new Scheduler(config, runner ?? new CapabilityRunner(), log, counter, observers);
         var watch = new DaemonWatch(() => scheduler.Config, log, () => _alerts);
         var streams = new StreamSupervisor(log, [counter, .. observers]);
+        IO.SignalMask.RestoreIgnoredHangup(); // nohup: the reload would be lost otherwise
         using var hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
             context.Cancel = true;

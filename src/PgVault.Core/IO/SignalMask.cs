@@ -18,6 +18,30 @@ public static partial class SignalMask
     [LibraryImport("libc", EntryPoint = "pthread_sigmask")]
     private static unsafe partial int PthreadSigmask(int how, ulong* set, ulong* old);
 
+    [LibraryImport("libc", EntryPoint = "sigaction")]
+    private static unsafe partial int SigAction(int signal, byte* action, byte* old);
+
+    [LibraryImport("libc", EntryPoint = "signal")]
+    private static partial nint Signal(int signal, nint handler);
+
+    private const nint SigDfl = 0, SigIgn = 1;
+
+    /// <summary>
+    /// For the daemon, which handles SIGHUP itself (a reload): a SIGHUP that the parent left ignored
+    /// (<c>nohup pgvault daemon &amp;</c>) is set back to its default just before the handler is
+    /// registered, since .NET does not install a handler over an inherited SIG_IGN and every
+    /// reload would be lost silently. PostgreSQL's postmaster installs its SIGHUP handler the same
+    /// way, whatever it inherited. A hangup then reloads instead of ending the daemon, which is
+    /// what nohup asked for. Other commands keep an ignored SIGHUP.
+    /// </summary>
+    public static unsafe void RestoreIgnoredHangup()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        byte* old = stackalloc byte[256]; // struct sigaction (152 bytes on x86_64 and aarch64 glibc); sa_handler first
+        if (SigAction(SigHup, null, old) != 0) return;
+        if (*(nint*)old == SigIgn) _ = Signal(SigHup, SigDfl);
+    }
+
     /// <summary>Unblocks the three signals for the calling thread (and the threads it creates later).</summary>
     public static unsafe void UnblockTermination()
     {
