@@ -3,12 +3,10 @@ using System.Runtime.InteropServices;
 namespace PgVault.Core.IO;
 
 /// <summary>
-/// Unblocks SIGHUP, SIGINT and SIGTERM on the main thread at start-up, as PostgreSQL's postmaster
-/// sets its own mask. A blocked signal mask is inherited across fork and exec: a PgVault started by
-/// a parent that had them blocked (a supervisor, a test runner, a thread of a runtime that masks
-/// signals while it forks) would leave SIGTERM and the daemon's SIGHUP pending forever, because
-/// every thread the runtime creates copies the mask of its creator. The main thread lives as long
-/// as the process (it waits for the command), so one thread that accepts them is enough.
+/// What a parent may have left on a PgVault process's signals, undone where PgVault handles them
+/// itself, as PostgreSQL's postmaster sets up its own signals whatever it inherited: a blocked mask
+/// (<see cref="UnblockTermination"/>, every process, at start-up) and the daemon's ignored SIGHUP
+/// (<see cref="RestoreIgnoredHangup"/>). Both survive fork and exec.
 /// </summary>
 public static partial class SignalMask
 {
@@ -42,7 +40,12 @@ public static partial class SignalMask
         if (*(nint*)old == SigIgn) _ = Signal(SigHup, SigDfl);
     }
 
-    /// <summary>Unblocks the three signals for the calling thread (and the threads it creates later).</summary>
+    /// <summary>
+    /// Unblocks SIGHUP, SIGINT and SIGTERM for the calling thread (the main thread, which lives as
+    /// long as the process) and the threads it creates later. A mask inherited blocked (from a
+    /// supervisor, or a runtime thread that masks signals while it forks) would keep them pending
+    /// forever, since every thread copies its creator's mask; one accepting thread is enough.
+    /// </summary>
     public static unsafe void UnblockTermination()
     {
         if (!OperatingSystem.IsLinux()) return;
