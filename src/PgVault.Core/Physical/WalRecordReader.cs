@@ -15,6 +15,12 @@ internal readonly record struct WalRecord(ulong Lsn, byte ResourceManager, byte 
 /// <summary>The WAL between two positions cannot be read: a segment is missing, or a page or record is not what it must be.</summary>
 internal sealed class WalUnreadableException(string message) : Exception(message);
 
+/// <summary>An LSN that is formatted (0/16B3F28) only when an interpolated message asks for it.</summary>
+internal readonly record struct LsnText(ulong Lsn)
+{
+    public override string ToString() => PostgreSql.Lsn.FormatLsn(Lsn);
+}
+
 /// <summary>
 /// Reads the records of PostgreSQL 15 WAL (8 KiB WAL pages, page magic 0xD110) from a start
 /// position that is a record boundary (a backup's start LSN, a checkpoint's redo point) up to an
@@ -154,7 +160,7 @@ internal sealed class WalRecordReader
     {
         var (segment, offset) = Locate(address);
         var header = segment.AsSpan(offset, LongHeader);
-        string at = PostgreSql.Lsn.FormatLsn(address);
+        var at = new LsnText(address); // formatted only into an error message
         ushort magic = BinaryPrimitives.ReadUInt16LittleEndian(header);
         ushort info = BinaryPrimitives.ReadUInt16LittleEndian(header[2..]);
         uint timeline = BinaryPrimitives.ReadUInt32LittleEndian(header[4..]);
@@ -209,7 +215,7 @@ internal sealed class WalRecordReader
     /// <summary>Checks a record whole and returns its block references and main data (DecodeXLogRecord of PostgreSQL 15).</summary>
     internal static WalRecord Decode(ulong lsn, byte[] record, int length, ulong previous)
     {
-        string at = PostgreSql.Lsn.FormatLsn(lsn);
+        var at = new LsnText(lsn); // formatted only into an error message
         uint total = BinaryPrimitives.ReadUInt32LittleEndian(record);
         if (total != length || total < RecordHeader) throw new WalUnreadableException($"record at {at} is {length} bytes, but says {total}");
         ulong prev = BinaryPrimitives.ReadUInt64LittleEndian(record.AsSpan(8));
@@ -223,7 +229,7 @@ internal sealed class WalRecordReader
         check.Append(record.AsSpan(0, 20));
         if (check.Value != crc) throw new WalUnreadableException($"record at {at} fails its CRC-32C");
 
-        var blocks = new List<WalBlockRef>();
+        List<WalBlockRef>? blocks = null; // most records without block references allocate nothing
         int position = RecordHeader;
         long remaining = total - RecordHeader;
         long dataTotal = 0;
@@ -268,10 +274,10 @@ internal sealed class WalRecordReader
             else if (lastRel is null) throw new WalUnreadableException($"record at {at}: block {id} says SAME_REL with no relation before it");
             uint block = U32();
             var (spc, db, rel) = lastRel!.Value;
-            blocks.Add(new WalBlockRef(spc, db, rel, (byte)(flags & ForkMask), block));
+            (blocks ??= new List<WalBlockRef>(2)).Add(new WalBlockRef(spc, db, rel, (byte)(flags & ForkMask), block));
         }
         if (remaining != dataTotal)
             throw new WalUnreadableException($"record at {at}: its headers announce {dataTotal} bytes of payload, but {remaining} remain");
-        return new WalRecord(lsn, rmid, info, blocks, record.AsMemory((int)total - mainLength, mainLength));
+        return new WalRecord(lsn, rmid, info, (IReadOnlyList<WalBlockRef>?)blocks ?? [], record.AsMemory((int)total - mainLength, mainLength));
     }
 }
