@@ -18,6 +18,9 @@ public sealed partial class PhysicalBackup
     private string blockMapRange = "";
     private int blockMapFiles, blockMapScanned;
     private long blockMapPagesRead;
+    private int blockMapFromArchive, blockMapFetchedAhead;
+    // Scratch copies of archived WAL requested before pg_backup_start (null: none).
+    private WalFetchAhead? walAhead;
 
     /// <summary>
     /// Builds the WAL block map for an incremental or differential from the WAL between the
@@ -63,6 +66,45 @@ public sealed partial class PhysicalBackup
         progress.Info($"changed pages are found by a page-hash scan: {why}");
     }
 
+    /// <summary>
+    /// Before pg_backup_start: requests the archived segments the block map will read (from the
+    /// reference's start to the one before the segment being written now) that pg_wal no longer
+    /// holds, so that they are fetched while the server runs its start checkpoint. Only when the
+    /// map is likely to be used: the same timeline, and no more WAL than the share of the
+    /// reference's large relation files that <see cref="PlanBlockMapAsync"/> accepts (a bound on
+    /// what is fetched in vain).
+    /// </summary>
+    private async Task<WalFetchAhead?> StartWalFetchAheadAsync(NpgsqlConnection conn, BackupManifest reference, string pgdata, long segmentSize,
+        PhysicalBackupOptions options, CancellationToken ct)
+    {
+        if (reference.Physical is not { } info) return null;
+        ulong from = Lsn.ParseLsn(info.StartLsn), now;
+        int timeline;
+        try
+        {
+            await using var cmd = new NpgsqlCommand("SELECT pg_current_wal_insert_lsn()::text, (SELECT timeline_id FROM pg_control_checkpoint())", conn);
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            now = Lsn.ParseLsn(reader.GetString(0));
+            timeline = reader.GetInt32(1);
+        }
+        catch (PostgresException)
+        {
+            return null; // a role without the right to ask: the map fetches what it needs itself
+        }
+        if (timeline != info.Timeline || now <= from) return null;
+        long largeFiles = info.Files.Where(f => f.Size >= PageHashes.MinFileSize && WalBlockMap.Parse(f.Path) != null).Sum(f => f.Size);
+        if (!options.VerifyBlockMap && (long)(now - from) > largeFiles * MaxWalShareOfScan) return null;
+        var archive = new WalArchive(targets.Catalogs.Select(c => c.Repository).ToList(), targets.Cluster, progress);
+        var ahead = new WalFetchAhead(archive, (uint)timeline, segmentSize, ct);
+        for (ulong segment = WalSegments.SegmentOf(from, segmentSize); segment < WalSegments.SegmentOf(now, segmentSize); segment++)
+        {
+            if (!WalSegmentIsAt(Path.Combine(pgdata, "pg_wal", WalSegments.Name((uint)timeline, segment, segmentSize)), segment * (ulong)segmentSize))
+                ahead.Request(segment);
+        }
+        return ahead;
+    }
+
     /// <summary>The map's blocks for one file; null (and counted) when the WAL cannot vouch for it.</summary>
     private uint[]? WalBlocksFor(string path)
     {
@@ -82,6 +124,8 @@ public sealed partial class PhysicalBackup
         PagesRead = blockMapPagesRead,
         Verified = blockMap != null && verifyBlockMap,
         FallbackReason = blockMapFallback,
+        SegmentsFromArchive = blockMapFromArchive,
+        SegmentsFetchedAhead = blockMapFetchedAhead,
     };
 
     private static async Task<string?> SettingAsync(NpgsqlConnection conn, string name, CancellationToken ct)
@@ -96,67 +140,69 @@ public sealed partial class PhysicalBackup
     {
         ulong first = WalSegments.SegmentOf(from, segmentSize), last = WalSegments.PreviousSegmentOf(to, segmentSize);
         var sources = new Dictionary<ulong, string>();
-        string? temp = null;
-        try
+        var archive = new WalArchive(targets.Catalogs.Select(c => c.Repository).ToList(), targets.Cluster, progress);
+        // Fetched ahead (while the server ran its start checkpoint) or fetched now, two at a time.
+        await using var own = walAhead == null ? new WalFetchAhead(archive, timeline, segmentSize, ct) : null;
+        var fetches = walAhead ?? own!;
+        for (ulong segment = first; segment <= last; segment++)
         {
-            var archive = new WalArchive(targets.Catalogs.Select(c => c.Repository).ToList(), targets.Cluster, progress);
-            for (ulong segment = first; segment <= last; segment++)
+            if (fetches.Has(segment))
             {
-                string name = WalSegments.Name(timeline, segment, segmentSize);
-                string local = Path.Combine(pgdata, "pg_wal", name);
-                if (WalSegmentIsAt(local, segment * (ulong)segmentSize)) { sources[segment] = local; continue; }
-                temp ??= Directory.CreateTempSubdirectory("pgvault-walmap-").FullName;
-                string copy = Path.Combine(temp, name);
-                var got = await archive.GetScratchCopyAsync(name, copy, ct).ConfigureAwait(false);
-                if (got.Status != WalGetStatus.Intact)
-                    return (null, $"WAL segment {name} is neither in pg_wal nor readable from the archive ({got.Status.ToString().ToLowerInvariant()})");
-                sources[segment] = copy;
+                blockMapFetchedAhead++;
+                continue;
             }
-            return await Task.Run(() =>
+            string local = Path.Combine(pgdata, "pg_wal", WalSegments.Name(timeline, segment, segmentSize));
+            if (WalSegmentIsAt(local, segment * (ulong)segmentSize)) sources[segment] = local;
+            else fetches.Request(segment);
+        }
+        for (ulong segment = first; segment <= last; segment++)
+        {
+            if (sources.ContainsKey(segment)) continue;
+            var (copy, problem) = await fetches.GetAsync(segment).ConfigureAwait(false);
+            if (copy == null) return (null, problem);
+            sources[segment] = copy;
+            blockMapFromArchive++;
+        }
+        return await Task.Run(() =>
+        {
+            // One segment open at a time, read a window at a time: memory does not grow with the segment size.
+            ulong open = ulong.MaxValue;
+            Microsoft.Win32.SafeHandles.SafeFileHandle? handle = null;
+            string? Window(ulong segment, long offset, Span<byte> into)
             {
-                // One segment open at a time, read a window at a time: memory does not grow with the segment size.
-                ulong open = ulong.MaxValue;
-                Microsoft.Win32.SafeHandles.SafeFileHandle? handle = null;
-                string? Window(ulong segment, long offset, Span<byte> into)
-                {
-                    if (segment != open)
-                    {
-                        handle?.Dispose();
-                        handle = null;
-                        open = segment;
-                        if (!sources.TryGetValue(segment, out var path)) return "is not available";
-                        handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-                        if (RandomAccess.GetLength(handle) is var length && length != segmentSize) return $"is {length} bytes, not {segmentSize}";
-                    }
-                    if (handle == null) return "is not available";
-                    return FillSpan(handle, into, offset) == into.Length ? null : "ended early";
-                }
-                var map = new WalBlockMap();
-                var reader = new WalRecordReader(Window, segmentSize, timeline);
-                try
-                {
-                    foreach (var record in reader.Read(from, to))
-                    {
-                        ct.ThrowIfCancellationRequested();
-                        map.Add(record);
-                        if (map.Unusable != null) break;
-                    }
-                }
-                catch (Exception e) when (e is WalUnreadableException or IOException or UnauthorizedAccessException)
-                {
-                    return (null, $"the WAL {blockMapRange} cannot be read ({e.Message})");
-                }
-                finally
+                if (segment != open)
                 {
                     handle?.Dispose();
+                    handle = null;
+                    open = segment;
+                    if (!sources.TryGetValue(segment, out var path)) return "is not available";
+                    handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                    if (RandomAccess.GetLength(handle) is var length && length != segmentSize) return $"is {length} bytes, not {segmentSize}";
                 }
-                return ((WalBlockMap?)map, (string?)null);
-            }, ct).ConfigureAwait(false);
-        }
-        finally
-        {
-            if (temp != null) Directory.Delete(temp, recursive: true);
-        }
+                if (handle == null) return "is not available";
+                return FillSpan(handle, into, offset) == into.Length ? null : "ended early";
+            }
+            var map = new WalBlockMap();
+            var reader = new WalRecordReader(Window, segmentSize, timeline);
+            try
+            {
+                foreach (var record in reader.Read(from, to))
+                {
+                    ct.ThrowIfCancellationRequested();
+                    map.Add(record);
+                    if (map.Unusable != null) break;
+                }
+            }
+            catch (Exception e) when (e is WalUnreadableException or IOException or UnauthorizedAccessException)
+            {
+                return (null, $"the WAL {blockMapRange} cannot be read ({e.Message})");
+            }
+            finally
+            {
+                handle?.Dispose();
+            }
+            return ((WalBlockMap?)map, (string?)null);
+        }, ct).ConfigureAwait(false);
     }
 
     /// <summary>True when <paramref name="path"/> exists and its first page says it holds the WAL at <paramref name="address"/> (pg_wal recycles files under new names).</summary>

@@ -56,6 +56,10 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
         using var sideWork = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
+            // The archived WAL an incremental's block map reads is fetched during the start checkpoint.
+            await using var ahead = reference == null ? null : await StartWalFetchAheadAsync(conn, reference, facts.PgData, facts.SegmentSize, options, sideWork.Token).ConfigureAwait(false);
+            walAhead = ahead;
+            TraceTiming.Mark($"backup: {ahead?.Requested ?? 0} WAL segments requested ahead");
             var (startLsn, startTime, timeline) = await BackupStartAsync(conn, id, options.StartFast, ct).ConfigureAwait(false);
             inBackup = true;
             TraceTiming.Mark("backup: pg_backup_start (checkpoint)");
@@ -72,6 +76,7 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
             if (reference != null) await ReadPageHashesAsync(reference, pageHashes, ct).ConfigureAwait(false);
             TraceTiming.Mark("backup: reference page hashes read");
             if (reference != null) await PlanBlockMapAsync(conn, reference, scanned, timeline, startLsn, facts.PgData, facts.SegmentSize, options, ct).ConfigureAwait(false);
+            if (ahead != null) await ahead.DisposeAsync().ConfigureAwait(false); // its scratch copies are read
             TraceTiming.Mark("backup: WAL block map built");
             var copy = await CopyAsync(id, scanned, reference, pageHashes, timeline, startLsn, startTime, facts.DataChecksums, options, ct).ConfigureAwait(false);
             TraceTiming.Mark("backup: files copied");

@@ -71,6 +71,9 @@ public sealed record WalBlockMapInfo
     public long PagesRead { get; init; }
     public bool Verified { get; init; }
     public string? FallbackReason { get; init; }
+    /// <summary>WAL segments the map read from the archive (pg_wal no longer held them), and how many of those were fetched while pg_backup_start ran.</summary>
+    public int SegmentsFromArchive { get; init; }
+    public int SegmentsFetchedAhead { get; init; }
 }
 
 public sealed record TablespaceRecord

@@ -1,0 +1,125 @@
+using PgVault.Core.PostgreSql;
+using PgVault.Core.Wal;
+
+namespace PgVault.Core.Physical;
+
+/// <summary>
+/// Scratch copies of archived WAL segments for the block map of an incremental, fetched in the
+/// background, at most <see cref="Width"/> at a time, into one private temporary directory (made
+/// with the first copy, mode 0700). The segments archived before the backup starts are requested
+/// while the server runs pg_backup_start's checkpoint; the block map requests the rest and waits
+/// for each. Disposing cancels what still runs and removes the directory.
+/// </summary>
+internal sealed class WalFetchAhead(WalArchive archive, uint timeline, long segmentSize, CancellationToken ct) : IAsyncDisposable
+{
+    /// <summary>Fetches at once: each is one core's work (read, decompress, SHA-256, write).</summary>
+    internal const int Width = 2;
+
+    private readonly Dictionary<ulong, Task<(string? Path, string? Problem)>> fetches = [];
+    private readonly SemaphoreSlim slots = new(Width);
+    private readonly CancellationTokenSource stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+    private readonly Lock gate = new();
+    private string? directory;
+    private bool disposed;
+
+    /// <summary>How many segments were requested (for the trace and the tests).</summary>
+    public int Requested
+    {
+        get { lock (gate) return fetches.Count; }
+    }
+
+    /// <summary>True when <paramref name="segment"/> has been requested.</summary>
+    public bool Has(ulong segment)
+    {
+        lock (gate) return fetches.ContainsKey(segment);
+    }
+
+    /// <summary>Starts fetching <paramref name="segment"/> unless it already is.</summary>
+    public void Request(ulong segment)
+    {
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            if (!fetches.ContainsKey(segment)) fetches[segment] = Task.Run(() => FetchAsync(segment));
+        }
+    }
+
+    /// <summary>
+    /// The scratch copy of <paramref name="segment"/>, or why there is none. A fetch that failed
+    /// is tried once more (a segment requested ahead may have reached the archive only since).
+    /// </summary>
+    public async Task<(string? Path, string? Problem)> GetAsync(ulong segment)
+    {
+        Request(segment);
+        Task<(string? Path, string? Problem)> fetch;
+        lock (gate) fetch = fetches[segment];
+        var got = await fetch.ConfigureAwait(false);
+        if (got.Path != null) return got;
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            fetch = fetches[segment] = FetchAsync(segment);
+        }
+        return await fetch.ConfigureAwait(false);
+    }
+
+    private async Task<(string? Path, string? Problem)> FetchAsync(ulong segment)
+    {
+        string name = WalSegments.Name(timeline, segment, segmentSize);
+        await slots.WaitAsync(stop.Token).ConfigureAwait(false);
+        try
+        {
+            string into;
+            lock (gate) into = directory ??= Directory.CreateTempSubdirectory("pgvault-walmap-").FullName;
+            string path = Path.Combine(into, name);
+            var got = await archive.GetScratchCopyAsync(name, path, stop.Token).ConfigureAwait(false);
+            return got.Status == WalGetStatus.Intact
+                ? (path, null)
+                : (null, $"WAL segment {name} is neither in pg_wal nor readable from the archive ({got.Status.ToString().ToLowerInvariant()})");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return (null, $"WAL segment {name} could not be copied from the archive into a temporary file ({e.Message})");
+        }
+        finally
+        {
+            slots.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Task[] running;
+        lock (gate)
+        {
+            if (disposed) return;
+            disposed = true;
+            running = [.. fetches.Values];
+        }
+        await stop.CancelAsync().ConfigureAwait(false);
+        foreach (var fetch in running)
+        {
+            try
+            {
+                await fetch.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // cancelled or failed: nobody waits for it any more
+            }
+        }
+        if (directory != null)
+        {
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // a scratch directory under $TMPDIR; the system's temp cleaning takes it
+            }
+        }
+        stop.Dispose();
+        slots.Dispose();
+    }
+}
