@@ -31,12 +31,13 @@ internal sealed class PageHashList : IDisposable
         _items[Count++] = hash;
     }
 
-    /// <summary>Sets the count; new entries (when it grows) are zero.</summary>
-    public void SetCount(int count)
+    /// <summary>Sets the count; new entries (when it grows) are zero, unless <paramref name="zeroFrom"/> says the caller fills them below that index.</summary>
+    public void SetCount(int count, int zeroFrom = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         if (count > _items.Length) Grow(count);
-        if (count > Count) _items.AsSpan(Count, count - Count).Clear();
+        int from = Math.Max(Count, zeroFrom);
+        if (count > from) _items.AsSpan(from, count - from).Clear();
         Count = count;
     }
 

@@ -49,7 +49,7 @@ internal sealed class PageHashSpool : IDisposable
         var hashes = new PageHashList(entry.Pages);
         try
         {
-            hashes.SetCount(entry.Pages);
+            hashes.SetCount(entry.Pages, zeroFrom: entry.Pages); // every entry is read below
             ReadExactly(MemoryMarshal.AsBytes(hashes.Span), entry.Offset);
             return hashes;
         }

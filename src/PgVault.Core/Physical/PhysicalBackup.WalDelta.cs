@@ -32,7 +32,7 @@ public sealed partial class PhysicalBackup
             // Pages the reference holds whole; a short last page of the reference is read again.
             int carried = (int)Math.Min(Math.Min(before.Size / PageHashes.PageSize, referenceHashes.Length), pages);
             using var hashes = new PageHashList(pages);
-            hashes.SetCount(pages);
+            hashes.SetCount(pages, zeroFrom: carried);
             referenceHashes[..carried].CopyTo(hashes.Span);
             bool verify = verifyBlockMap;
             // Runs of pages to read: the listed pages below `carried`, then everything from `carried` on (or the whole file to verify).

@@ -32,4 +32,18 @@ public sealed class PageHashListTests
         list[1] = 9;
         Assert.Equal([7UL, 9UL], list.Span.ToArray());
     }
+
+    [Fact]
+    public void SetCount_with_zeroFrom_zeroes_only_from_that_index_on()
+    {
+        using (var dirty = new PageHashList(4096))
+        {
+            for (int i = 0; i < 4096; i++) dirty.Add(ulong.MaxValue);
+        }
+        using var list = new PageHashList(4096);
+        list.SetCount(4096, zeroFrom: 100);
+        list.Span[..100].Fill(5); // what the caller fills
+        Assert.All(list.Span[..100].ToArray(), h => Assert.Equal(5UL, h));
+        Assert.All(list.Span[100..].ToArray(), h => Assert.Equal(0UL, h)); // never another file's hashes
+    }
 }
