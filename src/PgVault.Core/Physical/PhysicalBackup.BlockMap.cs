@@ -97,10 +97,16 @@ public sealed partial class PhysicalBackup
         if (!options.VerifyBlockMap && (long)(now - from) > largeFiles * MaxWalShareOfScan) return null;
         var archive = new WalArchive(targets.Catalogs.Select(c => c.Repository).ToList(), targets.Cluster, progress);
         var ahead = new WalFetchAhead(archive, (uint)timeline, segmentSize, ct);
-        for (ulong segment = WalSegments.SegmentOf(from, segmentSize); segment < WalSegments.SegmentOf(now, segmentSize); segment++)
+        ulong current = WalSegments.SegmentOf(now, segmentSize);
+        for (ulong segment = WalSegments.SegmentOf(from, segmentSize); segment <= current; segment++)
         {
-            if (!WalSegmentIsAt(Path.Combine(pgdata, "pg_wal", WalSegments.Name((uint)timeline, segment, segmentSize)), segment * (ulong)segmentSize))
-                ahead.Request(segment);
+            var local = OpenWalSegmentAt(Path.Combine(pgdata, "pg_wal", WalSegments.Name((uint)timeline, segment, segmentSize)), segment * (ulong)segmentSize);
+            if (local == null)
+            {
+                if (segment < current) ahead.Request(segment); // the current one is not archived yet
+            }
+            else if (segment + WalFetchAhead.HeldSegments > current) ahead.Hold(segment, local);
+            else local.Dispose();
         }
         return ahead;
     }
@@ -140,6 +146,7 @@ public sealed partial class PhysicalBackup
     {
         ulong first = WalSegments.SegmentOf(from, segmentSize), last = WalSegments.PreviousSegmentOf(to, segmentSize);
         var sources = new Dictionary<ulong, string>();
+        var heldOpen = new Dictionary<ulong, Microsoft.Win32.SafeHandles.SafeFileHandle>(); // owned by the fetch-ahead
         var archive = new WalArchive(targets.Catalogs.Select(c => c.Repository).ToList(), targets.Cluster, progress);
         // Fetched ahead (while the server ran its start checkpoint) or fetched now, two at a time.
         await using var own = walAhead == null ? new WalFetchAhead(archive, timeline, segmentSize, ct) : null;
@@ -151,13 +158,18 @@ public sealed partial class PhysicalBackup
                 blockMapFetchedAhead++;
                 continue;
             }
+            if (fetches.Held(segment) is { } open && WalSegmentIsAt(open, segment * (ulong)segmentSize))
+            {
+                heldOpen[segment] = open;
+                continue;
+            }
             string local = Path.Combine(pgdata, "pg_wal", WalSegments.Name(timeline, segment, segmentSize));
             if (WalSegmentIsAt(local, segment * (ulong)segmentSize)) sources[segment] = local;
             else fetches.Request(segment);
         }
         for (ulong segment = first; segment <= last; segment++)
         {
-            if (sources.ContainsKey(segment)) continue;
+            if (sources.ContainsKey(segment) || heldOpen.ContainsKey(segment)) continue;
             var (copy, problem) = await fetches.GetAsync(segment).ConfigureAwait(false);
             if (copy == null) return (null, problem);
             sources[segment] = copy;
@@ -172,11 +184,12 @@ public sealed partial class PhysicalBackup
             {
                 if (segment != open)
                 {
-                    handle?.Dispose();
+                    if (handle != null && !heldOpen.ContainsValue(handle)) handle.Dispose();
                     handle = null;
                     open = segment;
-                    if (!sources.TryGetValue(segment, out var path)) return "is not available";
-                    handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                    if (heldOpen.TryGetValue(segment, out var kept)) handle = kept;
+                    else if (!sources.TryGetValue(segment, out var path)) return "is not available";
+                    else handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
                     if (RandomAccess.GetLength(handle) is var length && length != segmentSize) return $"is {length} bytes, not {segmentSize}";
                 }
                 if (handle == null) return "is not available";
@@ -199,7 +212,7 @@ public sealed partial class PhysicalBackup
             }
             finally
             {
-                handle?.Dispose();
+                if (handle != null && !heldOpen.ContainsValue(handle)) handle.Dispose();
             }
             return ((WalBlockMap?)map, (string?)null);
         }, ct).ConfigureAwait(false);
@@ -208,9 +221,32 @@ public sealed partial class PhysicalBackup
     /// <summary>True when <paramref name="path"/> exists and its first page says it holds the WAL at <paramref name="address"/> (pg_wal recycles files under new names).</summary>
     private static bool WalSegmentIsAt(string path, ulong address)
     {
+        using var handle = OpenWalSegmentAt(path, address);
+        return handle != null;
+    }
+
+    /// <summary><paramref name="path"/> opened for reading when its first page says it holds the WAL at <paramref name="address"/>; null otherwise.</summary>
+    private static Microsoft.Win32.SafeHandles.SafeFileHandle? OpenWalSegmentAt(string path, ulong address)
+    {
+        Microsoft.Win32.SafeHandles.SafeFileHandle? handle = null;
         try
         {
-            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            if (WalSegmentIsAt(handle, address)) return handle;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // absent or unreadable: not there
+        }
+        handle?.Dispose();
+        return null;
+    }
+
+    /// <summary>True when the file's first page says it holds the WAL at <paramref name="address"/>.</summary>
+    private static bool WalSegmentIsAt(Microsoft.Win32.SafeHandles.SafeFileHandle handle, ulong address)
+    {
+        try
+        {
             Span<byte> head = stackalloc byte[16];
             return RandomAccess.Read(handle, head, 0) == head.Length
                 && System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(head) == WalRecordReader.PageMagic

@@ -1,3 +1,4 @@
+using Microsoft.Win32.SafeHandles;
 using PgVault.Core.PostgreSql;
 using PgVault.Core.Wal;
 
@@ -8,14 +9,19 @@ namespace PgVault.Core.Physical;
 /// background, at most <see cref="Width"/> at a time, into one private temporary directory (made
 /// with the first copy, mode 0700). The segments archived before the backup starts are requested
 /// while the server runs pg_backup_start's checkpoint; the block map requests the rest and waits
-/// for each. Disposing cancels what still runs and removes the directory.
+/// for each. The newest segments still in pg_wal are held open. Disposing cancels what still
+/// runs, closes what is held and removes the directory.
 /// </summary>
 internal sealed class WalFetchAhead(WalArchive archive, uint timeline, long segmentSize, CancellationToken ct) : IAsyncDisposable
 {
     /// <summary>Fetches at once: each is one core's work (read, decompress, SHA-256, write).</summary>
     internal const int Width = 2;
 
+    /// <summary>The newest segments of the range are held open from pg_wal (see <see cref="Hold"/>).</summary>
+    internal const int HeldSegments = 4;
+
     private readonly Dictionary<ulong, Task<(string? Path, string? Problem)>> fetches = [];
+    private readonly Dictionary<ulong, SafeFileHandle> held = [];
     private readonly SemaphoreSlim slots = new(Width);
     private readonly CancellationTokenSource stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
     private readonly Lock gate = new();
@@ -32,6 +38,27 @@ internal sealed class WalFetchAhead(WalArchive archive, uint timeline, long segm
     public bool Has(ulong segment)
     {
         lock (gate) return fetches.ContainsKey(segment);
+    }
+
+    /// <summary>
+    /// Keeps <paramref name="handle"/>, a segment found in pg_wal before pg_backup_start, open
+    /// until disposed: the start checkpoint may recycle it (a rename) or remove it before the map
+    /// reads it, and an open file keeps its content until the server writes it again as a later
+    /// segment, which the reader's page addresses and record CRCs would see.
+    /// </summary>
+    public void Hold(ulong segment, SafeFileHandle handle)
+    {
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            if (!held.TryAdd(segment, handle)) handle.Dispose();
+        }
+    }
+
+    /// <summary>The handle <see cref="Hold"/> kept for <paramref name="segment"/> (owned by this object), or null.</summary>
+    public SafeFileHandle? Held(ulong segment)
+    {
+        lock (gate) return held.GetValueOrDefault(segment);
     }
 
     /// <summary>Starts fetching <paramref name="segment"/> unless it already is.</summary>
@@ -97,6 +124,7 @@ internal sealed class WalFetchAhead(WalArchive archive, uint timeline, long segm
             running = [.. fetches.Values];
         }
         await stop.CancelAsync().ConfigureAwait(false);
+        foreach (var handle in held.Values) handle.Dispose();
         foreach (var fetch in running)
         {
             try
