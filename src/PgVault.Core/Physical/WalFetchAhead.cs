@@ -7,9 +7,9 @@ namespace PgVault.Core.Physical;
 /// <summary>
 /// Scratch copies of archived WAL segments for the block map of an incremental, fetched in the
 /// background, at most <see cref="Width"/> at a time, into one private temporary directory (made
-/// with the first copy, mode 0700). The segments archived before the backup starts are requested
-/// while the server runs pg_backup_start's checkpoint; the block map requests the rest and waits
-/// for each. The newest segments still in pg_wal are held open. Disposing cancels what still
+/// with the first copy, mode 0700; a later run removes it when this one was killed). The
+/// segments archived before the backup starts are requested while the server runs
+/// pg_backup_start's checkpoint; the block map requests the rest and waits for each. The newest segments still in pg_wal are held open. Disposing cancels what still
 /// runs, closes what is held and removes the directory.
 /// </summary>
 internal sealed class WalFetchAhead(WalArchive archive, uint timeline, long segmentSize, CancellationToken ct) : IAsyncDisposable
@@ -18,7 +18,7 @@ internal sealed class WalFetchAhead(WalArchive archive, uint timeline, long segm
     internal const int Width = 2;
 
     /// <summary>The newest segments of the range are held open from pg_wal (see <see cref="Hold"/>).</summary>
-    internal const int HeldSegments = 4;
+    internal const int HeldSegments = 16;
 
     private readonly Dictionary<ulong, Task<(string? Path, string? Problem)>> fetches = [];
     private readonly Dictionary<ulong, SafeFileHandle> held = [];
@@ -97,7 +97,7 @@ internal sealed class WalFetchAhead(WalArchive archive, uint timeline, long segm
         try
         {
             string into;
-            lock (gate) into = directory ??= Directory.CreateTempSubdirectory("pgvault-walmap-").FullName;
+            lock (gate) into = directory ??= IO.SafeFiles.CreatePrivateTempDirectory(); // swept by a later run if this one is killed
             string path = Path.Combine(into, name);
             var got = await archive.GetScratchCopyAsync(name, path, stop.Token).ConfigureAwait(false);
             return got.Status == WalGetStatus.Intact
