@@ -80,35 +80,47 @@ public sealed partial class PhysicalBackup
         if (reference.Physical is not { } info) return null;
         ulong from = Lsn.ParseLsn(info.StartLsn), now;
         int timeline;
+        bool fullPageWrites;
         try
         {
-            await using var cmd = new NpgsqlCommand("SELECT pg_current_wal_insert_lsn()::text, (SELECT timeline_id FROM pg_control_checkpoint())", conn);
+            await using var cmd = new NpgsqlCommand(
+                "SELECT pg_current_wal_insert_lsn()::text, (SELECT timeline_id FROM pg_control_checkpoint()), current_setting('full_page_writes') = 'on'", conn);
             await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             await reader.ReadAsync(ct).ConfigureAwait(false);
             now = Lsn.ParseLsn(reader.GetString(0));
             timeline = reader.GetInt32(1);
+            fullPageWrites = reader.GetBoolean(2);
         }
         catch (PostgresException)
         {
             return null; // a role without the right to ask: the map fetches what it needs itself
         }
-        if (timeline != info.Timeline || now <= from) return null;
+        if (timeline != info.Timeline || now <= from || !fullPageWrites) return null; // the map would not be used
         long largeFiles = info.Files.Where(f => f.Size >= PageHashes.MinFileSize && WalBlockMap.Parse(f.Path) != null).Sum(f => f.Size);
         if (!options.VerifyBlockMap && (long)(now - from) > largeFiles * MaxWalShareOfScan) return null;
         var archive = new WalArchive(targets.Catalogs.Select(c => c.Repository).ToList(), targets.Cluster, progress);
         var ahead = new WalFetchAhead(archive, (uint)timeline, segmentSize, ct);
-        ulong current = WalSegments.SegmentOf(now, segmentSize);
-        for (ulong segment = WalSegments.SegmentOf(from, segmentSize); segment <= current; segment++)
+        try
         {
-            var local = OpenWalSegmentAt(Path.Combine(pgdata, "pg_wal", WalSegments.Name((uint)timeline, segment, segmentSize)), segment * (ulong)segmentSize);
-            if (local == null)
+            ulong current = WalSegments.SegmentOf(now, segmentSize);
+            for (ulong segment = WalSegments.SegmentOf(from, segmentSize); segment <= current; segment++)
             {
-                if (segment < current) ahead.Request(segment); // the current one is not archived yet
+                ct.ThrowIfCancellationRequested();
+                var local = OpenWalSegmentAt(Path.Combine(pgdata, "pg_wal", WalSegments.Name((uint)timeline, segment, segmentSize)), segment * (ulong)segmentSize);
+                if (local == null)
+                {
+                    if (segment < current) ahead.Request(segment); // the current one is not archived yet
+                }
+                else if (segment + WalFetchAhead.HeldSegments > current) ahead.Hold(segment, local);
+                else local.Dispose();
             }
-            else if (segment + WalFetchAhead.HeldSegments > current) ahead.Hold(segment, local);
-            else local.Dispose();
+            return ahead;
         }
-        return ahead;
+        catch
+        {
+            await ahead.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <summary>The map's blocks for one file; null (and counted) when the WAL cannot vouch for it.</summary>
@@ -147,6 +159,7 @@ public sealed partial class PhysicalBackup
         ulong first = WalSegments.SegmentOf(from, segmentSize), last = WalSegments.PreviousSegmentOf(to, segmentSize);
         var sources = new Dictionary<ulong, string>();
         var heldOpen = new Dictionary<ulong, Microsoft.Win32.SafeHandles.SafeFileHandle>(); // owned by the fetch-ahead
+        var fetchedAhead = new HashSet<ulong>();
         var archive = new WalArchive(targets.Catalogs.Select(c => c.Repository).ToList(), targets.Cluster, progress);
         // Fetched ahead (while the server ran its start checkpoint) or fetched now, two at a time.
         await using var own = walAhead == null ? new WalFetchAhead(archive, timeline, segmentSize, ct) : null;
@@ -155,7 +168,7 @@ public sealed partial class PhysicalBackup
         {
             if (fetches.Has(segment))
             {
-                blockMapFetchedAhead++;
+                fetchedAhead.Add(segment);
                 continue;
             }
             if (fetches.Held(segment) is { } open && WalSegmentIsAt(open, segment * (ulong)segmentSize))
@@ -174,6 +187,7 @@ public sealed partial class PhysicalBackup
             if (copy == null) return (null, problem);
             sources[segment] = copy;
             blockMapFromArchive++;
+            if (fetchedAhead.Contains(segment)) blockMapFetchedAhead++;
         }
         return await Task.Run(() =>
         {

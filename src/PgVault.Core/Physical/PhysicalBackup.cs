@@ -77,6 +77,7 @@ public sealed partial class PhysicalBackup(Vault.Vault vault, IProgressSink prog
             TraceTiming.Mark("backup: reference page hashes read");
             if (reference != null) await PlanBlockMapAsync(conn, reference, scanned, timeline, startLsn, facts.PgData, facts.SegmentSize, options, ct).ConfigureAwait(false);
             if (ahead != null) await ahead.DisposeAsync().ConfigureAwait(false); // its scratch copies are read
+            walAhead = null;
             TraceTiming.Mark("backup: WAL block map built");
             var copy = await CopyAsync(id, scanned, reference, pageHashes, timeline, startLsn, startTime, facts.DataChecksums, options, ct).ConfigureAwait(false);
             TraceTiming.Mark("backup: files copied");

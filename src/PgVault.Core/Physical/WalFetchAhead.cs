@@ -25,7 +25,9 @@ internal sealed class WalFetchAhead(WalArchive archive, uint timeline, long segm
     private readonly SemaphoreSlim slots = new(Width);
     private readonly CancellationTokenSource stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
     private readonly Lock gate = new();
-    private string? directory;
+    // The scratch directory, made by the first fetch under a lock of its own (it may sweep $TMPDIR); a failure is remembered.
+    private readonly Lock directoryGate = new();
+    private string? directory, directoryProblem;
     private bool disposed;
 
     /// <summary>How many segments were requested (for the trace and the tests).</summary>
@@ -34,10 +36,10 @@ internal sealed class WalFetchAhead(WalArchive archive, uint timeline, long segm
         get { lock (gate) return fetches.Count; }
     }
 
-    /// <summary>True when <paramref name="segment"/> has been requested.</summary>
+    /// <summary>True when <paramref name="segment"/> has been requested (false once disposed).</summary>
     public bool Has(ulong segment)
     {
-        lock (gate) return fetches.ContainsKey(segment);
+        lock (gate) return !disposed && fetches.ContainsKey(segment);
     }
 
     /// <summary>
@@ -55,10 +57,10 @@ internal sealed class WalFetchAhead(WalArchive archive, uint timeline, long segm
         }
     }
 
-    /// <summary>The handle <see cref="Hold"/> kept for <paramref name="segment"/> (owned by this object), or null.</summary>
+    /// <summary>The handle <see cref="Hold"/> kept for <paramref name="segment"/> (owned by this object), or null (always once disposed).</summary>
     public SafeFileHandle? Held(ulong segment)
     {
-        lock (gate) return held.GetValueOrDefault(segment);
+        lock (gate) return disposed ? null : held.GetValueOrDefault(segment);
     }
 
     /// <summary>Starts fetching <paramref name="segment"/> unless it already is.</summary>
@@ -85,7 +87,7 @@ internal sealed class WalFetchAhead(WalArchive archive, uint timeline, long segm
         lock (gate)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            fetch = fetches[segment] = FetchAsync(segment);
+            fetch = fetches[segment] = Task.Run(() => FetchAsync(segment));
         }
         return await fetch.ConfigureAwait(false);
     }
@@ -96,9 +98,7 @@ internal sealed class WalFetchAhead(WalArchive archive, uint timeline, long segm
         await slots.WaitAsync(stop.Token).ConfigureAwait(false);
         try
         {
-            string into;
-            lock (gate) into = directory ??= IO.SafeFiles.CreatePrivateTempDirectory(); // swept by a later run if this one is killed
-            string path = Path.Combine(into, name);
+            string path = Path.Combine(ScratchDirectory(), name);
             var got = await archive.GetScratchCopyAsync(name, path, stop.Token).ConfigureAwait(false);
             return got.Status == WalGetStatus.Intact
                 ? (path, null)
@@ -108,9 +108,33 @@ internal sealed class WalFetchAhead(WalArchive archive, uint timeline, long segm
         {
             return (null, $"WAL segment {name} could not be copied from the archive into a temporary file ({e.Message})");
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Whatever else a fetch meets, the map is not built and the backup scans instead, saying why.
+            return (null, $"WAL segment {name} could not be fetched from the archive ({e.Message})");
+        }
         finally
         {
             slots.Release();
+        }
+    }
+
+    /// <summary>The private scratch directory (mode 0700; a later run removes it when this one was killed), made once.</summary>
+    private string ScratchDirectory()
+    {
+        lock (directoryGate)
+        {
+            if (directory != null) return directory;
+            if (directoryProblem != null) throw new IOException(directoryProblem);
+            try
+            {
+                return directory = IO.SafeFiles.CreatePrivateTempDirectory();
+            }
+            catch (IOException e)
+            {
+                directoryProblem = e.Message;
+                throw;
+            }
         }
     }
 
@@ -136,15 +160,17 @@ internal sealed class WalFetchAhead(WalArchive archive, uint timeline, long segm
                 // cancelled or failed: nobody waits for it any more
             }
         }
-        if (directory != null)
+        string? made;
+        lock (directoryGate) made = directory;
+        if (made != null)
         {
             try
             {
-                Directory.Delete(directory, recursive: true);
+                Directory.Delete(made, recursive: true);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                // a scratch directory under $TMPDIR; the system's temp cleaning takes it
+                // the next run's sweep of stale PgVault temporary directories takes it
             }
         }
         stop.Dispose();

@@ -43,8 +43,11 @@ public sealed class WalFetchAheadTests : IDisposable
         Assert.Equal(3, RandomAccess.Read(first, read, 0));
         Assert.Equal([1, 2, 3], read);
 
-        await ahead.DisposeAsync();
+        ahead.Request(3);
+        await ahead.DisposeAsync(); // with a fetch requested: cancelled or finished, awaited either way
         Assert.True(first.IsClosed);
+        Assert.Null(ahead.Held(7)); // no closed handle is handed out
+        Assert.False(ahead.Has(3));
         Assert.Throws<ObjectDisposedException>(() => ahead.Request(9));
         await ahead.DisposeAsync(); // twice is harmless
     }
