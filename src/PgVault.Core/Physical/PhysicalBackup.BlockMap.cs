@@ -98,8 +98,7 @@ public sealed partial class PhysicalBackup
         if (timeline != info.Timeline || now <= from || !fullPageWrites) return null; // the map would not be used
         long largeFiles = info.Files.Where(f => f.Size >= PageHashes.MinFileSize && WalBlockMap.Parse(f.Path) != null).Sum(f => f.Size);
         if (!options.VerifyBlockMap && (long)(now - from) > largeFiles * MaxWalShareOfScan) return null;
-        var archive = new WalArchive(targets.Catalogs.Select(c => c.Repository).ToList(), targets.Cluster, progress);
-        var ahead = new WalFetchAhead(archive, (uint)timeline, segmentSize, ct);
+        var ahead = new WalFetchAhead(TargetArchive(), (uint)timeline, segmentSize, ct);
         try
         {
             ulong current = WalSegments.SegmentOf(now, segmentSize);
@@ -160,9 +159,8 @@ public sealed partial class PhysicalBackup
         var sources = new Dictionary<ulong, string>();
         var heldOpen = new Dictionary<ulong, Microsoft.Win32.SafeHandles.SafeFileHandle>(); // owned by the fetch-ahead
         var fetchedAhead = new HashSet<ulong>();
-        var archive = new WalArchive(targets.Catalogs.Select(c => c.Repository).ToList(), targets.Cluster, progress);
         // Fetched ahead (while the server ran its start checkpoint) or fetched now, two at a time.
-        await using var own = walAhead == null ? new WalFetchAhead(archive, timeline, segmentSize, ct) : null;
+        await using var own = walAhead == null ? new WalFetchAhead(TargetArchive(), timeline, segmentSize, ct) : null;
         var fetches = walAhead ?? own!;
         for (ulong segment = first; segment <= last; segment++)
         {

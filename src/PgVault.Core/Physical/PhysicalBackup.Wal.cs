@@ -7,6 +7,9 @@ namespace PgVault.Core.Physical;
 
 public sealed partial class PhysicalBackup
 {
+    /// <summary>The WAL archive of the cluster across the backup's target repositories.</summary>
+    private WalArchive TargetArchive() => new(targets.Catalogs.Select(c => c.Repository).ToList(), targets.Cluster, progress);
+
     /// <summary>
     /// Waits until every segment from <paramref name="startWal"/> to <paramref name="stopWal"/> is
     /// in every target repository: without them the backup cannot be made consistent, so it is not
@@ -17,7 +20,7 @@ public sealed partial class PhysicalBackup
         var (timeline, first) = WalSegments.Parse(startWal, segmentSize);
         var (stopTimeline, last) = WalSegments.Parse(stopWal, segmentSize);
         if (stopTimeline != timeline) throw new PgVaultException(ErrorCode.TimelineChanged, $"the timeline changed during the backup ({startWal} .. {stopWal}): take the backup again");
-        var archive = new WalArchive(targets.Catalogs.Select(c => c.Repository).ToList(), targets.Cluster, progress);
+        var archive = TargetArchive();
         var clock = Stopwatch.StartNew();
         using var task = progress.Start($"wait for WAL {startWal} .. {stopWal}");
         for (ulong segment = first; segment <= last; segment++)

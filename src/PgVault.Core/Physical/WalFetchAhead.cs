@@ -9,8 +9,9 @@ namespace PgVault.Core.Physical;
 /// background, at most <see cref="Width"/> at a time, into one private temporary directory (made
 /// with the first copy, mode 0700; a later run removes it when this one was killed). The
 /// segments archived before the backup starts are requested while the server runs
-/// pg_backup_start's checkpoint; the block map requests the rest and waits for each. The newest segments still in pg_wal are held open. Disposing cancels what still
-/// runs, closes what is held and removes the directory.
+/// pg_backup_start's checkpoint; the block map requests the rest and waits for each. The newest
+/// segments still in pg_wal are held open. Disposing cancels what still runs, closes what is
+/// held and removes the directory.
 /// </summary>
 internal sealed class WalFetchAhead(WalArchive archive, uint timeline, long segmentSize, CancellationToken ct) : IAsyncDisposable
 {
